@@ -1,0 +1,51 @@
+"""Account actions that change state: registering users and using invites."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Invite, User
+
+
+class SignupClosed(Exception):
+    """Sign-up is not possible with the current mode and the given invite."""
+
+
+def signup_allowed(invite: Invite | None) -> bool:
+    """Whether a new account may be made now, with this invite if any."""
+    if not User.objects.exists():
+        return True  # the first account always: it becomes the admin
+    if settings.SIGNUP_MODE == "open":
+        return True
+    if settings.SIGNUP_MODE == "invite":
+        return invite is not None and invite.is_usable()
+    return False
+
+
+@transaction.atomic
+def register_user(username: str, password: str, invite_token: str | None = None) -> User:
+    """Create an account; the first one on an empty database becomes staff and superuser."""
+    invite = None
+    if invite_token:
+        invite = Invite.objects.select_for_update().filter(token=invite_token).first()
+    if not signup_allowed(invite):
+        raise SignupClosed
+    is_first = not User.objects.exists()
+    user = User.objects.create_user(username=username, password=password)
+    if is_first:
+        user.is_staff = user.is_superuser = True
+        user.save(update_fields=["is_staff", "is_superuser"])
+    if invite is not None and settings.SIGNUP_MODE == "invite" and not is_first:
+        invite.used_by, invite.used_at = user, timezone.now()
+        invite.save(update_fields=["used_by", "used_at"])
+    return user
+
+
+def create_invite(created_by: User | None, note: str = "", days: int | None = None) -> Invite:
+    """Make an invite link valid for `days` (INVITE_DAYS by default)."""
+    days = settings.INVITE_DAYS if days is None else days
+    return Invite.objects.create(
+        created_by=created_by, note=note, expires_at=timezone.now() + timedelta(days=days)
+    )

@@ -1,0 +1,9 @@
+"""App config for conversations: chat data, the upstream client and the generation runner."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ConversationsConfig(AppConfig):
+    name = "conversations"
+    verbose_name = _("Conversations")

@@ -1,0 +1,208 @@
+"""ChatConsumer: WebSocket contract v1 (docs/protocol.md); validates frames and calls services."""
+
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http import Http404
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from . import services
+from .frames import conversation_payload, encode, error_frame, message_payload
+from .models import Message
+from .runner import get_runner, group_name
+from .selectors import conversation_for, message_for, streaming_messages_of
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 512 * 1024
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.conversations: set[int] = set()
+        self.language = _language_of(self.scope)
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.runner = get_runner()
+
+    async def disconnect(self, code: int) -> None:
+        for conversation_id in list(getattr(self, "conversations", ())):
+            await self._leave(conversation_id)
+
+    async def deliver(self, text: str) -> None:
+        """Called by the runner with an encoded frame for a conversation we follow."""
+        await self.send(text_data=text)
+
+    async def chat_frame(self, event: dict) -> None:
+        """A frame from another process through the channel layer."""
+        if event.get("origin") != settings.WORKER_ID:
+            await self.send(text_data=event["text"])
+
+    async def send_frame(self, frame: dict) -> None:
+        await self.send(text_data=encode(frame))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not getattr(self, "runner", None):
+            return  # closed as unauthenticated
+        with translation.override(self.language):
+            await self._receive(text_data)
+
+    async def _receive(self, text_data: str | None) -> None:
+        frame = _parse(text_data)
+        client_id = frame.get("client_id") if isinstance(frame, dict) else None
+        if not isinstance(client_id, str):
+            client_id = None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_frame(
+                error_frame("invalid_frame", _("Frames are JSON objects with a type."))
+            )
+            return
+        handler = {
+            "send": self.on_send,
+            "subscribe": self.on_subscribe,
+            "stop": self.on_stop,
+            "retry": self.on_retry,
+        }.get(frame["type"])
+        if handler is None:
+            detail = _("Unknown frame type: %(type)s") % {"type": frame["type"][:50]}
+            await self.send_frame(error_frame("invalid_frame", detail, client_id))
+            return
+        try:
+            await handler(frame, client_id)
+        except services.ChatError as exc:
+            await self.send_frame(error_frame(exc.code, exc.detail, client_id))
+        except Http404:
+            await self.send_frame(error_frame("not_found", _("Not found."), client_id))
+        except (KeyError, TypeError, ValueError):
+            await self.send_frame(
+                error_frame("invalid_frame", _("The frame is malformed."), client_id)
+            )
+
+    # -- handlers ------------------------------------------------------------------------
+
+    async def on_send(self, frame: dict, client_id: str | None) -> None:
+        conversation_id = _optional_id(frame.get("conversation"))
+        attachments = frame.get("attachments") or []
+        if not isinstance(attachments, list):
+            raise ValueError("attachments")
+        result = await database_sync_to_async(services.send_message)(
+            self.user, conversation_id, frame.get("text"), attachments, client_id or ""
+        )
+        conversation = result.conversation
+        if result.created:
+            await self.send_frame(
+                {
+                    "type": "conversation.created",
+                    "conversation": conversation_payload(conversation),
+                    "client_id": client_id,
+                }
+            )
+        await self._start_reply(result, client_id)
+
+    async def on_retry(self, frame: dict, client_id: str | None) -> None:
+        message_id = _required_id(frame.get("message"))
+        result = await database_sync_to_async(services.retry_reply)(
+            self.user, message_id, client_id or ""
+        )
+        await self._start_reply(result, client_id)
+
+    async def _start_reply(self, result: services.SendResult, client_id: str | None) -> None:
+        conversation_id = result.conversation.pk
+        await self._join(conversation_id)
+        for message in (result.user_message, result.reply):
+            if message is not None:
+                await self.runner.publish(
+                    conversation_id,
+                    {
+                        "type": "message.created",
+                        "message": message_payload(message),
+                        "client_id": client_id,
+                    },
+                )
+        self.runner.start(result.reply.pk, conversation_id)
+
+    async def on_subscribe(self, frame: dict, client_id: str | None) -> None:
+        conversation_id = _required_id(frame.get("conversation"))
+        await database_sync_to_async(conversation_for)(self.user, conversation_id)
+        snapshots = await self._join(conversation_id)
+        streaming = await database_sync_to_async(
+            lambda: list(streaming_messages_of(conversation_id))
+        )()
+        for message in streaming:
+            payload = message_payload(message)
+            # This process's runner knows the exact state; another process's is checkpointed.
+            payload.update(snapshots.get(message.pk, {}))
+            await self.send_frame(
+                {"type": "message.created", "message": payload, "client_id": client_id}
+            )
+
+    async def on_stop(self, frame: dict, client_id: str | None) -> None:
+        message_id = _required_id(frame.get("message"))
+        message = await database_sync_to_async(message_for)(self.user, message_id)
+        if message.status == Message.Status.STREAMING:
+            await self.runner.stop_anywhere(message.pk, message.worker)
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    async def _join(self, conversation_id: int) -> dict:
+        if conversation_id in self.conversations:
+            return await self.runner.join(conversation_id, self)
+        self.conversations.add(conversation_id)
+        if self.runner.cross_process:
+            await self.channel_layer.group_add(group_name(conversation_id), self.channel_name)
+        return await self.runner.join(conversation_id, self)
+
+    async def _leave(self, conversation_id: int) -> None:
+        self.conversations.discard(conversation_id)
+        runner = getattr(self, "runner", None)
+        if runner is None:
+            return
+        runner.leave(conversation_id, self)
+        if runner.cross_process:
+            await self.channel_layer.group_discard(group_name(conversation_id), self.channel_name)
+
+
+def _parse(text_data: str | None) -> object:
+    if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+        return None
+    try:
+        return json.loads(text_data)
+    except ValueError:
+        return None
+
+
+def _optional_id(value: object) -> int | None:
+    return None if value is None else _required_id(value)
+
+
+def _required_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("id")
+    number = int(value)
+    if not 1 <= number < 2**63:
+        raise ValueError("id")
+    return number
+
+
+def _language_of(scope: dict) -> str:
+    """The reader's language for error details: the cookie, else Accept-Language."""
+    headers = dict(scope.get("headers") or [])
+    cookies = scope.get("cookies") or {}
+    chosen = cookies.get(settings.LANGUAGE_COOKIE_NAME)
+    if chosen and translation.check_for_language(chosen):
+        return chosen
+    accept = headers.get(b"accept-language", b"").decode("latin-1")
+    for lang, _q in translation.trans_real.parse_accept_lang_header(accept):
+        try:
+            return translation.get_supported_language_variant(lang)
+        except LookupError:
+            continue
+    return settings.LANGUAGE_CODE

@@ -1,0 +1,326 @@
+"""GenerationRunner: process-owned reply tasks, delta coalescing, checkpoints and fan-out."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+
+from . import services
+from .anthropic import AnthropicError, BlockDelta, BlockStart, MessageAccumulator
+from .frames import encode
+from .models import Message
+from .prompt import build_request
+from .upstream import get_client
+
+log = logging.getLogger(__name__)
+
+# Delta kinds a reader sees; signatures stay on the server.
+_FIELD_OF_KIND = {"text": "text", "thinking": "thinking", "tool_input": "partial_json"}
+MAINTENANCE_SECONDS = 10.0
+
+
+def group_name(conversation_id: int) -> str:
+    return f"conversation.{conversation_id}"
+
+
+class Subscriber(Protocol):
+    async def deliver(self, text: str) -> None: ...
+
+
+@dataclass(eq=False)
+class Generation:
+    """One reply being written: what has been sent to readers, and what waits to be."""
+
+    message_id: int
+    conversation_id: int
+    task: asyncio.Task | None = None
+    seq: int = 0
+    blocks: list[dict] = field(default_factory=list)  # content as sent so far, by block index
+    pending: list[list] = field(default_factory=list)  # [index, kind, [pieces]] not yet sent
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    flush_timer: asyncio.TimerHandle | None = None
+    last_flush: float = 0.0
+    last_checkpoint: float = field(default_factory=time.monotonic)
+    stop_requested: bool = False
+    accumulator: MessageAccumulator = field(default_factory=MessageAccumulator)
+
+    def snapshot(self) -> list[dict]:
+        return [dict(b) for b in self.blocks]
+
+
+class GenerationRunner:
+    """Owns every reply this process is writing; sockets subscribe to conversations."""
+
+    def __init__(self, client_factory: Callable = get_client) -> None:
+        self.client_factory = client_factory
+        self.generations: dict[int, Generation] = {}
+        self.subscribers: dict[int, set[Subscriber]] = {}
+        self.layer = get_channel_layer()
+        # With the in-memory layer there is no other process to reach.
+        self.cross_process = not isinstance(self.layer, InMemoryChannelLayer)
+        self._background: set[asyncio.Task] = set()
+        self._maintenance: asyncio.Task | None = None
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    async def join(self, conversation_id: int, subscriber: Subscriber) -> dict[int, dict]:
+        """Subscribe; returns {message_id: {"content", "seq"}} of this process's live replies.
+
+        Pending deltas are flushed first, under each generation's lock, so the snapshot and
+        the frames that follow it join exactly at `seq`.
+        """
+        snapshots = {}
+        live = [g for g in self.generations.values() if g.conversation_id == conversation_id]
+        for gen in live:
+            async with gen.lock:
+                await self._flush_locked(gen)
+                snapshots[gen.message_id] = {"content": gen.snapshot(), "seq": gen.seq}
+        self.subscribers.setdefault(conversation_id, set()).add(subscriber)
+        return snapshots
+
+    def leave(self, conversation_id: int, subscriber: Subscriber) -> None:
+        subs = self.subscribers.get(conversation_id)
+        if subs is not None:
+            subs.discard(subscriber)
+            if not subs:
+                del self.subscribers[conversation_id]
+
+    async def publish(self, conversation_id: int, frame: dict) -> None:
+        """Send a frame to every socket on this conversation, in this process and others."""
+        text = encode(frame)
+        for subscriber in list(self.subscribers.get(conversation_id, ())):
+            try:
+                await subscriber.deliver(text)
+            except Exception:  # a socket closing mid-send must not break the reply
+                log.debug("dropping a subscriber that failed to receive", exc_info=True)
+                self.leave(conversation_id, subscriber)
+        if self.cross_process:
+            await self.layer.group_send(
+                group_name(conversation_id),
+                {"type": "chat.frame", "text": text, "origin": settings.WORKER_ID},
+            )
+
+    # -- generations ---------------------------------------------------------------------
+
+    def start(self, message_id: int, conversation_id: int) -> Generation:
+        """Start writing a reply in a task owned by this process, not by any socket."""
+        self.ensure_maintenance()
+        gen = Generation(message_id, conversation_id)
+        self.generations[message_id] = gen
+        gen.task = asyncio.get_running_loop().create_task(
+            self._run(gen), name=f"reply-{message_id}"
+        )
+        return gen
+
+    def is_local(self, message_id: int) -> bool:
+        return message_id in self.generations
+
+    def stop(self, message_id: int) -> bool:
+        """Stop a reply this process is writing; its partial content is kept."""
+        gen = self.generations.get(message_id)
+        if gen is None or gen.task is None or gen.task.done():
+            return False
+        gen.stop_requested = True
+        gen.task.cancel()
+        return True
+
+    async def stop_anywhere(self, message_id: int, worker: str) -> None:
+        """Stop a reply owned by this process, or ask the owning process over the layer."""
+        if not self.stop(message_id) and self.cross_process and worker:
+            await self.layer.send(worker, {"type": "generation.stop", "message": message_id})
+
+    async def wait(self, message_id: int) -> None:
+        """Wait until a reply has finished (tests and shutdown)."""
+        gen = self.generations.get(message_id)
+        if gen is not None and gen.task is not None:
+            await asyncio.shield(gen.task)
+
+    async def _run(self, gen: Generation) -> None:
+        status, error = Message.Status.FAILED, None
+        try:
+            request = await database_sync_to_async(_load_request)(gen.message_id)
+            if request is None:
+                return  # deleted before it started
+            async for event in self.client_factory().stream(request):
+                gen.accumulator.feed(event)
+                if type(event) is BlockDelta:
+                    if event.kind in _FIELD_OF_KIND:
+                        await self._add_delta(gen, event.index, event.kind, event.text)
+                elif type(event) is BlockStart:
+                    await self._add_block(gen, event.index, event.block)
+                if time.monotonic() - gen.last_checkpoint >= settings.STREAM_CHECKPOINT_SECONDS:
+                    await self._checkpoint(gen)
+            status = Message.Status.COMPLETE
+        except asyncio.CancelledError:
+            if not gen.stop_requested:
+                await self._finish(gen, Message.Status.INTERRUPTED, None)
+                raise
+            status = Message.Status.STOPPED
+        except AnthropicError as exc:
+            error = {"code": str(exc.kind), "detail": exc.message}
+        except Exception:
+            log.exception("reply %s failed", gen.message_id)
+            error = {"code": "internal", "detail": "The server failed while writing this reply."}
+        await self._finish(gen, status, error)
+
+    async def _add_block(self, gen: Generation, index: int, block: dict) -> None:
+        async with gen.lock:
+            await self._flush_locked(gen)
+            while len(gen.blocks) <= index:
+                gen.blocks.append({"type": "text", "text": ""})
+            kind = block.get("type", "text")
+            start = {"type": kind}
+            if kind == "tool_use":
+                start.update(id=block.get("id"), name=block.get("name"), partial_json="")
+            elif kind in ("text", "thinking"):
+                start[kind] = ""
+            gen.blocks[index] = start
+
+    async def _add_delta(self, gen: Generation, index: int, kind: str, text: str) -> None:
+        pending = gen.pending
+        if pending and pending[-1][0] == index and pending[-1][1] == kind:
+            pending[-1][2].append(text)
+        else:
+            pending.append([index, kind, [text]])
+        # The first delta goes out at once; later ones leave together every few tens of ms.
+        due = gen.seq == 0 or time.monotonic() - gen.last_flush >= settings.STREAM_COALESCE_SECONDS
+        if due:
+            async with gen.lock:
+                await self._flush_locked(gen)
+        elif gen.flush_timer is None:
+            gen.flush_timer = asyncio.get_running_loop().call_later(
+                settings.STREAM_COALESCE_SECONDS, self._flush_soon, gen
+            )
+
+    def _flush_soon(self, gen: Generation) -> None:
+        gen.flush_timer = None
+        task = asyncio.get_running_loop().create_task(self._flush(gen))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _flush(self, gen: Generation) -> None:
+        async with gen.lock:
+            await self._flush_locked(gen)
+
+    async def _flush_locked(self, gen: Generation) -> None:
+        if gen.flush_timer is not None:
+            gen.flush_timer.cancel()
+            gen.flush_timer = None
+        gen.last_flush = time.monotonic()
+        pending, gen.pending = gen.pending, []
+        for index, kind, pieces in pending:
+            text = "".join(pieces)
+            while len(gen.blocks) <= index:
+                gen.blocks.append({"type": "text", "text": ""})
+            key = _FIELD_OF_KIND[kind]
+            gen.blocks[index][key] = gen.blocks[index].get(key, "") + text
+            gen.seq += 1
+            frame = {
+                "type": "message.delta",
+                "message": gen.message_id,
+                "seq": gen.seq,
+                "block": index,
+                "kind": kind,
+                "text": text,
+            }
+            await self.publish(gen.conversation_id, frame)
+
+    async def _checkpoint(self, gen: Generation) -> None:
+        async with gen.lock:
+            await self._flush_locked(gen)
+            content, seq = gen.snapshot(), gen.seq
+        gen.last_checkpoint = time.monotonic()
+        await database_sync_to_async(services.checkpoint_reply)(gen.message_id, content, seq)
+
+    async def _finish(self, gen: Generation, status: str, error: dict | None) -> None:
+        acc = gen.accumulator
+        try:
+            async with gen.lock:
+                await self._flush_locked(gen)
+            content = acc.content or gen.snapshot()
+            usage = acc.usage.as_dict()
+            stored = await database_sync_to_async(services.finish_reply)(
+                gen.message_id,
+                status=status,
+                content=content,
+                seq=gen.seq,
+                stop_reason=acc.stop_reason,
+                usage=usage,
+                error=error,
+            )
+            if stored and status != Message.Status.INTERRUPTED:
+                frame = {
+                    "type": "message.completed",
+                    "message": gen.message_id,
+                    "status": status,
+                    "stop_reason": acc.stop_reason,
+                    "usage": usage,
+                    "error": error,
+                    "content": content,
+                    "seq": gen.seq,
+                }
+                await self.publish(gen.conversation_id, frame)
+        finally:
+            self.generations.pop(gen.message_id, None)
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def ensure_maintenance(self) -> None:
+        if self._maintenance is None or self._maintenance.done():
+            self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+
+    async def _maintain(self) -> None:
+        """Refresh our replies' heartbeats, reap dead processes' replies, take stop requests."""
+        if self.cross_process:
+            listener = asyncio.get_running_loop().create_task(self._listen())
+            self._background.add(listener)
+        while True:
+            await asyncio.sleep(MAINTENANCE_SECONDS)
+            try:
+                await database_sync_to_async(_heartbeat_and_reap)(list(self.generations))
+            except Exception:
+                log.exception("reply maintenance failed")
+
+    async def _listen(self) -> None:
+        while True:
+            message = await self.layer.receive(settings.WORKER_ID)
+            if message.get("type") == "generation.stop":
+                self.stop(message.get("message"))
+
+    async def shutdown(self) -> None:
+        """Cancel background tasks and replies (the replies are stored as interrupted)."""
+        tasks = [g.task for g in self.generations.values() if g.task]
+        tasks += [*self._background, *([self._maintenance] if self._maintenance else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _load_request(message_id: int) -> dict | None:
+    reply = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    return build_request(reply) if reply is not None else None
+
+
+def _heartbeat_and_reap(local_ids: list[int]) -> None:
+    if local_ids:
+        services.touch_replies(local_ids)
+    services.reap_interrupted()
+
+
+_runners: dict[int, GenerationRunner] = {}
+
+
+def get_runner() -> GenerationRunner:
+    """The runner of the running event loop (one per process in production)."""
+    loop = asyncio.get_running_loop()
+    runner = _runners.get(id(loop))
+    if runner is None:
+        _runners.clear()  # a new loop (tests) makes the old runner unusable
+        runner = _runners[id(loop)] = GenerationRunner()
+    return runner

@@ -1,0 +1,91 @@
+"""Chat pages: the chat, the sidebar (HTMX), rename and delete."""
+
+from channels.db import database_sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import services
+from .frames import conversation_payload, message_payload
+from .runner import get_runner
+from .selectors import conversation_for, conversations_for, messages_of
+
+SIDEBAR_LIMIT = 200
+
+
+def _sidebar(request: HttpRequest, current_id: int | None = None) -> dict:
+    return {
+        "conversations": conversations_for(request.user)[:SIDEBAR_LIMIT],
+        "current_id": current_id,
+    }
+
+
+@login_required
+@require_GET
+def chat(request: HttpRequest) -> HttpResponse:
+    """A new, empty chat: the first message creates the conversation."""
+    context = _sidebar(request) | {
+        "conversation": None,
+        "chat_state": {"conversation": None, "messages": []},
+    }
+    return render(request, "conversations/chat.html", context)
+
+
+@login_required
+@require_GET
+def conversation(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = conversation_for(request.user, pk)
+    messages = list(messages_of(conv))
+    state = {
+        "conversation": conversation_payload(conv),
+        "messages": [message_payload(m) for m in messages],
+    }
+    context = _sidebar(request, conv.pk) | {
+        "conversation": conv,
+        "messages": messages,
+        "chat_state": state,
+    }
+    return render(request, "conversations/chat.html", context)
+
+
+@login_required
+@require_GET
+def sidebar(request: HttpRequest) -> HttpResponse:
+    current = request.GET.get("current")
+    context = _sidebar(request, int(current) if current and current.isdigit() else None)
+    return render(request, "conversations/partials/sidebar.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rename(request: HttpRequest, pk: int) -> HttpResponse:
+    conv = conversation_for(request.user, pk)
+    if request.method == "POST":
+        conv = services.rename_conversation(request.user, pk, request.POST.get("title", ""))
+        if request.headers.get("HX-Request"):
+            return render(
+                request, "conversations/partials/sidebar.html", _sidebar(request, conv.pk)
+            )
+        return redirect(conv)
+    return render(request, "conversations/rename.html", {"conversation": conv})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+async def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation; POST deletes (no state change on GET) and stops its reply."""
+    user = await request.auser()
+    conv = await database_sync_to_async(conversation_for)(user, pk)
+    if request.method == "GET":
+        return render(request, "conversations/delete.html", {"conversation": conv})
+    streaming = await database_sync_to_async(services.delete_conversation)(user, pk)
+    runner = get_runner()
+    for message_id in streaming:
+        runner.stop(message_id)  # the upstream stream ends now; nothing is left to store
+    if request.headers.get("HX-Request"):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("chat")
+        return response
+    return redirect("chat")

@@ -1,0 +1,409 @@
+// Chat client: WebSocket contract v1 (docs/protocol.md), live markdown rendering, composer.
+(function () {
+  "use strict";
+
+  const gettext = window.gettext || ((s) => s);
+  const state = JSON.parse(document.getElementById("chat-state").textContent);
+  const list = document.getElementById("messages");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("composer-input");
+  const sendButton = document.getElementById("send-button");
+  const stopButton = document.getElementById("stop-button");
+  const errorBox = document.getElementById("composer-error");
+  const statusEl = document.getElementById("connection-status");
+
+  // Errors a reply or a frame can carry, in the reader's language. Server details are
+  // already translated; these cover the codes the client shows on its own.
+  const ERRORS = {
+    auth: gettext("The server's API key was refused by the model provider. Tell an administrator."),
+    permission: gettext("The server's API key may not use this model. Tell an administrator."),
+    invalid_request: gettext("The model provider refused the request."),
+    not_found: gettext("The model provider does not know this model."),
+    request_too_large: gettext("The conversation is too large for the model provider."),
+    rate_limited: gettext("Too many requests to the model provider right now. Try again in a moment."),
+    overloaded: gettext("The model provider is overloaded. Try again in a moment."),
+    server: gettext("The model provider had an internal error. Try again."),
+    timeout: gettext("The model provider stopped answering (timed out)."),
+    connection: gettext("The connection to the model provider was lost."),
+    incomplete: gettext("The reply ended before it was complete."),
+    interrupted: gettext("The server restarted while this reply was being written."),
+    internal: gettext("The server failed while writing this reply."),
+  };
+  const FIELD = { text: "text", thinking: "thinking", tool_input: "partial_json" };
+  const BLOCK_TYPE = { text: "text", thinking: "thinking", tool_input: "tool_use" };
+
+  const md = window.markdownit({
+    html: false, // raw HTML in model output is shown as text, never parsed
+    linkify: true,
+    highlight(code, lang) {
+      if (lang && window.hljs && window.hljs.getLanguage(lang)) {
+        try {
+          return window.hljs.highlight(code, { language: lang, ignoreIllegals: true }).value;
+        } catch (e) {
+          /* fall through to plain text */
+        }
+      }
+      return "";
+    },
+  });
+
+  let conversationId = state.conversation ? state.conversation.id : null;
+  const messages = new Map();
+  let pendingSend = null; // {client_id, text, el}: words not yet stored by the server
+  let stickToBottom = true;
+
+  // ---- rendering -----------------------------------------------------------------------
+
+  function renderMarkdown(text) {
+    return window.DOMPurify.sanitize(md.render(text || ""), { USE_PROFILES: { html: true } });
+  }
+
+  function addCopyButtons(container) {
+    container.querySelectorAll("pre").forEach((pre) => {
+      if (pre.querySelector(".copy")) return;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy";
+      button.textContent = gettext("Copy");
+      button.addEventListener("click", () => {
+        const code = pre.querySelector("code");
+        copyText(code ? code.textContent : pre.textContent).then(() => {
+          button.textContent = gettext("Copied");
+          setTimeout(() => (button.textContent = gettext("Copy")), 1500);
+        });
+      });
+      pre.appendChild(button);
+    });
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    const area = document.createElement("textarea");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+    return Promise.resolve();
+  }
+
+  function blockElement(m, index, type) {
+    let el = m.blockEls[index];
+    if (el && el.dataset.type === type) return el;
+    const fresh = document.createElement(type === "text" ? "div" : "details");
+    fresh.className = "block " + type;
+    fresh.dataset.type = type;
+    if (type !== "text") {
+      const summary = document.createElement("summary");
+      summary.textContent = type === "thinking" ? gettext("Thinking") : gettext("Tool call");
+      fresh.appendChild(summary);
+      fresh.appendChild(document.createElement("div")).className = "inner";
+    }
+    if (el) el.replaceWith(fresh);
+    else m.contentEl.appendChild(fresh);
+    m.blockEls[index] = fresh;
+    return fresh;
+  }
+
+  function renderBlock(m, index) {
+    const block = m.blocks[index];
+    if (!block) return;
+    const type = block.type === "thinking" || block.type === "tool_use" ? block.type : "text";
+    const el = blockElement(m, index, type);
+    if (type === "text" && m.role === "user") {
+      el.textContent = block.text || ""; // the user's own words are shown exactly as typed
+    } else if (type === "text") {
+      el.innerHTML = renderMarkdown(block.text);
+      addCopyButtons(el);
+    } else if (type === "thinking") {
+      el.querySelector(".inner").innerHTML = renderMarkdown(block.thinking);
+    } else {
+      el.querySelector("summary").textContent = gettext("Tool call") + ": " + (block.name || "");
+      const pre = document.createElement("pre");
+      pre.textContent = block.input ? JSON.stringify(block.input, null, 2) : block.partial_json || "";
+      el.querySelector(".inner").replaceChildren(pre);
+    }
+  }
+
+  function renderMessage(m) {
+    m.blocks.forEach((_, index) => renderBlock(m, index));
+    m.el.dataset.status = m.status;
+    m.el.classList.toggle("streaming", m.status === "streaming");
+    renderError(m);
+    scrollIfStuck();
+  }
+
+  function renderError(m) {
+    let box = m.el.querySelector(".message-error, .message-note");
+    if (box) box.remove();
+    if (m.status === "failed" || m.status === "interrupted") {
+      box = document.createElement("div");
+      box.className = "message-error";
+      box.setAttribute("role", "alert");
+      const code = (m.error && m.error.code) || "internal";
+      const text = document.createElement("span");
+      text.textContent = ERRORS[code] || (m.error && m.error.detail) || gettext("Something went wrong.");
+      box.appendChild(text);
+      if (isLast(m)) {
+        const retry = document.createElement("button");
+        retry.type = "button";
+        retry.className = "retry";
+        retry.textContent = gettext("Retry");
+        retry.addEventListener("click", () => sendFrame({ type: "retry", message: m.id, client_id: newClientId() }));
+        box.appendChild(retry);
+      }
+      m.el.appendChild(box);
+    } else if (m.status === "stopped") {
+      box = document.createElement("div");
+      box.className = "message-note muted";
+      box.textContent = gettext("Stopped");
+      m.el.appendChild(box);
+    }
+  }
+
+  function isLast(m) {
+    return list.lastElementChild === m.el;
+  }
+
+  function upsertMessage(payload) {
+    let m = messages.get(payload.id);
+    if (!m) {
+      const el = document.createElement("article");
+      el.className = "message " + payload.role;
+      el.dataset.id = payload.id;
+      el.dataset.role = payload.role;
+      const contentEl = document.createElement("div");
+      contentEl.className = "content";
+      el.appendChild(contentEl);
+      m = { id: payload.id, role: payload.role, el, contentEl, blockEls: [], frame: 0, dirty: new Set() };
+      messages.set(payload.id, m);
+      list.appendChild(el);
+      document.getElementById("empty-state")?.remove();
+      // A reply arriving after an earlier failed one takes its Retry button away.
+      messages.forEach((other) => other !== m && renderError(other));
+    }
+    m.status = payload.status;
+    m.seq = payload.seq || 0;
+    m.error = payload.error || null;
+    m.blocks = structuredClone(payload.content || []);
+    m.contentEl.replaceChildren();
+    m.blockEls = [];
+    renderMessage(m);
+    return m;
+  }
+
+  function scheduleRender(m) {
+    if (m.frame) return;
+    m.frame = requestAnimationFrame(() => {
+      m.frame = 0;
+      m.dirty.forEach((index) => renderBlock(m, index));
+      m.dirty.clear();
+      scrollIfStuck();
+    });
+  }
+
+  function scrollIfStuck() {
+    if (stickToBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  list.addEventListener("scroll", () => {
+    stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  });
+
+  function updateComposer() {
+    const streaming = [...messages.values()].some((m) => m.status === "streaming");
+    stopButton.hidden = !streaming;
+    sendButton.hidden = streaming;
+  }
+
+  // ---- frames from the server ----------------------------------------------------------
+
+  const handlers = {
+    "conversation.created"(frame) {
+      conversationId = frame.conversation.id;
+      history.replaceState(null, "", frame.conversation.url);
+      document.title = frame.conversation.title + " · chatsite";
+      refreshSidebar();
+    },
+    "message.created"(frame) {
+      const payload = frame.message;
+      if (payload.conversation !== conversationId) return;
+      if (pendingSend && frame.client_id === pendingSend.client_id && payload.role === "user") {
+        pendingSend.el.remove();
+        pendingSend = null;
+      }
+      upsertMessage(payload);
+      updateComposer();
+    },
+    "message.delta"(frame) {
+      const m = messages.get(frame.message);
+      if (!m || frame.seq <= m.seq) return; // already in the snapshot
+      if (frame.seq !== m.seq + 1) {
+        // A gap: ask for a fresh snapshot rather than show a reply with a hole in it.
+        sendFrame({ type: "subscribe", conversation: conversationId });
+        return;
+      }
+      m.seq = frame.seq;
+      let block = m.blocks[frame.block];
+      if (!block) {
+        block = m.blocks[frame.block] = { type: BLOCK_TYPE[frame.kind] || "text" };
+      }
+      const field = FIELD[frame.kind] || "text";
+      block[field] = (block[field] || "") + frame.text;
+      m.dirty.add(frame.block);
+      scheduleRender(m);
+    },
+    "message.completed"(frame) {
+      const m = messages.get(frame.message);
+      if (!m) return;
+      if (m.frame) cancelAnimationFrame(m.frame);
+      m.frame = 0;
+      m.dirty.clear();
+      upsertMessage({
+        id: m.id,
+        role: m.role,
+        status: frame.status,
+        seq: frame.seq,
+        error: frame.error,
+        content: frame.content || m.blocks,
+      });
+      updateComposer();
+      refreshSidebar();
+    },
+    error(frame) {
+      if (pendingSend && frame.client_id === pendingSend.client_id) restorePending();
+      showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
+    },
+  };
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = false;
+  }
+
+  function clearError() {
+    errorBox.hidden = true;
+    errorBox.textContent = "";
+  }
+
+  function refreshSidebar() {
+    if (!window.htmx) return;
+    const url = "/sidebar/" + (conversationId ? "?current=" + conversationId : "");
+    window.htmx.ajax("GET", url, { target: "#conversation-list", swap: "innerHTML" });
+  }
+
+  // ---- the socket ----------------------------------------------------------------------
+
+  let socket = null;
+  let backoff = 500;
+  const outbox = [];
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/ws/chat/");
+    setStatus("connecting", gettext("Connecting…"));
+    socket.addEventListener("open", () => {
+      backoff = 500;
+      setStatus("open", gettext("Connected"));
+      if (conversationId) socket.send(JSON.stringify({ type: "subscribe", conversation: conversationId }));
+      while (outbox.length) socket.send(outbox.shift());
+    });
+    socket.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      const handler = handlers[frame.type];
+      if (handler) handler(frame);
+    });
+    socket.addEventListener("close", (event) => {
+      if (event.code === 4401) {
+        location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname);
+        return;
+      }
+      if (pendingSend) {
+        restorePending();
+        showError(gettext("The connection was lost before your message was stored. It is back in the box: send it again."));
+      }
+      setStatus("closed", gettext("Reconnecting…"));
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 10000);
+    });
+  }
+
+  function setStatus(name, text) {
+    statusEl.dataset.state = name;
+    statusEl.textContent = text;
+  }
+
+  function sendFrame(frame) {
+    const text = JSON.stringify(frame);
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(text);
+    else outbox.push(text);
+  }
+
+  function newClientId() {
+    return (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
+  }
+
+  // ---- the composer --------------------------------------------------------------------
+
+  function send() {
+    const text = input.value;
+    if (!text.trim() || pendingSend) return;
+    clearError();
+    const clientId = newClientId();
+    // Shown at once, kept until the server confirms it stored the words.
+    const el = document.createElement("article");
+    el.className = "message user pending";
+    el.appendChild(document.createElement("div")).textContent = text;
+    list.appendChild(el);
+    document.getElementById("empty-state")?.remove();
+    pendingSend = { client_id: clientId, text, el };
+    input.value = "";
+    autosize();
+    stickToBottom = true;
+    scrollIfStuck();
+    sendFrame({ type: "send", conversation: conversationId, text, attachments: [], client_id: clientId });
+  }
+
+  function restorePending() {
+    if (!pendingSend) return;
+    if (!input.value) input.value = pendingSend.text;
+    pendingSend.el.remove();
+    pendingSend = null;
+    autosize();
+  }
+
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight, 240) + "px";
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  input.addEventListener("keydown", (event) => {
+    // isComposing: Enter that confirms a Japanese IME conversion must not send.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      send();
+    }
+  });
+  input.addEventListener("input", autosize);
+  stopButton.addEventListener("click", () => {
+    messages.forEach((m) => {
+      if (m.status === "streaming") sendFrame({ type: "stop", message: m.id });
+    });
+  });
+
+  list.replaceChildren(...[...list.children].filter((el) => el.id === "empty-state"));
+  state.messages.forEach(upsertMessage);
+  updateComposer();
+  stickToBottom = true;
+  scrollIfStuck();
+  connect();
+})();
