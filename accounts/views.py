@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from .forms import SignupForm
-from .models import Invite
+from .models import Invite, User
 from .services import SignupClosed, register_user, signup_allowed
 
 
@@ -30,4 +30,5 @@ def signup(request, token: str | None = None):
             )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("chat")
-    return render(request, "accounts/signup.html", {"form": form, "invite": invite})
+    context = {"form": form, "invite": invite, "first_account": not User.objects.exists()}
+    return render(request, "accounts/signup.html", context)

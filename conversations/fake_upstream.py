@@ -15,6 +15,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 DEMO_MODEL = "chatsite-demo"
@@ -28,15 +29,7 @@ PING_EVERY = 50  # deltas between pings, like the real API's keep-alive pings
 YIELD_EVERY = 16  # with no token delay, give other streams a turn this often
 HANG_SECONDS = 120.0
 _HEADER_LIMIT = 1 << 20
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    529: "Overloaded",
-}
+_REASONS = {s: HTTPStatus(s).phrase for s in (200, 400, 401, 404, 429, 500)} | {529: "Overloaded"}
 _STATUS_FAULTS = {
     "529": (529, "overloaded_error", "Overloaded"),
     "500": (500, "api_error", "Internal server error"),
@@ -419,6 +412,8 @@ class FakeUpstream:
             if sep:
                 headers[name.strip().lower()] = value.strip()
         keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        if headers.get("expect", "").lower() == "100-continue":
+            w.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits a second for this otherwise
         # Clients of this API send Content-Length bodies; chunked uploads are not worth parsing.
         raw = await reader.readexactly(int(headers.get("content-length") or 0))
         try:
@@ -566,8 +561,11 @@ def _validate(body: Any, *, counting: bool) -> str | None:
         return "The request body is not valid JSON"
     if not isinstance(body.get("model"), str) or not body["model"]:
         return "model: Field required"
-    if not isinstance(body.get("messages"), list) or not body["messages"]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
+    if not all(isinstance(m, dict) and m.get("role") in ("user", "assistant") for m in messages):
+        return "messages: each message needs a role of user or assistant"
     max_tokens = body.get("max_tokens")
     if not counting and (not isinstance(max_tokens, int) or max_tokens < 1):
         return "max_tokens: Field required (a positive integer)"

@@ -40,6 +40,9 @@ class ClientConfig:
     initial_backoff: float = 0.5
     max_backoff: float = 8.0
     max_retry_after: float = 60.0
+    # Every streaming reply holds a connection for its whole length: the pool must fit a
+    # team's concurrent replies, not httpx's default of 100.
+    max_connections: int = 1000
 
 
 class AnthropicClient:
@@ -57,6 +60,9 @@ class AnthropicClient:
         self._http = httpx.AsyncClient(
             base_url=config.base_url.rstrip("/"),
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+            limits=httpx.Limits(
+                max_connections=config.max_connections, max_keepalive_connections=100
+            ),
             transport=transport,
         )
 
