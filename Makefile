@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+IGNORE := --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'data/*'
 
 .PHONY: install run test lint format messages clean
 
@@ -34,9 +35,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format .
 
 messages: $(STAMP)
-	$(BIN)/python manage.py makemessages --locale ja --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'tests/*'
-	$(BIN)/python manage.py makemessages --locale ja --domain djangojs --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'static/vendor/*'
-	$(BIN)/python manage.py compilemessages --locale ja
+	$(BIN)/python manage.py makemessages --locale ja $(IGNORE) --ignore 'tests/*'
+	$(BIN)/python manage.py makemessages --locale ja --domain djangojs $(IGNORE) --ignore 'tests/*' --ignore 'static/vendor/*'
+	$(BIN)/python manage.py compilemessages --locale ja --ignore '.venv/*'
 
 clean:
 	rm -rf $(VENV) staticfiles *.egg-info

@@ -12,6 +12,9 @@ from django.utils.translation import gettext_lazy as _
 class User(AbstractUser):
     """A team member. Custom from the first migration so fields can be added later."""
 
+    # `createsuperuser --noinput` needs only a username and a password.
+    REQUIRED_FIELDS: list[str] = []
+
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
@@ -55,3 +58,120 @@ class Invite(models.Model):
 
     def is_usable(self) -> bool:
         return self.used_at is None and self.expires_at > timezone.now()
+
+
+class Quota(models.Model):
+    """What a user may spend per period: a cost limit and/or a token limit, or unlimited."""
+
+    class Period(models.TextChoices):
+        DAY = "day", _("day")
+        WEEK = "week", _("week")
+        MONTH = "month", _("month")
+        NONE = "none", _("none (never resets)")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="quota"
+    )
+    period = models.CharField(
+        _("period"), max_length=8, choices=Period.choices, default=Period.MONTH
+    )
+    cost_limit = models.DecimalField(
+        _("cost limit (USD)"),
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("Blank: no cost limit."),
+    )
+    token_limit = models.PositiveBigIntegerField(
+        _("token limit"), null=True, blank=True, help_text=_("Blank: no token limit.")
+    )
+    allowed_models = models.ManyToManyField(
+        "conversations.CatalogModel",
+        blank=True,
+        verbose_name=_("allowed models"),
+        help_text=_("Blank: every enabled model."),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+    @property
+    def unlimited(self) -> bool:
+        return self.cost_limit is None and self.token_limit is None
+
+
+class LedgerEntry(models.Model):
+    """One append-only line of the usage ledger; balances are sums of these, never stored.
+
+    Signed amounts: a charge or a hold adds cost and tokens, a grant takes them off, an
+    adjustment may do either; a release closes a hold (it points at it and repeats its amounts
+    negated, so the ledger sums to what was really spent).
+    """
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", _("charge")
+        HOLD = "hold", _("hold")
+        RELEASE = "release", _("release")
+        GRANT = "grant", _("grant")
+        ADJUSTMENT = "adjustment", _("adjustment")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger"
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    message = models.ForeignKey(
+        "conversations.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    hold = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="settled_by"
+    )
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_creation_input_tokens = models.BigIntegerField(default=0)
+    cache_read_input_tokens = models.BigIntegerField(default=0)
+    tokens = models.BigIntegerField(_("tokens"), default=0)
+    cost = models.DecimalField(_("cost (USD)"), max_digits=24, decimal_places=12, default=0)
+    prices = models.JSONField(_("price snapshot"), default=dict, blank=True)
+    estimated = models.BooleanField(_("estimated"), default=False)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "kind", "created_at"])]
+        constraints = [
+            # A hold is released once, and charged once: the database refuses a second
+            # settlement even when the runner and the reaper race.
+            models.UniqueConstraint(
+                fields=["hold", "kind"], condition=models.Q(hold__isnull=False), name="settle_once"
+            ),
+            models.UniqueConstraint(
+                fields=["message"],
+                condition=models.Q(kind="hold"),
+                name="one_hold_per_message",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.cost} USD ({self.user})"

@@ -5,6 +5,7 @@ import re
 import secrets
 import socket
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -169,6 +170,8 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=SECURE_SSL_REDIRECT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -213,6 +216,25 @@ CHAT_MODEL = env.str(
 )
 CHAT_MAX_TOKENS = env.int("CHAT_MAX_TOKENS", default=4096)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
+
+
+def _optional_decimal(name: str, default: str) -> Decimal | None:
+    value = env.str(name, default=default).strip().lower()
+    return None if value in ("", "none") else Decimal(value)
+
+
+def _optional_int(name: str, default: str) -> int | None:
+    value = env.str(name, default=default).strip().lower()
+    return None if value in ("", "none") else int(value)
+
+
+# Quotas for new users (admins start unlimited): period day|week|month|none, limits "none"
+# for no limit. docs/quotas.md explains the rules.
+QUOTA_DEFAULT_PERIOD = env.str("QUOTA_DEFAULT_PERIOD", default="month")
+QUOTA_DEFAULT_COST_LIMIT = _optional_decimal("QUOTA_DEFAULT_COST_LIMIT", "10")
+QUOTA_DEFAULT_TOKEN_LIMIT = _optional_int("QUOTA_DEFAULT_TOKEN_LIMIT", "none")
+if QUOTA_DEFAULT_PERIOD not in {"day", "week", "month", "none"}:
+    raise environ.ImproperlyConfigured("QUOTA_DEFAULT_PERIOD must be day, week, month or none")
 
 # Streaming: partial replies are written at most this often; a streaming message whose
 # heartbeat is older than the timeout belongs to a dead process and becomes interrupted.

@@ -19,6 +19,7 @@ from .selectors import conversation_for, message_for, streaming_messages_of
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 512 * 1024
+MAX_CLIENT_ID = 64  # Message.client_id's length
 CLOSE_UNAUTHENTICATED = 4401
 
 
@@ -58,11 +59,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _receive(self, text_data: str | None) -> None:
         frame = _parse(text_data)
         client_id = frame.get("client_id") if isinstance(frame, dict) else None
-        if not isinstance(client_id, str):
+        if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
             client_id = None
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self.send_frame(
-                error_frame("invalid_frame", _("Frames are JSON objects with a type."))
+                error_frame("invalid_frame", _("Frames are JSON objects with a type."), client_id)
             )
             return
         handler = {
@@ -78,7 +79,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await handler(frame, client_id)
         except services.ChatError as exc:
-            await self.send_frame(error_frame(exc.code, exc.detail, client_id))
+            await self.send_frame(error_frame(exc.code, exc.detail, client_id) | exc.extra)
         except Http404:
             await self.send_frame(error_frame("not_found", _("Not found."), client_id))
         except (KeyError, TypeError, ValueError):
@@ -90,7 +91,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_send(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _optional_id(frame.get("conversation"))
-        attachments = frame.get("attachments") or []
+        attachments = frame.get("attachments")
+        attachments = [] if attachments is None else attachments
         if not isinstance(attachments, list):
             raise ValueError("attachments")
         result = await database_sync_to_async(services.send_message)(
@@ -131,18 +133,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_subscribe(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _required_id(frame.get("conversation"))
-        await database_sync_to_async(conversation_for)(self.user, conversation_id)
+        streaming = await database_sync_to_async(_streaming_in)(self.user, conversation_id)
+        # Join after reading: the join registers this socket and snapshots the live replies
+        # at one seq, and the frames below go out before any later delta can.
         snapshots = await self._join(conversation_id)
-        streaming = await database_sync_to_async(
-            lambda: list(streaming_messages_of(conversation_id))
-        )()
         for message in streaming:
             payload = message_payload(message)
-            # This process's runner knows the exact state; another process's is checkpointed.
+            # This process's runner knows the exact state; another process's is checkpointed,
+            # and its exact state follows in a message.snapshot frame from that process.
             payload.update(snapshots.get(message.pk, {}))
             await self.send_frame(
                 {"type": "message.created", "message": payload, "client_id": client_id}
             )
+            if message.pk not in snapshots:
+                await self.runner.request_snapshot(message, self.channel_name)
 
     async def on_stop(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
@@ -168,6 +172,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         runner.leave(conversation_id, self)
         if runner.cross_process:
             await self.channel_layer.group_discard(group_name(conversation_id), self.channel_name)
+
+
+def _streaming_in(user, conversation_id: int) -> list[Message]:
+    conversation_for(user, conversation_id)  # 404 unless it is the user's
+    return list(streaming_messages_of(conversation_id))
 
 
 def _parse(text_data: str | None) -> object:

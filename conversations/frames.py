@@ -18,13 +18,21 @@ def conversation_payload(conversation: Conversation) -> dict:
     }
 
 
+def public_content(content: list[dict]) -> list[dict]:
+    """Content blocks as readers see them: thinking signatures stay on the server."""
+    return [
+        {k: v for k, v in block.items() if k != "signature"} if "signature" in block else block
+        for block in content
+    ]
+
+
 def message_payload(message: Message) -> dict:
     return {
         "id": message.pk,
         "conversation": message.conversation_id,
         "role": message.role,
         "status": message.status,
-        "content": message.content,
+        "content": public_content(message.content),
         "model": message.model,
         "seq": message.seq,
         "stop_reason": message.stop_reason or None,

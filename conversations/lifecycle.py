@@ -2,11 +2,13 @@
 
 import asyncio
 import logging
+import sys
 
 from channels.db import database_sync_to_async
 
 from . import services
 from .runner import get_runner
+from .upstream import close_client
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,31 @@ class StartupReaper:
             runner = get_runner()
             # One process with the in-memory layer: every streaming reply in the database
             # belongs to a process that is gone. Several processes: trust heartbeats only.
-            count = await database_sync_to_async(services.reap_interrupted)(
+            reaped = await database_sync_to_async(services.reap_interrupted)(
                 all_streaming=not runner.cross_process
             )
-            if count:
-                log.warning(
-                    "marked %d replies left streaming by a dead process as interrupted", count
-                )
+            if reaped:
+                log.warning("%d replies left streaming by a dead process: interrupted", len(reaped))
+                await runner.announce_interrupted(reaped)
+            install_shutdown_hook(runner)
             runner.ensure_maintenance()
             self._done = True
+
+
+def install_shutdown_hook(runner) -> None:
+    """On a graceful stop, store live replies as interrupted (and charge them), close the pool.
+
+    Daphne runs on Twisted's asyncio reactor: a "before shutdown" trigger may return a
+    Deferred, which Twisted waits for before it stops the loop.
+    """
+    if "twisted.internet.reactor" not in sys.modules:
+        return  # not under Daphne (tests, other servers)
+    from twisted.internet import defer, reactor
+
+    async def stop() -> None:
+        await runner.shutdown()
+        await close_client()
+
+    reactor.addSystemEventTrigger(
+        "before", "shutdown", lambda: defer.Deferred.fromFuture(asyncio.ensure_future(stop()))
+    )

@@ -1,4 +1,6 @@
-"""Conversations and messages: data and invariants only."""
+"""Conversations, messages and the model catalog: data and invariants only."""
+
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -8,13 +10,16 @@ from django.utils.translation import gettext_lazy as _
 
 class Conversation(models.Model):
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="conversations",
+        verbose_name=_("user"),
     )
     title = models.CharField(_("title"), max_length=200, blank=True)
     model = models.CharField(_("model"), max_length=100)
     system_prompt = models.TextField(_("system prompt"), blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("conversation")
@@ -47,23 +52,29 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
-    role = models.CharField(max_length=16, choices=Role.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.COMPLETE
+    )
     # API-shaped content blocks: [{"type": "text", "text": ...}, {"type": "thinking", ...}]
     content = models.JSONField(default=list)
-    model = models.CharField(max_length=100, blank=True)
-    stop_reason = models.CharField(max_length=32, blank=True)
-    usage = models.JSONField(default=dict, blank=True)
-    error = models.JSONField(null=True, blank=True)  # {"code": ..., "detail": ...}
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    stop_reason = models.CharField(_("stop reason"), max_length=32, blank=True)
+    usage = models.JSONField(_("usage"), default=dict, blank=True)
+    error = models.JSONField(_("error"), null=True, blank=True)  # {"code", "detail"}
     client_id = models.CharField(max_length=64, blank=True)
+    # The reply's output cap, lowered by the quota admission when the budget is short.
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
     # Streaming bookkeeping: the last delta seq in `content`, and when the owning process
     # last wrote (a stale heartbeat means that process died).
     seq = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         ordering = ["id"]
         indexes = [
             models.Index(fields=["conversation", "id"]),
@@ -84,3 +95,85 @@ class Message(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status != self.Status.STREAMING
+
+
+MILLION = Decimal(1_000_000)
+PRICE_FIELDS = ("input", "output", "cache_write", "cache_read")
+
+
+def _price(verbose_name: str, **kwargs) -> models.DecimalField:
+    return models.DecimalField(verbose_name, max_digits=12, decimal_places=6, **kwargs)
+
+
+class CatalogModel(models.Model):
+    """A model users may chat with, with its limits and its prices per million tokens."""
+
+    model_id = models.CharField(_("API model id"), max_length=100, unique=True)
+    display_name = models.CharField(_("display name"), max_length=100)
+    enabled = models.BooleanField(_("enabled"), default=False)
+    is_default = models.BooleanField(_("default"), default=False)
+    context_window = models.PositiveIntegerField(_("context window"), default=200_000)
+    max_output_tokens = models.PositiveIntegerField(_("max output tokens"), default=8192)
+    thinking_budget = models.PositiveIntegerField(
+        _("thinking budget"), default=0, help_text=_("0: no extended thinking.")
+    )
+    supports_vision = models.BooleanField(_("images"), default=True)
+    supports_pdf = models.BooleanField(_("PDF"), default=True)
+    price_input = _price(_("input $/MTok"), default=Decimal(0))
+    price_output = _price(_("output $/MTok"), default=Decimal(0))
+    price_cache_write = _price(_("cache write $/MTok"), default=Decimal(0))
+    price_cache_read = _price(_("cache read $/MTok"), default=Decimal(0))
+    # Some models bill every token of a request at higher rates once its prompt passes a
+    # threshold; blank means no such tier.
+    long_prompt_threshold = models.PositiveIntegerField(
+        _("long-prompt threshold (tokens)"), null=True, blank=True
+    )
+    long_price_input = _price(_("long-prompt input $/MTok"), null=True, blank=True)
+    long_price_output = _price(_("long-prompt output $/MTok"), null=True, blank=True)
+    long_price_cache_write = _price(_("long-prompt cache write $/MTok"), null=True, blank=True)
+    long_price_cache_read = _price(_("long-prompt cache read $/MTok"), null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("model")
+        verbose_name_plural = _("model catalog")
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="one_default_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.model_id
+
+    def prices(self, prompt_tokens: int = 0) -> dict[str, Decimal]:
+        """Prices per million tokens for a request whose prompt has `prompt_tokens` tokens."""
+        base = {f: getattr(self, f"price_{f}") for f in PRICE_FIELDS}
+        threshold = self.long_prompt_threshold
+        if threshold is not None and prompt_tokens > threshold:
+            return {f: getattr(self, f"long_price_{f}") or base[f] for f in PRICE_FIELDS}
+        return base
+
+    def cost(self, usage: dict) -> tuple[Decimal, dict[str, str]]:
+        """The exact cost of a call's usage, and the price snapshot it used."""
+        cache_write = usage.get("cache_creation_input_tokens", 0)
+        cache_read = usage.get("cache_read_input_tokens", 0)
+        prompt = usage.get("input_tokens", 0) + cache_write + cache_read
+        prices = self.prices(prompt)
+        total = (
+            usage.get("input_tokens", 0) * prices["input"]
+            + usage.get("output_tokens", 0) * prices["output"]
+            + cache_write * prices["cache_write"]
+            + cache_read * prices["cache_read"]
+        ) / MILLION
+        return total, {k: str(v) for k, v in prices.items()}
+
+    def worst_case_cost(self, prompt_tokens: int, max_tokens: int) -> Decimal:
+        """An upper bound for a request: the prompt at the dearest input rate, full output."""
+        prices = self.prices(prompt_tokens)
+        prompt_rate = max(prices["input"], prices["cache_write"], prices["cache_read"])
+        return (prompt_tokens * prompt_rate + max_tokens * prices["output"]) / MILLION
+
+    def output_price_per_token(self, prompt_tokens: int) -> Decimal:
+        return self.prices(prompt_tokens)["output"] / MILLION

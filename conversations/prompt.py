@@ -44,7 +44,7 @@ def build_request(reply: Message) -> dict:
             messages.append({"role": message.role, "content": blocks})
     request = {
         "model": reply.model or conversation.model,
-        "max_tokens": settings.CHAT_MAX_TOKENS,
+        "max_tokens": reply.max_tokens or settings.CHAT_MAX_TOKENS,
         "messages": messages,
         "metadata": {"user_id": upstream_user_id(conversation.user_id)},
     }

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -12,8 +13,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 from . import services
-from .anthropic import AnthropicError, BlockDelta, BlockStart, MessageAccumulator
-from .frames import encode
+from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
+from .frames import encode, public_content
 from .models import Message
 from .prompt import build_request
 from .upstream import get_client
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 # Delta kinds a reader sees; signatures stay on the server.
 _FIELD_OF_KIND = {"text": "text", "thinking": "thinking", "tool_input": "partial_json"}
 MAINTENANCE_SECONDS = 10.0
+INTERRUPTED_ERROR = services.INTERRUPTED_ERROR
 
 
 def group_name(conversation_id: int) -> str:
@@ -48,6 +50,7 @@ class Generation:
     last_flush: float = 0.0
     last_checkpoint: float = field(default_factory=time.monotonic)
     stop_requested: bool = False
+    model: str = ""
     accumulator: MessageAccumulator = field(default_factory=MessageAccumulator)
 
     def snapshot(self) -> list[dict]:
@@ -147,6 +150,7 @@ class GenerationRunner:
             request = await database_sync_to_async(_load_request)(gen.message_id)
             if request is None:
                 return  # deleted before it started
+            gen.model = request["model"]
             async for event in self.client_factory().stream(request):
                 gen.accumulator.feed(event)
                 if type(event) is BlockDelta:
@@ -159,11 +163,13 @@ class GenerationRunner:
             status = Message.Status.COMPLETE
         except asyncio.CancelledError:
             if not gen.stop_requested:
-                await self._finish(gen, Message.Status.INTERRUPTED, None)
+                await self._finish(gen, Message.Status.INTERRUPTED, INTERRUPTED_ERROR)
                 raise
             status = Message.Status.STOPPED
         except AnthropicError as exc:
             error = {"code": str(exc.kind), "detail": exc.message}
+            if exc.kind == ErrorKind.NOT_FOUND:
+                error["model"] = gen.model  # "unknown or retired model X" names it
         except Exception:
             log.exception("reply %s failed", gen.message_id)
             error = {"code": "internal", "detail": "The server failed while writing this reply."}
@@ -236,7 +242,8 @@ class GenerationRunner:
             await self._flush_locked(gen)
             content, seq = gen.snapshot(), gen.seq
         gen.last_checkpoint = time.monotonic()
-        await database_sync_to_async(services.checkpoint_reply)(gen.message_id, content, seq)
+        usage = gen.accumulator.usage.as_dict()
+        await database_sync_to_async(services.checkpoint_reply)(gen.message_id, content, seq, usage)
 
     async def _finish(self, gen: Generation, status: str, error: dict | None) -> None:
         acc = gen.accumulator
@@ -253,8 +260,9 @@ class GenerationRunner:
                 stop_reason=acc.stop_reason,
                 usage=usage,
                 error=error,
+                complete=acc.complete,
             )
-            if stored and status != Message.Status.INTERRUPTED:
+            if stored:
                 frame = {
                     "type": "message.completed",
                     "message": gen.message_id,
@@ -262,7 +270,7 @@ class GenerationRunner:
                     "stop_reason": acc.stop_reason,
                     "usage": usage,
                     "error": error,
-                    "content": content,
+                    "content": public_content(content),
                     "seq": gen.seq,
                 }
                 await self.publish(gen.conversation_id, frame)
@@ -283,15 +291,54 @@ class GenerationRunner:
         while True:
             await asyncio.sleep(MAINTENANCE_SECONDS)
             try:
-                await database_sync_to_async(_heartbeat_and_reap)(list(self.generations))
+                reaped = await database_sync_to_async(_heartbeat_and_reap)(list(self.generations))
+                await self.announce_interrupted(reaped)
             except Exception:
                 log.exception("reply maintenance failed")
 
+    async def announce_interrupted(self, messages: list[Message]) -> None:
+        """Tell readers that replies of a dead process ended, so no page waits forever."""
+        for message in messages:
+            frame = {
+                "type": "message.completed",
+                "message": message.pk,
+                "status": message.status,
+                "stop_reason": None,
+                "usage": message.usage,
+                "error": message.error,
+                "content": public_content(message.content),
+                "seq": message.seq,
+            }
+            await self.publish(message.conversation_id, frame)
+
     async def _listen(self) -> None:
+        """Requests from other processes: stop a reply we own, or send a reader its snapshot."""
         while True:
             message = await self.layer.receive(settings.WORKER_ID)
             if message.get("type") == "generation.stop":
                 self.stop(message.get("message"))
+            elif message.get("type") == "generation.snapshot":
+                await self._send_snapshot(message)
+
+    async def _send_snapshot(self, request: dict) -> None:
+        gen = self.generations.get(request.get("message"))
+        if gen is None:
+            return  # finished meanwhile: its completed frame carries the whole content
+        async with gen.lock:
+            await self._flush_locked(gen)
+            snapshot = {"content": gen.snapshot(), "seq": gen.seq}
+        frame = {"type": "message.snapshot", "message": gen.message_id, **snapshot}
+        await self.layer.send(
+            request["reply_to"], {"type": "chat.frame", "text": encode(frame), "origin": ""}
+        )
+
+    async def request_snapshot(self, message: Message, reply_to: str) -> None:
+        """Ask the process writing `message` for its exact state (sent to `reply_to`)."""
+        if self.cross_process and message.worker:
+            await self.layer.send(
+                message.worker,
+                {"type": "generation.snapshot", "message": message.pk, "reply_to": reply_to},
+            )
 
     async def shutdown(self) -> None:
         """Cancel background tasks and replies (the replies are stored as interrupted)."""
@@ -307,20 +354,21 @@ def _load_request(message_id: int) -> dict | None:
     return build_request(reply) if reply is not None else None
 
 
-def _heartbeat_and_reap(local_ids: list[int]) -> None:
+def _heartbeat_and_reap(local_ids: list[int]) -> list[Message]:
     if local_ids:
         services.touch_replies(local_ids)
-    services.reap_interrupted()
+    return services.reap_interrupted()
 
 
-_runners: dict[int, GenerationRunner] = {}
+_runners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GenerationRunner]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def get_runner() -> GenerationRunner:
-    """The runner of the running event loop (one per process in production)."""
+    """The runner of the running event loop: one per process in production (tests make more)."""
     loop = asyncio.get_running_loop()
-    runner = _runners.get(id(loop))
+    runner = _runners.get(loop)
     if runner is None:
-        _runners.clear()  # a new loop (tests) makes the old runner unusable
-        runner = _runners[id(loop)] = GenerationRunner()
+        runner = _runners[loop] = GenerationRunner()
     return runner

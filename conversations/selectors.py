@@ -1,11 +1,12 @@
 """Read queries used by several views and the consumer: the one place the per-user scope lives."""
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts.models import User
+from accounts.models import Quota, User
 
-from .models import Conversation, Message
+from .models import CatalogModel, Conversation, Message
 
 
 def conversations_for(user: User) -> QuerySet[Conversation]:
@@ -33,3 +34,32 @@ def streaming_messages_of(conversation_id: int) -> QuerySet[Message]:
     return Message.objects.filter(
         conversation_id=conversation_id, status=Message.Status.STREAMING
     ).order_by("id")
+
+
+def available_models(user: User) -> QuerySet[CatalogModel]:
+    """Models this user may choose: enabled, allowed by their quota, demo-only without a key."""
+    models = CatalogModel.objects.filter(enabled=True)
+    if settings.DEMO_MODE:
+        return models.filter(model_id=settings.DEMO_MODEL)
+    models = models.exclude(model_id=settings.DEMO_MODEL)
+    quota = Quota.objects.filter(user=user).first()
+    if quota is not None and quota.allowed_models.exists():
+        models = models.filter(pk__in=quota.allowed_models.values("pk"))
+    return models
+
+
+def default_model_for(user: User) -> CatalogModel | None:
+    """The catalog default if this user may use it, else CHAT_MODEL, else any allowed model."""
+    models = available_models(user)
+    return (
+        models.filter(is_default=True).first()
+        or models.filter(model_id=settings.CHAT_MODEL).first()
+        or models.order_by("display_name").first()
+    )
+
+
+def usable_model(user: User, model_id: str | None) -> CatalogModel | None:
+    """The catalog entry for model_id if this user may use it now (None: the default)."""
+    if not model_id:
+        return default_model_for(user)
+    return available_models(user).filter(model_id=model_id).first()

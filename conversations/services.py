@@ -6,22 +6,29 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from accounts import ledger
 from accounts.models import User
 
-from .models import Conversation, Message
-from .selectors import conversation_for, conversations_for, message_for
+from .models import CatalogModel, Conversation, Message
+from .prompt import build_request
+from .selectors import conversation_for, conversations_for, message_for, usable_model
 
 TITLE_LENGTH = 60
+INTERRUPTED_ERROR = {
+    "code": "interrupted",
+    "detail": "The server restarted while this reply was being written.",
+}
 
 
 class ChatError(Exception):
-    """A refused action, with a frame error code and a message for the user."""
+    """A refused action, with a frame error code, a message for the user, and extra fields."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, **extra: object) -> None:
         super().__init__(detail)
-        self.code, self.detail = code, detail
+        self.code, self.detail, self.extra = code, detail, extra
 
 
 @dataclass(frozen=True)
@@ -54,16 +61,62 @@ def _refuse_if_busy(conversation: Conversation) -> None:
         raise ChatError("busy", _("A reply is still being written. Stop it or wait for it."))
 
 
-def _new_reply(conversation: Conversation, client_id: str) -> Message:
-    return Message.objects.create(
+def _model_or_refuse(user: User, model_id: str | None) -> CatalogModel:
+    model = usable_model(user, model_id)
+    if model is None and not model_id:
+        raise ChatError(
+            "model_unavailable",
+            _("No model is available to you. Ask an administrator to enable one."),
+        )
+    if model is None:
+        raise ChatError(
+            "model_unavailable",
+            _("The model %(model)s is not available to you. Choose another model.")
+            % {"model": model_id},
+        )
+    return model
+
+
+def quota_error(balance: ledger.Balance) -> ChatError:
+    """The friendly refusal for an exhausted quota, with what is left and when it resets."""
+    if balance.resets_at is not None:
+        when = date_format(timezone.localtime(balance.resets_at), "DATETIME_FORMAT")
+        detail = _("You have used up your quota. It resets on %(when)s.") % {"when": when}
+    else:
+        detail = _("You have used up your quota. Ask an administrator for more.")
+    return ChatError(
+        "quota_exceeded",
+        detail,
+        resets_at=balance.resets_at.isoformat() if balance.resets_at else None,
+        remaining={
+            "cost": str(balance.remaining_cost) if balance.remaining_cost is not None else None,
+            "tokens": balance.remaining_tokens,
+        },
+    )
+
+
+def _start_reply(
+    user: User, conversation: Conversation, model: CatalogModel, client_id: str
+) -> Message:
+    """Create the streaming reply and admit it under the quota (inside the send transaction)."""
+    reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
-        model=conversation.model,
+        model=model.model_id,
         client_id=client_id,
         heartbeat_at=timezone.now(),
         worker=settings.WORKER_ID,
     )
+    reply.conversation = conversation
+    prompt_tokens = ledger.prompt_token_bound(build_request(reply))
+    wanted = min(settings.CHAT_MAX_TOKENS, model.max_output_tokens)
+    try:
+        reply.max_tokens = ledger.admit(user, reply, model, prompt_tokens, wanted)
+    except ledger.QuotaExceeded as exc:
+        raise quota_error(exc.balance) from None  # the transaction rolls back: nothing stored
+    Message.objects.filter(pk=reply.pk).update(max_tokens=reply.max_tokens)
+    return reply
 
 
 def send_message(
@@ -72,6 +125,7 @@ def send_message(
     text: object,
     attachments: object = (),
     client_id: str = "",
+    model_id: str | None = None,
 ) -> SendResult:
     """Store the user's words and a streaming reply in one transaction; nothing goes upstream."""
     text = _validate_text(text)
@@ -81,20 +135,24 @@ def send_message(
     with transaction.atomic():
         created = conversation_id is None
         if created:
+            model = _model_or_refuse(user, model_id)
             conversation = Conversation.objects.create(
-                user=user, model=settings.CHAT_MODEL, title=_title_from(text)
+                user=user, model=model.model_id, title=_title_from(text)
             )
         else:
             conversation = conversation_for(user, conversation_id)
             _refuse_if_busy(conversation)
+            model = _model_or_refuse(user, model_id or conversation.model)
+            if conversation.model != model.model_id:
+                conversation.model = model.model_id
         user_message = Message.objects.create(
             conversation=conversation,
             role=Message.Role.USER,
             content=[{"type": "text", "text": text}],
             client_id=client_id,
         )
-        reply = _new_reply(conversation, client_id)
-        conversation.save(update_fields=["updated_at"])
+        reply = _start_reply(user, conversation, model, client_id)
+        conversation.save(update_fields=["updated_at", "model"])
     return SendResult(conversation, created, user_message, reply)
 
 
@@ -104,25 +162,27 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
         failed = message_for(user, message_id)
         conversation = failed.conversation
         last = conversation.messages.order_by("-id").first()
-        retryable = {Message.Status.FAILED, Message.Status.INTERRUPTED, Message.Status.STOPPED}
+        # A stopped reply is part of the history (the reader chose to end it): send again instead.
+        retryable = {Message.Status.FAILED, Message.Status.INTERRUPTED}
         if (
             failed.role != Message.Role.ASSISTANT
             or failed.status not in retryable
             or last != failed
         ):
             raise ChatError(
-                "invalid_frame", _("Only the last reply can be retried, once it has ended.")
+                "invalid_frame", _("Only the last reply can be retried, and only if it failed.")
             )
-        reply = _new_reply(conversation, client_id)
+        model = _model_or_refuse(user, conversation.model)
+        reply = _start_reply(user, conversation, model, client_id)
         conversation.save(update_fields=["updated_at"])
     return SendResult(conversation, False, None, reply)
 
 
-def checkpoint_reply(message_id: int, content: list[dict], seq: int) -> bool:
+def checkpoint_reply(message_id: int, content: list[dict], seq: int, usage: dict) -> bool:
     """Store the partial reply and refresh its heartbeat; False once it is gone or has ended."""
     return bool(
         Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-            content=content, seq=seq, heartbeat_at=timezone.now()
+            content=content, seq=seq, usage=usage, heartbeat_at=timezone.now()
         )
     )
 
@@ -134,6 +194,16 @@ def touch_replies(message_ids: list[int]) -> int:
     )
 
 
+def _settle(message: Message, usage: dict, complete: bool) -> None:
+    text = "".join(
+        b.get("text", "") or b.get("thinking", "") or b.get("partial_json", "")
+        for b in message.content
+    )
+    charged, estimated = ledger.settlement_usage(usage, text, complete)
+    model = CatalogModel.objects.filter(model_id=message.model).first()
+    ledger.settle(message, model, charged, estimated=estimated)
+
+
 def finish_reply(
     message_id: int,
     *,
@@ -143,23 +213,40 @@ def finish_reply(
     stop_reason: str | None = None,
     usage: dict | None = None,
     error: dict | None = None,
+    complete: bool = False,
 ) -> bool:
-    """Store the final blocks, stop reason and usage of a reply in one write."""
+    """Store the final blocks, stop reason and usage of a reply and charge it, in one transaction.
+
+    `complete`: the stream reached message_stop, so the usage is the API's final figure.
+    """
     with transaction.atomic():
-        updated = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-            status=status,
-            content=content,
-            seq=seq,
-            stop_reason=stop_reason or "",
-            usage=usage or {},
-            error=error,
-            heartbeat_at=None,
+        message = (
+            Message.objects.select_for_update()
+            .filter(pk=message_id, status=Message.Status.STREAMING)
+            .first()
         )
-    return bool(updated)
+        if message is None:
+            return False  # deleted, or reaped as interrupted by another process
+        message.status, message.content, message.seq = status, content, seq
+        message.stop_reason, message.usage, message.error = stop_reason or "", usage or {}, error
+        message.heartbeat_at = None
+        message.save(
+            update_fields=[
+                "status",
+                "content",
+                "seq",
+                "stop_reason",
+                "usage",
+                "error",
+                "heartbeat_at",
+            ]
+        )
+        _settle(message, message.usage, complete)
+    return True
 
 
-def reap_interrupted(*, all_streaming: bool = False) -> int:
-    """Mark replies whose process died as interrupted, keeping their partial content.
+def reap_interrupted(*, all_streaming: bool = False) -> list[Message]:
+    """Mark replies whose process died as interrupted, keep their partial content, charge them.
 
     With `all_streaming` (a single-process deployment starting up) every streaming reply is
     an orphan; otherwise only those whose heartbeat is older than STREAM_HEARTBEAT_TIMEOUT.
@@ -168,14 +255,23 @@ def reap_interrupted(*, all_streaming: bool = False) -> int:
     if not all_streaming:
         cutoff = timezone.now() - timedelta(seconds=settings.STREAM_HEARTBEAT_TIMEOUT)
         orphans = orphans.filter(heartbeat_at__lt=cutoff)
-    return orphans.update(
-        status=Message.Status.INTERRUPTED,
-        heartbeat_at=None,
-        error={
-            "code": "interrupted",
-            "detail": str(_("The server restarted while this reply was being written.")),
-        },
-    )
+    reaped = []
+    for message_id in orphans.values_list("pk", flat=True):
+        with transaction.atomic():
+            message = (
+                Message.objects.select_for_update()
+                .filter(pk=message_id, status=Message.Status.STREAMING)
+                .first()
+            )
+            if message is None:
+                continue
+            message.status = Message.Status.INTERRUPTED
+            message.heartbeat_at = None
+            message.error = INTERRUPTED_ERROR
+            message.save(update_fields=["status", "heartbeat_at", "error"])
+            _settle(message, message.usage, complete=False)
+            reaped.append(message)
+    return reaped
 
 
 def rename_conversation(user: User, conversation_id: object, title: str) -> Conversation:
@@ -185,11 +281,11 @@ def rename_conversation(user: User, conversation_id: object, title: str) -> Conv
     return conversation
 
 
-def delete_conversation(user: User, conversation_id: object) -> list[int]:
-    """Delete a conversation; returns the ids of replies that were still streaming."""
+def delete_conversation(user: User, conversation_id: object) -> list[tuple[int, str]]:
+    """Delete a conversation; returns (id, worker) of the replies that were still streaming."""
     conversation = conversation_for(user, conversation_id)
     streaming = list(
-        conversation.messages.filter(status=Message.Status.STREAMING).values_list("id", flat=True)
+        conversation.messages.filter(status=Message.Status.STREAMING).values_list("id", "worker")
     )
     conversation.delete()
     return streaming

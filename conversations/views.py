@@ -1,6 +1,6 @@
 """Chat pages: the chat, the sidebar (HTMX), rename and delete."""
 
-from channels.db import database_sync_to_async
+from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -74,18 +74,23 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-async def delete(request: HttpRequest, pk: int) -> HttpResponse:
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation; POST deletes (no state change on GET) and stops its reply."""
-    user = await request.auser()
-    conv = await database_sync_to_async(conversation_for)(user, pk)
+    conv = conversation_for(request.user, pk)
     if request.method == "GET":
         return render(request, "conversations/delete.html", {"conversation": conv})
-    streaming = await database_sync_to_async(services.delete_conversation)(user, pk)
-    runner = get_runner()
-    for message_id in streaming:
-        runner.stop(message_id)  # the upstream stream ends now; nothing is left to store
+    streaming = services.delete_conversation(request.user, pk)
+    if streaming:
+        # The runner lives on the server's event loop: the upstream stream ends now.
+        async_to_sync(stop_replies)(streaming)
     if request.headers.get("HX-Request"):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = reverse("chat")
         return response
     return redirect("chat")
+
+
+async def stop_replies(replies: list[tuple[int, str]]) -> None:
+    runner = get_runner()
+    for message_id, worker in replies:
+        await runner.stop_anywhere(message_id, worker)

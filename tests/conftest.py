@@ -1,5 +1,7 @@
 """Shared fixtures: the fake upstream on loopback, users, and a clean runner per test."""
 
+import importlib
+
 import pytest
 from django.core.management import call_command
 
@@ -11,6 +13,17 @@ def _collected_static(django_db_blocker):
     # Pages use the manifest storage they ship with, so the tests collect static files once.
     with django_db_blocker.unblock():
         call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_catalog(request):
+    """Transactional tests flush the database, data migrations included: seed the catalog again."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from django.apps import apps
+
+    seed = importlib.import_module("conversations.migrations.0003_seed_catalog").seed
+    seed(apps, None)
 
 
 @pytest.fixture(scope="session")

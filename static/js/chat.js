@@ -118,7 +118,9 @@
     } else if (type === "thinking") {
       el.querySelector(".inner").innerHTML = renderMarkdown(block.thinking);
     } else {
-      el.querySelector("summary").textContent = gettext("Tool call") + ": " + (block.name || "");
+      el.querySelector("summary").textContent = window.interpolate
+        ? window.interpolate(gettext("Tool call: %(name)s"), { name: block.name || "" }, true)
+        : "Tool call: " + (block.name || "");
       const pre = document.createElement("pre");
       pre.textContent = block.input ? JSON.stringify(block.input, null, 2) : block.partial_json || "";
       el.querySelector(".inner").replaceChildren(pre);
@@ -184,6 +186,7 @@
     }
     m.status = payload.status;
     m.seq = payload.seq || 0;
+    m.resyncing = false;
     m.error = payload.error || null;
     m.blocks = structuredClone(payload.content || []);
     m.contentEl.replaceChildren();
@@ -239,8 +242,12 @@
       const m = messages.get(frame.message);
       if (!m || frame.seq <= m.seq) return; // already in the snapshot
       if (frame.seq !== m.seq + 1) {
-        // A gap: ask for a fresh snapshot rather than show a reply with a hole in it.
-        sendFrame({ type: "subscribe", conversation: conversationId });
+        // A gap: ask for a fresh snapshot rather than show a reply with a hole in it
+        // (once: the snapshot or the completed frame settles it).
+        if (!m.resyncing) {
+          m.resyncing = true;
+          sendFrame({ type: "subscribe", conversation: conversationId });
+        }
         return;
       }
       m.seq = frame.seq;
@@ -252,6 +259,12 @@
       block[field] = (block[field] || "") + frame.text;
       m.dirty.add(frame.block);
       scheduleRender(m);
+    },
+    "message.snapshot"(frame) {
+      // The exact state from the process writing the reply (several workers).
+      const m = messages.get(frame.message);
+      if (!m || m.status !== "streaming" || frame.seq < m.seq) return;
+      upsertMessage({ id: m.id, role: m.role, status: m.status, seq: frame.seq, content: frame.content });
     },
     "message.completed"(frame) {
       const m = messages.get(frame.message);

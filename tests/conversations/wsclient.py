@@ -1,5 +1,6 @@
 """A small WebSocket test client: signs a user in and speaks contract v1 to the real ASGI app."""
 
+import asyncio
 import json
 
 from asgiref.sync import sync_to_async
@@ -23,12 +24,16 @@ class ChatSocket:
         self.communicator = communicator
 
     @classmethod
-    async def open(cls, user=None, *, origin: str = "http://127.0.0.1:8000", lang: str = "en"):
-        headers = [(b"origin", origin.encode()), (b"accept-language", lang.encode())]
+    async def open(
+        cls, user=None, *, origin: str | None = "http://127.0.0.1:8000", lang: str = "en"
+    ):
+        headers = [(b"accept-language", lang.encode())]
+        if origin is not None:
+            headers.append((b"origin", origin.encode()))
         if user is not None:
             headers.append((b"cookie", f"sessionid={await session_cookie(user)}".encode()))
         communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
-        connected, code = await communicator.connect()
+        connected, code = await communicator.connect(timeout=5)
         socket = cls(communicator)
         socket.connected, socket.code = connected, code
         return socket
@@ -36,8 +41,17 @@ class ChatSocket:
     async def send(self, frame) -> None:
         if isinstance(frame, str):
             await self.communicator.send_to(text_data=frame)
+        elif isinstance(frame, bytes):
+            await self.communicator.send_to(bytes_data=frame)
         else:
             await self.communicator.send_to(text_data=json.dumps(frame))
+
+    async def send_text(
+        self, text: str, conversation: int | None = None, client_id: str = "c1"
+    ) -> None:
+        """A `send` frame: a user message to a conversation (None: a new one)."""
+        frame = {"type": "send", "conversation": conversation, "text": text}
+        await self.send({**frame, "attachments": [], "client_id": client_id})
 
     async def receive(self, timeout: float = 5) -> dict:
         return json.loads(await self.communicator.receive_from(timeout=timeout))
@@ -51,5 +65,52 @@ class ChatSocket:
             if frame["type"] == frame_type:
                 return frames
 
+    async def receive_deltas(self, count: int, timeout: float = 10) -> list[dict]:
+        """Every frame up to and including the `count`th message.delta."""
+        frames = []
+        while sum(f["type"] == "message.delta" for f in frames) < count:
+            frames.append(await self.receive(timeout))
+        return frames
+
+    async def receive_close(self, timeout: float = 5) -> int | None:
+        """The close code the server sent (after skipping any text frames)."""
+        while True:
+            output = await self.communicator.receive_output(timeout)
+            if output["type"] == "websocket.close":
+                return output.get("code", 1000)
+
+    async def receive_nothing(self, timeout: float = 0.1) -> bool:
+        return await self.communicator.receive_nothing(timeout)
+
     async def close(self) -> None:
-        await self.communicator.disconnect()
+        # A communicator whose app already ended (closed, refused) has nothing to disconnect.
+        if not self.communicator.future.done():
+            await self.communicator.disconnect()
+
+
+def deltas(frames: list[dict], message_id: int | None = None) -> list[dict]:
+    return [
+        f for f in frames if f["type"] == "message.delta" and message_id in (None, f["message"])
+    ]
+
+
+def text_of(frames: list[dict], message_id: int | None = None) -> str:
+    """The text the socket saw streaming for a message: its deltas, concatenated."""
+    return "".join(f["text"] for f in deltas(frames, message_id) if f["kind"] == "text")
+
+
+def created(frames: list[dict], role: str) -> dict:
+    """The payload of the message.created frame for `role`."""
+    return next(
+        f["message"]
+        for f in frames
+        if f["type"] == "message.created" and f["message"]["role"] == role
+    )
+
+
+async def wait_for(predicate, timeout: float = 5) -> None:
+    """Poll a synchronous predicate (in a thread, for the ORM) until it holds."""
+    check = sync_to_async(predicate)
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.02)

@@ -334,7 +334,7 @@ def test_keep_alive_reuses_one_connection(fake: FakeUpstream) -> None:
         assert stream(c, "!tokens=2")[-1][0] == "message_stop"
 
 
-def test_many_concurrent_streams(fake: FakeUpstream) -> None:
+async def test_many_concurrent_streams(fake: FakeUpstream) -> None:
     async def one(c: httpx.AsyncClient, i: int) -> str:
         r = await c.post("/v1/messages", json=body(f"!tokens={i + 1} stream {i}"))
         return text_of(parse_sse(r.text))
@@ -343,7 +343,7 @@ def test_many_concurrent_streams(fake: FakeUpstream) -> None:
         async with httpx.AsyncClient(base_url=fake.base_url, headers=HEADERS) as c:
             return await asyncio.gather(*(one(c, i) for i in range(50)))
 
-    texts = asyncio.run(main())
+    texts = await main()
     assert all(t == "".join(f"w{j} " for j in range(1, i + 2)) for i, t in enumerate(texts))
 
 

@@ -1,0 +1,40 @@
+# chatsite: one Daphne process serving HTTP and WebSocket on port 8000.
+# Build:   docker build -t chatsite .
+# Migrate: docker run --rm -v chatsite-data:/data chatsite python manage.py migrate --noinput
+# Run:     docker run -d -p 8000:8000 -v chatsite-data:/data chatsite
+# (docs/deployment.md has the production variables.)
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DATA_DIR=/data \
+    STATIC_ROOT=/app/staticfiles
+
+WORKDIR /app
+
+# Dependencies first, from pyproject.toml alone, so code changes reuse this layer.
+# `pip install .` installs the pinned runtime dependencies (the project itself has no
+# importable packages to install: it runs from /app, like `make run` runs from the checkout).
+COPY pyproject.toml ./
+RUN pip install .
+
+COPY . .
+
+# Static files are collected at build time. A throw-away SECRET_KEY and DATA_DIR keep the
+# settings from writing a generated key into the image (a named volume would copy it).
+# The compiled translations (locale/ja/LC_MESSAGES/*.mo) are committed, so no gettext here.
+RUN SECRET_KEY=collectstatic-only DATA_DIR=/tmp/build-data \
+        python manage.py collectstatic --noinput --verbosity 0 \
+    && rm -rf /tmp/build-data
+
+# The code stays owned by root (read-only to the app); only /data is writable.
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin chatsite \
+    && mkdir -p /data \
+    && chown chatsite:chatsite /data
+VOLUME ["/data"]
+USER chatsite
+
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "chatsite.asgi:application"]

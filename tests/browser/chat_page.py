@@ -1,0 +1,72 @@
+"""Page object for the chat: the composer, the messages and their live status."""
+
+import re
+import time
+
+from playwright.sync_api import Locator, Page, expect
+
+STREAM_TIMEOUT_MS = 20_000
+CONVERSATION_URL = re.compile(r"/c/(\d+)/$")
+
+
+def words(n: int) -> str:
+    """The reply `!tokens=N` scripts: "w1 w2 … wN"."""
+    return " ".join(f"w{i}" for i in range(1, n + 1))
+
+
+def normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+class ChatPage:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.input = page.locator("#composer-input")
+        self.send_button = page.locator("#send-button")
+        self.stop_button = page.locator("#stop-button")
+        self.messages = page.locator("#messages")
+        self.user_messages = page.locator("#messages article.message.user")
+        self.replies = page.locator("#messages article.message.assistant")
+        self.sidebar = page.locator("#conversation-list")
+
+    def send(self, text: str) -> Locator:
+        """Type and press Enter; returns the reply that answers it (the next assistant one)."""
+        count = self.replies.count()
+        self.input.fill(text)
+        self.input.press("Enter")
+        reply = self.replies.nth(count)
+        expect(reply).to_be_attached()
+        return reply
+
+    def wait_until_connected(self) -> None:
+        expect(self.page.locator("#connection-status")).to_have_attribute("data-state", "open")
+
+    def conversation_id(self) -> int:
+        self.page.wait_for_url(CONVERSATION_URL)
+        match = CONVERSATION_URL.search(self.page.url)
+        assert match
+        return int(match.group(1))
+
+    @staticmethod
+    def text_of(reply: Locator) -> str:
+        return normalised(reply.locator(".content").inner_text())
+
+    @staticmethod
+    def wait_for_status(reply: Locator, status: str, timeout: int = STREAM_TIMEOUT_MS) -> None:
+        expect(reply).to_have_attribute("data-status", status, timeout=timeout)
+
+    @staticmethod
+    def wait_for_word(reply: Locator, word: str) -> None:
+        """Wait until the reply shows `word` as a whole word (e.g. "w40", not "w4")."""
+        pattern = re.compile(rf"(^|\s){re.escape(word)}(\s|$)")
+        expect(reply.locator(".content")).to_contain_text(pattern, timeout=STREAM_TIMEOUT_MS)
+
+    @classmethod
+    def sample_while_streaming(cls, reply: Locator, every: float = 0.15) -> list[int]:
+        """Lengths of the reply's text, sampled until it stops streaming."""
+        lengths = []
+        deadline = time.monotonic() + STREAM_TIMEOUT_MS / 1000
+        while time.monotonic() < deadline and reply.get_attribute("data-status") == "streaming":
+            lengths.append(len(cls.text_of(reply)))
+            time.sleep(every)
+        return lengths

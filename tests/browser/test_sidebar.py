@@ -1,0 +1,45 @@
+"""The conversation sidebar: new conversations appear, can be renamed and deleted."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from .chat_page import ChatPage
+
+pytestmark = pytest.mark.browser
+
+
+def test_conversation_appears_in_sidebar_and_can_be_renamed_and_deleted(
+    page, sign_up, browser_problems
+):
+    chat = ChatPage(sign_up(page))
+    expect(chat.sidebar.locator(".conversation-item")).to_have_count(0)
+    reply = chat.send("Plan the team offsite !tokens=5")
+    conversation_id = chat.conversation_id()
+    ChatPage.wait_for_status(reply, "complete")
+
+    item = chat.sidebar.locator(f'.conversation-item[data-id="{conversation_id}"]')
+    expect(item.locator("a.title")).to_have_text("Plan the team offsite !tokens=5")
+    expect(item).to_have_class(re.compile(r"\bcurrent\b"))
+
+    item.get_by_role("link", name="Rename").click()
+    page.wait_for_url(f"**/c/{conversation_id}/rename/")
+    expect(page.locator("#id_title")).to_have_value("Plan the team offsite !tokens=5")
+    page.fill("#id_title", "Offsite plans")
+    page.click("button.primary")
+    page.wait_for_url(f"**/c/{conversation_id}/")
+    expect(item.locator("a.title")).to_have_text("Offsite plans")
+    expect(page).to_have_title(re.compile("^Offsite plans"))
+
+    item.get_by_role("link", name="Delete").click()
+    page.wait_for_url(f"**/c/{conversation_id}/delete/")
+    expect(page.locator("main")).to_contain_text("Offsite plans")
+    page.locator("button.danger").click()
+    page.wait_for_url(re.compile(r"^https?://[^/]+/$"))
+    expect(chat.sidebar.locator(f'[data-id="{conversation_id}"]')).to_have_count(0)
+    expect(chat.sidebar).to_contain_text("No conversations yet.")
+
+    browser_problems.allow("status of 404")
+    response = page.goto(f"/c/{conversation_id}/")
+    assert response is not None and response.status == 404
