@@ -1,17 +1,454 @@
-"""Admin for users and invite links."""
+"""Admin for users, quotas, the read-only usage ledger and invite links."""
 
-from datetime import timedelta
+import csv
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import chain
 
+from django import forms
 from django.conf import settings
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
-from django.urls import reverse
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    DateTimeField,
+    DecimalField,
+    Max,
+    OuterRef,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Invite, User
+from . import ledger
+from .models import Invite, LedgerEntry, Quota, User
 
-admin.site.register(User, UserAdmin)
+Kind = LedgerEntry.Kind
+Period = Quota.Period
+COST = DecimalField(max_digits=24, decimal_places=12)
+# Stands in for "no period start" so one SQL comparison covers every period.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PERIOD_LABELS = {
+    Period.DAY: _("per day"),
+    Period.WEEK: _("per week"),
+    Period.MONTH: _("per month"),
+    Period.NONE: _("in total"),
+}
+
+
+def _usd(amount: Decimal) -> str:
+    places = 2 if amount == amount.quantize(Decimal("0.01")) else 4
+    return f"${amount:,.{places}f}"
+
+
+def _tokens(count: int) -> str:
+    return ngettext("%(count)s token", "%(count)s tokens", count) % {"count": f"{count:,}"}
+
+
+def _amounts(cost: Decimal | None, tokens: int | None) -> str:
+    parts = [_usd(cost) if cost is not None else "", _tokens(tokens) if tokens is not None else ""]
+    return " + ".join(part for part in parts if part)
+
+
+def _ledger_sum(field: str, output_field, **filters) -> Coalesce:
+    """A per-user sum over ledger entries, as a subquery (no GROUP BY on the user list)."""
+    entries = (
+        LedgerEntry.objects.filter(user=OuterRef("pk"), **filters)
+        .order_by()
+        .values("user")
+        .annotate(total=Sum(field))
+        .values("total")
+    )
+    return Coalesce(
+        Subquery(entries, output_field=output_field), Value(0), output_field=output_field
+    )
+
+
+def annotate_balances(queryset, now: datetime | None = None):
+    """Users with this period's spend, open holds and last activity, in the same query.
+
+    The same sums as `ledger.balance()`, for a whole page of users at once; each user's
+    period start comes from their quota (or the default period when they have no row yet).
+    """
+    starts = {p: ledger.period_bounds(p, now)[0] or EPOCH for p in Period.values}
+    period_start = Case(
+        *[When(quota__period=p, then=Value(start)) for p, start in starts.items()],
+        default=Value(starts.get(settings.QUOTA_DEFAULT_PERIOD, EPOCH)),
+        output_field=DateTimeField(),
+    )
+    last_entry = (
+        LedgerEntry.objects.filter(user=OuterRef("pk"))
+        .order_by()
+        .values("user")
+        .annotate(last=Max("created_at"))
+        .values("last")
+    )
+    spent = {"kind__in": [Kind.CHARGE, Kind.GRANT, Kind.ADJUSTMENT]}
+    spent["created_at__gte"] = OuterRef("period_start")
+    held = {"kind": Kind.HOLD, "settled_by__isnull": True}
+    return queryset.annotate(
+        period_start=period_start,
+        spent_cost=_ledger_sum("cost", COST, **spent),
+        spent_tokens=_ledger_sum("tokens", BigIntegerField(), **spent),
+        held_cost=_ledger_sum("cost", COST, **held),
+        held_tokens=_ledger_sum("tokens", BigIntegerField(), **held),
+        last_entry_at=Subquery(last_entry, output_field=DateTimeField()),
+        # Both arguments coalesced: GREATEST is NULL if either is NULL on SQLite.
+        last_active=Greatest(
+            Coalesce("last_login", "last_entry_at"), Coalesce("last_entry_at", "last_login")
+        ),
+    )
+
+
+class QuotaForm(forms.Form):
+    period = forms.ChoiceField(label=_("period"), choices=Period.choices)
+    cost_limit = forms.DecimalField(
+        label=_("cost limit (USD)"),
+        required=False,
+        min_value=0,
+        max_digits=14,
+        decimal_places=4,
+        help_text=_("Blank: no cost limit."),
+    )
+    token_limit = forms.IntegerField(
+        label=_("token limit"),
+        required=False,
+        min_value=0,
+        max_value=10**15,
+        help_text=_("Blank: no token limit."),
+    )
+
+
+class GrantForm(forms.Form):
+    cost = forms.DecimalField(
+        label=_("amount (USD)"), required=False, min_value=0, max_digits=14, decimal_places=4
+    )
+    tokens = forms.IntegerField(label=_("tokens"), required=False, min_value=0, max_value=10**15)
+    reason = forms.CharField(label=_("reason"), max_length=300)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("cost") and not data.get("tokens"):
+            raise ValidationError(_("Give an amount in USD, in tokens, or both."))
+        return data
+
+
+class AdjustForm(GrantForm):
+    cost = forms.DecimalField(
+        label=_("amount (USD)"),
+        required=False,
+        max_digits=14,
+        decimal_places=4,
+        help_text=_("Positive adds to the spend, negative takes off it."),
+    )
+    tokens = forms.IntegerField(
+        label=_("tokens"), required=False, min_value=-(10**15), max_value=10**15
+    )
+
+
+class QuotaInline(admin.StackedInline):
+    model = Quota
+    fields = ["period", "cost_limit", "token_limit", "allowed_models"]
+    filter_horizontal = ["allowed_models"]
+    can_delete = False
+    max_num = 1
+    verbose_name_plural = _("quota")
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = [
+        "username",
+        "is_active",
+        "is_staff",
+        "limit",
+        "spent",
+        "remaining",
+        "last_active",
+    ]
+    list_select_related = ["quota"]
+    actions = ["set_quota", "grant", "adjust", "deactivate"]
+
+    def get_queryset(self, request):
+        return annotate_balances(super().get_queryset(request))
+
+    def get_inlines(self, request, obj):
+        return [QuotaInline] if obj else []
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, QuotaInline) and not Quota.objects.filter(user=obj).exists():
+            # Without a row the user runs on the defaults: show those, not blank (unlimited).
+            kwargs["initial"] = [ledger.default_quota_values(obj)]
+        return kwargs
+
+    @staticmethod
+    def _balance(user: User) -> ledger.Balance:
+        if not hasattr(user, "_admin_balance"):
+            quota = getattr(user, "quota", None)  # select_related: None costs no query
+            values = (
+                {f: getattr(quota, f) for f in ("period", "cost_limit", "token_limit")}
+                if quota
+                else ledger.default_quota_values(user)
+            )
+            starts_at, resets_at = ledger.period_bounds(values["period"])
+            user._admin_balance = ledger.Balance(
+                starts_at=starts_at,
+                resets_at=resets_at,
+                spent_cost=user.spent_cost,
+                spent_tokens=user.spent_tokens,
+                held_cost=user.held_cost,
+                held_tokens=user.held_tokens,
+                **values,
+            )
+        return user._admin_balance
+
+    @admin.display(description=_("limit"))
+    def limit(self, user: User) -> str:
+        balance = self._balance(user)
+        if balance.unlimited:
+            return gettext("unlimited")
+        amounts = _amounts(balance.cost_limit, balance.token_limit)
+        return f"{amounts} {PERIOD_LABELS[balance.period]}"
+
+    @admin.display(description=_("spent this period"), ordering="spent_cost")
+    def spent(self, user: User) -> str:
+        balance = self._balance(user)
+        text = _amounts(balance.spent_cost, balance.spent_tokens)
+        if balance.held_cost or balance.held_tokens:
+            held = _amounts(balance.held_cost, balance.held_tokens)
+            text += " " + gettext("(%(amounts)s held)") % {"amounts": held}
+        return text
+
+    @admin.display(description=_("remaining"))
+    def remaining(self, user: User) -> str:
+        balance = self._balance(user)
+        if balance.unlimited:
+            return gettext("unlimited")
+        return _amounts(balance.remaining_cost, balance.remaining_tokens)
+
+    @admin.display(description=_("last active"), ordering="last_active")
+    def last_active(self, user: User):
+        return user.last_active
+
+    def _confirm(self, request, queryset, form_class, title, apply):
+        """An action's intermediate page: show the form, apply it once it is posted valid."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            with transaction.atomic():
+                apply(form.cleaned_data, list(queryset))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "members": queryset,
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "opts": self.opts,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/accounts/user_action.html", context)
+
+    @admin.action(description=_("Set quota…"), permissions=["change"])
+    def set_quota(self, request, queryset):
+        def apply(data, users):
+            for user in users:
+                quota = ledger.quota_for(user)
+                quota.period = data["period"]
+                quota.cost_limit = data["cost_limit"]
+                quota.token_limit = data["token_limit"]
+                quota.save()
+            message = ngettext(
+                "Set the quota of %(count)d user.", "Set the quotas of %(count)d users.", len(users)
+            )
+            self.message_user(request, message % {"count": len(users)}, messages.SUCCESS)
+
+        return self._confirm(request, queryset, QuotaForm, _("Set quota"), apply)
+
+    def _entries_action(self, request, queryset, form_class, title, make_entry):
+        def apply(data, users):
+            for user in users:
+                cost, tokens = data["cost"] or Decimal(0), data["tokens"] or 0
+                make_entry(user, cost=cost, tokens=tokens, reason=data["reason"], by=request.user)
+            message = ngettext(
+                "Recorded an entry for %(count)d user.",
+                "Recorded entries for %(count)d users.",
+                len(users),
+            )
+            self.message_user(request, message % {"count": len(users)}, messages.SUCCESS)
+
+        return self._confirm(request, queryset, form_class, title, apply)
+
+    @admin.action(description=_("Grant…"), permissions=["change"])
+    def grant(self, request, queryset):
+        return self._entries_action(request, queryset, GrantForm, _("Grant"), ledger.grant)
+
+    @admin.action(description=_("Adjust…"), permissions=["change"])
+    def adjust(self, request, queryset):
+        return self._entries_action(request, queryset, AdjustForm, _("Adjust"), ledger.adjust)
+
+    @admin.action(description=_("Deactivate"), permissions=["change"])
+    def deactivate(self, request, queryset):
+        if queryset.filter(pk=request.user.pk).exists():
+            self.message_user(request, gettext("You cannot deactivate yourself."), messages.WARNING)
+        count = queryset.exclude(pk=request.user.pk).update(is_active=False)
+        message = ngettext("Deactivated %(count)d user.", "Deactivated %(count)d users.", count)
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    list_display = ["user", "period", "cost_limit", "token_limit", "updated"]
+    list_editable = ["period", "cost_limit", "token_limit"]
+    list_filter = ["period"]
+    search_fields = ["user__username"]
+    list_select_related = ["user"]
+    autocomplete_fields = ["user"]
+    filter_horizontal = ["allowed_models"]
+    fields = ["user", "period", "cost_limit", "token_limit", "allowed_models", "updated"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "updated"] if obj else ["updated"]
+
+    @admin.display(description=_("updated"), ordering="updated_at")
+    def updated(self, quota: Quota):
+        return quota.updated_at
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: str) -> str:
+    # A spreadsheet runs a cell that starts with one of these as a formula.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+CSV_HEADER = (
+    "id created_at user kind model message_id hold_id input_tokens output_tokens"
+    " cache_creation_input_tokens cache_read_input_tokens tokens cost_usd estimated reason"
+    " created_by prices"
+).split()
+
+
+def _csv_row(entry: LedgerEntry) -> list:
+    by = entry.created_by.get_username() if entry.created_by else ""
+    return [
+        entry.pk,
+        entry.created_at.isoformat(),
+        _cell(entry.user.get_username()),
+        entry.kind,
+        _cell(entry.model),
+        entry.message_id or "",
+        entry.hold_id or "",
+        entry.input_tokens,
+        entry.output_tokens,
+        entry.cache_creation_input_tokens,
+        entry.cache_read_input_tokens,
+        entry.tokens,
+        entry.cost,
+        int(entry.estimated),
+        _cell(entry.reason),
+        _cell(by),
+        _cell(str(entry.prices or "")),
+    ]
+
+
+def _token_column(field: str, description):
+    # The usage fields have no translated verbose names, so the columns name themselves.
+    return admin.display(description=description, ordering=field)(
+        lambda model_admin, entry: getattr(entry, field)
+    )
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """Append-only: nobody adds, changes or deletes entries here (grants go through actions)."""
+
+    list_display = [
+        "created_at",
+        "user",
+        "kind",
+        "model",
+        "input",
+        "output",
+        "cache_write",
+        "cache_read",
+        "cost",
+        "estimated",
+        "reason",
+        "created_by",
+    ]
+    list_filter = [
+        "kind",
+        "model",
+        "estimated",
+        "created_at",
+        ("user", admin.RelatedOnlyFieldListFilter),
+    ]
+    date_hierarchy = "created_at"
+    search_fields = ["user__username", "reason"]
+    list_select_related = ["user", "created_by"]
+
+    input = _token_column("input_tokens", _("input"))
+    output = _token_column("output_tokens", _("output"))
+    cache_write = _token_column("cache_creation_input_tokens", _("cache write"))
+    cache_read = _token_column("cache_read_input_tokens", _("cache read"))
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_export"
+        export = path("export/", self.admin_site.admin_view(self.export_csv), name=name)
+        return [export, *super().get_urls()]  # before the catch-all object URL
+
+    def export_csv(self, request):
+        """The changelist's current selection (filters, search, dates) as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            queryset = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest(gettext("Unknown filter."))
+        writer = csv.writer(_Echo())
+        rows = (_csv_row(entry) for entry in queryset.iterator(chunk_size=2000))
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in chain([CSV_HEADER], rows)),
+            content_type="text/csv; charset=utf-8",
+        )
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="ledger-{stamp}.csv"'
+        return response
 
 
 @admin.register(Invite)

@@ -78,6 +78,12 @@ class Balance:
         return min(1.0, max(fractions))
 
 
+def is_exhausted(current: Balance) -> bool:
+    """Nothing useful can be sent any more this period."""
+    cost, tokens = current.remaining_cost, current.remaining_tokens
+    return (cost is not None and cost <= 0) or (tokens is not None and tokens < MIN_REPLY_TOKENS)
+
+
 def period_bounds(
     period: str, now: datetime | None = None
 ) -> tuple[datetime | None, datetime | None]:

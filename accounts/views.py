@@ -1,12 +1,17 @@
-"""Account pages: sign-up (open, by invite, or closed)."""
+"""Account pages: sign-up (open, by invite, or closed) and the user's own usage."""
 
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
+from . import ledger, reports
 from .forms import SignupForm
-from .models import Invite, User
+from .models import Invite, LedgerEntry, User
 from .services import SignupClosed, register_user, signup_allowed
+
+RECENT_ENTRIES = 20
 
 
 @require_http_methods(["GET", "POST"])
@@ -32,3 +37,32 @@ def signup(request, token: str | None = None):
         return redirect("chat")
     context = {"form": form, "invite": invite, "first_account": not User.objects.exists()}
     return render(request, "accounts/signup.html", context)
+
+
+@login_required
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    """This period's spend against the limit, by model and by day, and recent charges."""
+    current = ledger.balance(request.user)
+    since = current.starts_at.date() if current.starts_at else None
+    context = {
+        "balance": current,
+        "by_model": reports.usage_rows(user=request.user, since=since, by=("model",)),
+        "by_day": reports.usage_rows(user=request.user, since=since, by=("day",)),
+        "recent": LedgerEntry.objects.filter(user=request.user).exclude(
+            kind__in=[LedgerEntry.Kind.HOLD, LedgerEntry.Kind.RELEASE]
+        )[:RECENT_ENTRIES],
+    }
+    return render(request, "accounts/usage.html", context)
+
+
+@login_required
+@require_GET
+def usage_meter(request: HttpRequest) -> HttpResponse:
+    """The small meter under the composer (HTMX refreshes it after each reply)."""
+    return render(request, "accounts/partials/meter.html", meter_context(request.user))
+
+
+def meter_context(user: User) -> dict:
+    current = ledger.balance(user)
+    return {"balance": current, "exhausted": ledger.is_exhausted(current)}

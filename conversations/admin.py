@@ -1,8 +1,18 @@
-"""Admin for conversations: read-only, for support; messages are never edited here."""
+"""Admin for conversations (read-only, for support) and the model catalog."""
 
-from django.contrib import admin
+from asgiref.sync import async_to_sync
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
-from .models import Conversation, Message
+from .anthropic import AnthropicError
+from .catalog import sync_catalog
+from .models import CatalogModel, Conversation, Message
+from .upstream import get_client
 
 
 class MessageInline(admin.TabularInline):
@@ -26,3 +36,98 @@ class ConversationAdmin(admin.ModelAdmin):
     fields = ["title", "user", "model", "system_prompt", "created_at", "updated_at"]
     inlines = [MessageInline]
     list_select_related = ["user"]
+
+
+async def _upstream_models() -> list[dict]:
+    # get_client() binds its pool to the running loop, so it is called inside the coroutine.
+    return await get_client().list_models()
+
+
+@admin.register(CatalogModel)
+class CatalogModelAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_name",
+        "model_id",
+        "enabled",
+        "is_default",
+        "price_input",
+        "price_output",
+        "price_cache_write",
+        "price_cache_read",
+        "max_output_tokens",
+    ]
+    list_display_links = ["display_name"]
+    list_editable = ["enabled"]
+    list_filter = ["enabled", "supports_vision", "supports_pdf"]
+    search_fields = ["model_id", "display_name"]
+    readonly_fields = ["updated_at"]
+    fieldsets = [
+        (_("Identity"), {"fields": ["model_id", "display_name", "enabled", "is_default"]}),
+        (
+            _("Limits"),
+            {
+                "fields": [
+                    "context_window",
+                    "max_output_tokens",
+                    "thinking_budget",
+                    "supports_vision",
+                    "supports_pdf",
+                ]
+            },
+        ),
+        (
+            _("Prices per million tokens (USD)"),
+            {"fields": ["price_input", "price_output", "price_cache_write", "price_cache_read"]},
+        ),
+        (
+            _("Long-prompt tier"),
+            {
+                "description": _(
+                    "Once a request's prompt passes the threshold, every token of it is billed "
+                    "at these prices. Blank threshold: no such tier; a blank price falls back "
+                    "to the normal one."
+                ),
+                "fields": [
+                    "long_prompt_threshold",
+                    "long_price_input",
+                    "long_price_output",
+                    "long_price_cache_write",
+                    "long_price_cache_read",
+                ],
+            },
+        ),
+    ]
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_sync"
+        sync = path("sync/", self.admin_site.admin_view(self.sync_view), name=name)
+        return [sync, *super().get_urls()]  # before the catch-all object URL
+
+    def sync_view(self, request):
+        """Add the upstream's unknown model ids, disabled until an admin prices them."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        try:
+            listed = async_to_sync(_upstream_models)()
+        except AnthropicError as error:
+            # The client scrubs the key from its messages; the message is safe to show.
+            text = gettext("Could not list the gateway's models: %(error)s")
+            self.message_user(request, text % {"error": error.message}, messages.ERROR)
+        else:
+            self._report_sync(request, sync_catalog(listed))
+        return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+
+    def _report_sync(self, request, added: list[CatalogModel]) -> None:
+        if not added:
+            text = gettext("The catalog already has every model the gateway lists.")
+            self.message_user(request, text, messages.SUCCESS)
+            return
+        text = ngettext(
+            "Added %(count)d model, disabled until an admin prices it: %(ids)s.",
+            "Added %(count)d models, disabled until an admin prices them: %(ids)s.",
+            len(added),
+        )
+        ids = ", ".join(model.model_id for model in added)
+        self.message_user(request, text % {"count": len(added), "ids": ids}, messages.SUCCESS)

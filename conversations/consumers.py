@@ -95,8 +95,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         attachments = [] if attachments is None else attachments
         if not isinstance(attachments, list):
             raise ValueError("attachments")
+        model_id = frame.get("model")
+        if model_id is not None and (not isinstance(model_id, str) or len(model_id) > 100):
+            raise ValueError("model")
         result = await database_sync_to_async(services.send_message)(
-            self.user, conversation_id, frame.get("text"), attachments, client_id or ""
+            self.user, conversation_id, frame.get("text"), attachments, client_id or "", model_id
         )
         conversation = result.conversation
         if result.created:

@@ -29,6 +29,11 @@ MESSAGES = {
 def error_message(error: dict) -> str:
     """The translated sentence for a stored error, falling back to its detail."""
     code = error.get("code", "")
+    if code == "not_found" and error.get("model"):
+        return _(
+            "The model provider does not know the model %(model)s: it may be retired. "
+            "Choose another model."
+        ) % {"model": error["model"]}
     if code in MESSAGES:
         return str(MESSAGES[code])
     return error.get("detail") or _("Something went wrong.")

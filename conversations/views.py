@@ -7,10 +7,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.views import meter_context
+
 from . import services
 from .frames import conversation_payload, message_payload
+from .models import Conversation
 from .runner import get_runner
-from .selectors import conversation_for, conversations_for, messages_of
+from .selectors import (
+    available_models,
+    conversation_for,
+    conversations_for,
+    default_model_for,
+    messages_of,
+)
 
 SIDEBAR_LIMIT = 200
 
@@ -22,14 +31,27 @@ def _sidebar(request: HttpRequest, current_id: int | None = None) -> dict:
     }
 
 
+def _composer(request: HttpRequest, conv: Conversation | None) -> dict:
+    """The model picker and the quota meter under the composer."""
+    default = default_model_for(request.user)
+    current = conv.model if conv else (default.model_id if default else "")
+    return {"models": list(available_models(request.user)), "current_model": current} | (
+        meter_context(request.user)
+    )
+
+
 @login_required
 @require_GET
 def chat(request: HttpRequest) -> HttpResponse:
     """A new, empty chat: the first message creates the conversation."""
-    context = _sidebar(request) | {
-        "conversation": None,
-        "chat_state": {"conversation": None, "messages": []},
-    }
+    context = (
+        _sidebar(request)
+        | _composer(request, None)
+        | {
+            "conversation": None,
+            "chat_state": {"conversation": None, "messages": []},
+        }
+    )
     return render(request, "conversations/chat.html", context)
 
 
@@ -42,11 +64,15 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         "conversation": conversation_payload(conv),
         "messages": [message_payload(m) for m in messages],
     }
-    context = _sidebar(request, conv.pk) | {
-        "conversation": conv,
-        "messages": messages,
-        "chat_state": state,
-    }
+    context = (
+        _sidebar(request, conv.pk)
+        | _composer(request, conv)
+        | {
+            "conversation": conv,
+            "messages": messages,
+            "chat_state": state,
+        }
+    )
     return render(request, "conversations/chat.html", context)
 
 

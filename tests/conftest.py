@@ -1,16 +1,24 @@
 """Shared fixtures: the fake upstream on loopback, users, and a clean runner per test."""
 
 import importlib
+from decimal import Decimal
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.management import call_command
 
 from conversations.fake_upstream import FakeUpstream
+from conversations.models import CatalogModel
+from conversations.runner import get_runner
+from conversations.upstream import close_client
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _collected_static(django_db_blocker):
-    # Pages use the manifest storage they ship with, so the tests collect static files once.
+def _collected_static(django_db_blocker, tmp_path_factory):
+    # Pages use the manifest storage they ship with, so the tests collect static files once,
+    # into a directory of this run's own (test runs side by side must not share one).
+    settings.STATIC_ROOT = tmp_path_factory.mktemp("static")
     with django_db_blocker.unblock():
         call_command("collectstatic", interactive=False, verbosity=0)
 
@@ -51,3 +59,56 @@ def make_user(django_user_model):
         return django_user_model.objects.create_user(username=username, password=password)
 
     return make
+
+
+@pytest.fixture
+def chat_model(upstream, settings):
+    """The catalog entry of CHAT_MODEL, enabled and priced.
+
+    A transactional test empties every table afterwards, the catalog seeded by the
+    migrations included, so each test puts back the model it chats with.
+    """
+
+    def seed() -> CatalogModel:
+        model, _ = CatalogModel.objects.update_or_create(
+            model_id=settings.CHAT_MODEL,
+            defaults={
+                "display_name": "Claude Sonnet 4.5",
+                "enabled": True,
+                "is_default": True,
+                "max_output_tokens": 64000,
+                "price_input": Decimal("3"),
+                "price_output": Decimal("15"),
+                "price_cache_write": Decimal("3.75"),
+                "price_cache_read": Decimal("0.3"),
+            },
+        )
+        return model
+
+    return seed()
+
+
+@pytest.fixture
+async def runner(chat_model):
+    """This test's runner, with a model to run; its replies are cancelled and its HTTP pool
+    closed at teardown."""
+    runner = get_runner()
+    yield runner
+    await runner.shutdown()
+    await close_client()
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    # The production hasher costs a third of a second per user: most of a socket test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+async def alice(make_user, fast_passwords):
+    return await sync_to_async(make_user)("alice")
+
+
+@pytest.fixture
+async def bob(make_user, fast_passwords):
+    return await sync_to_async(make_user)("bob")

@@ -11,6 +11,7 @@
   const stopButton = document.getElementById("stop-button");
   const errorBox = document.getElementById("composer-error");
   const statusEl = document.getElementById("connection-status");
+  const modelSelect = document.getElementById("model-select");
 
   // Errors a reply or a frame can carry, in the reader's language. Server details are
   // already translated; these cover the codes the client shows on its own.
@@ -144,7 +145,14 @@
       box.setAttribute("role", "alert");
       const code = (m.error && m.error.code) || "internal";
       const text = document.createElement("span");
-      text.textContent = ERRORS[code] || (m.error && m.error.detail) || gettext("Something went wrong.");
+      text.textContent =
+        code === "not_found" && m.error.model && window.interpolate
+          ? window.interpolate(
+              gettext("The model provider does not know the model %(model)s: it may be retired. Choose another model."),
+              { model: m.error.model },
+              true,
+            )
+          : ERRORS[code] || (m.error && m.error.detail) || gettext("Something went wrong.");
       box.appendChild(text);
       if (isLast(m)) {
         const retry = document.createElement("button");
@@ -282,9 +290,11 @@
       });
       updateComposer();
       refreshSidebar();
+      refreshMeter();
     },
     error(frame) {
       if (pendingSend && frame.client_id === pendingSend.client_id) restorePending();
+      if (frame.code === "quota_exceeded") refreshMeter();
       showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
     },
   };
@@ -297,6 +307,10 @@
   function clearError() {
     errorBox.hidden = true;
     errorBox.textContent = "";
+  }
+
+  function refreshMeter() {
+    if (window.htmx) window.htmx.trigger(document.body, "chat:meter");
   }
 
   function refreshSidebar() {
@@ -379,7 +393,9 @@
     autosize();
     stickToBottom = true;
     scrollIfStuck();
-    sendFrame({ type: "send", conversation: conversationId, text, attachments: [], client_id: clientId });
+    const frame = { type: "send", conversation: conversationId, text, attachments: [], client_id: clientId };
+    if (modelSelect && modelSelect.value) frame.model = modelSelect.value;
+    sendFrame(frame);
   }
 
   function restorePending() {

@@ -1,0 +1,134 @@
+"""Usage reports: the one place charges are aggregated (commands, admin report, usage page)."""
+
+import csv
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import TextIO
+
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import LedgerEntry, User
+
+CSV_COLUMNS = [
+    "user",
+    "model",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cost_usd",
+    "estimated_calls",
+]
+GROUP_KEYS = ("user", "model", "day")
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+SUM_FIELDS = ("calls", *TOKEN_FIELDS, "cost_usd", "estimated_calls")
+
+
+def day_start(day: date) -> datetime:
+    """Midnight at the start of `day` in the current (by default the server's) time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def _group_expressions() -> dict:
+    # Aliases differ from the output keys: "user" and "model" would clash with model fields.
+    return {
+        "user": ("r_user", F("user__username")),
+        "model": ("r_model", F("model")),
+        "day": ("r_day", TruncDate("created_at", tzinfo=timezone.get_current_timezone())),
+    }
+
+
+def _sums() -> dict:
+    return {
+        "calls": Count("id"),
+        **{field: Sum(field) for field in TOKEN_FIELDS},
+        "cost_usd": Sum("cost"),
+        "estimated_calls": Count("id", filter=Q(estimated=True)),
+    }
+
+
+def _clean_row(row: dict) -> dict:
+    for field in TOKEN_FIELDS:
+        row[field] = row[field] or 0
+    row["cost_usd"] = row["cost_usd"] if row["cost_usd"] is not None else Decimal(0)
+    return row
+
+
+def usage_rows(
+    *,
+    user: User | str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    by: tuple[str, ...] = ("user", "model"),
+) -> list[dict]:
+    """Charges summed per group, sorted by the group keys, in one query.
+
+    `since` and `until` are inclusive local calendar dates. Holds, releases, grants and
+    adjustments are bookkeeping, not usage, so only charges count.
+    """
+    unknown = [key for key in by if key not in GROUP_KEYS]
+    if unknown or len(set(by)) != len(by):
+        raise ValueError(f"group by any of {GROUP_KEYS} once each, not {by!r}")
+    charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE)
+    if isinstance(user, str):
+        charges = charges.filter(user__username=user)
+    elif user is not None:
+        charges = charges.filter(user=user)
+    if since is not None:
+        charges = charges.filter(created_at__gte=day_start(since))
+    if until is not None:
+        charges = charges.filter(created_at__lt=day_start(until + timedelta(days=1)))
+    if not by:
+        total = _clean_row(charges.aggregate(**_sums()))
+        return [total] if total["calls"] else []
+    expressions = _group_expressions()
+    aliases = [expressions[key][0] for key in by]
+    grouped = (
+        charges.annotate(**{expressions[key][0]: expressions[key][1] for key in by})
+        .values(*aliases)
+        .annotate(**_sums())
+        .order_by(*aliases)
+    )
+    rows = []
+    for values in grouped:
+        row = {key: values.pop(expressions[key][0]) for key in by}
+        rows.append(_clean_row({**row, **values}))
+    return rows
+
+
+def totals(rows: Iterable[dict]) -> dict:
+    """The sums of the numeric columns over `rows` (cost stays an exact Decimal)."""
+    result: dict = {field: 0 for field in SUM_FIELDS}
+    result["cost_usd"] = Decimal(0)
+    for row in rows:
+        for field in SUM_FIELDS:
+            result[field] += row[field]
+    return result
+
+
+def _csv_value(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        # A plain decimal string: never a float, never "1E-7" notation.
+        return format(value.normalize(), "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def write_csv(rows: Iterable[dict], stream: TextIO, columns: Sequence[str] = CSV_COLUMNS) -> None:
+    """Write a header and one line per row; columns a row lacks are left empty."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_value(row.get(column)) for column in columns])

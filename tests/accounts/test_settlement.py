@@ -1,0 +1,189 @@
+"""Every reply is charged from the API's usage: complete, stopped, failed and interrupted ones."""
+
+import asyncio
+import io
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
+
+from accounts import ledger
+from accounts.models import LedgerEntry
+from conversations import services
+from conversations.fake_upstream import count_input_tokens
+from conversations.models import CatalogModel, Message
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+FIELDS = ledger.USAGE_FIELDS
+
+
+async def reply_to(runner, user, text: str, conversation_id=None) -> Message:
+    """Send `text` through the service and let the runner write the whole reply."""
+    result = await sync_to_async(services.send_message)(user, conversation_id, text)
+    runner.start(result.reply.pk, result.conversation.pk)
+    await runner.wait(result.reply.pk)
+    return await Message.objects.aget(pk=result.reply.pk)
+
+
+def charges_of(user) -> list[LedgerEntry]:
+    return list(LedgerEntry.objects.filter(user=user, kind=LedgerEntry.Kind.CHARGE))
+
+
+def open_holds() -> int:
+    return LedgerEntry.objects.filter(kind=LedgerEntry.Kind.HOLD, settled_by__isnull=True).count()
+
+
+async def test_ledger_reconciles_with_reported_usage_over_200_replies(upstream, runner, alice):
+    expected = dict.fromkeys(FIELDS, 0)
+    expected_cost = Decimal(0)
+    model = await CatalogModel.objects.aget(model_id="claude-sonnet-4-5-20250929")
+    for i in range(200):
+        tokens, write, read = 1 + i % 7, (i * 37) % 500, (i * 91) % 3000
+        upstream.requests.clear()
+        reply = await reply_to(runner, alice, f"turn {i} !tokens={tokens} !cache={write},{read}")
+        assert reply.status == "complete"
+        # What the fake upstream reported, computed from the request it received.
+        usage = {
+            "input_tokens": count_input_tokens(upstream.requests[-1]["body"]),
+            "output_tokens": tokens,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
+        }
+        for field in FIELDS:
+            expected[field] += usage[field]
+        expected_cost += model.cost(usage)[0]
+
+    charges = await sync_to_async(charges_of)(alice)
+    assert len(charges) == 200
+    assert {f: sum(getattr(c, f) for c in charges) for f in FIELDS} == expected
+    assert sum(c.cost for c in charges) == expected_cost
+    assert not any(c.estimated for c in charges)
+    assert await sync_to_async(open_holds)() == 0
+
+    out = io.StringIO()
+    await sync_to_async(call_command)("usage_report", stdout=out)
+    header, *rows = out.getvalue().strip().splitlines()
+    assert header == (
+        "user,model,calls,input_tokens,output_tokens,cache_creation_input_tokens,"
+        "cache_read_input_tokens,cost_usd,estimated_calls"
+    )
+    (row,) = [r.split(",") for r in rows]
+    assert row[:3] == ["alice", "claude-sonnet-4-5-20250929", "200"]
+    assert [int(v) for v in row[3:7]] == [expected[f] for f in FIELDS]
+    assert Decimal(row[7]) == expected_cost and row[8] == "0"
+
+
+async def test_stopped_reply_is_charged_with_an_estimate(upstream, runner, alice):
+    result = await sync_to_async(services.send_message)(alice, None, "long !tokens=400 !delay=10")
+    runner.start(result.reply.pk, result.conversation.pk)
+    await asyncio.sleep(0.3)
+    runner.stop(result.reply.pk)
+    await runner.wait(result.reply.pk)
+    reply = await Message.objects.aget(pk=result.reply.pk)
+    assert reply.status == "stopped" and reply.text
+
+    (charge,) = await sync_to_async(charges_of)(alice)
+    assert charge.estimated
+    assert charge.input_tokens == count_input_tokens(upstream.requests[-1]["body"])
+    assert charge.output_tokens >= ledger.estimate_tokens(reply.text) > 0
+    assert charge.cost > 0
+    assert await sync_to_async(open_holds)() == 0
+
+
+@pytest.mark.parametrize("fault", ["error_mid", "drop"])
+async def test_failed_reply_is_charged_for_what_it_streamed(upstream, runner, alice, fault):
+    reply = await reply_to(runner, alice, f"hello !tokens=50 !fault={fault}")
+    assert reply.status == "failed" and reply.text
+
+    (charge,) = await sync_to_async(charges_of)(alice)
+    assert charge.estimated and charge.input_tokens > 0 and charge.output_tokens > 0
+    assert await sync_to_async(open_holds)() == 0
+
+
+async def test_reply_that_never_started_is_charged_nothing(upstream, runner, alice):
+    reply = await reply_to(runner, alice, "hello !fault=529")
+    assert reply.status == "failed"
+
+    (charge,) = await sync_to_async(charges_of)(alice)
+    assert (charge.tokens, charge.cost, charge.estimated) == (0, 0, False)
+    assert await sync_to_async(open_holds)() == 0
+
+
+def test_interrupted_reply_is_charged_by_the_reaper_and_no_hold_survives(alice, chat_model):
+    result = services.send_message(alice, None, "a reply whose process dies")
+    partial = [{"type": "text", "text": "It was the best of times, it was the"}]
+    usage = {"input_tokens": 40, "output_tokens": 1}
+    services.checkpoint_reply(result.reply.pk, partial, 3, usage)
+    assert open_holds() == 1
+
+    (reaped,) = services.reap_interrupted(all_streaming=True)
+
+    assert reaped.status == "interrupted" and reaped.content == partial
+    (charge,) = charges_of(alice)
+    assert charge.estimated and charge.input_tokens == 40
+    assert charge.output_tokens == ledger.estimate_tokens(partial[0]["text"])
+    assert open_holds() == 0
+    # A second reaper (another process) finds nothing left to charge.
+    assert services.reap_interrupted(all_streaming=True) == []
+    assert len(charges_of(alice)) == 1
+
+
+def test_settling_twice_charges_once(alice, chat_model):
+    result = services.send_message(alice, None, "hi")
+    usage = {"input_tokens": 10, "output_tokens": 5}
+    assert ledger.settle(result.reply, chat_model, usage, estimated=False) is not None
+    assert ledger.settle(result.reply, chat_model, usage, estimated=False) is None
+    assert len(charges_of(alice)) == 1
+
+
+async def test_short_budget_lowers_max_tokens_sent_upstream(upstream, runner, alice, chat_model):
+    quota = await sync_to_async(ledger.quota_for)(alice)
+    # Enough for the prompt and about 100 output tokens at $15/MTok, far below 4096.
+    quota.cost_limit, quota.period = Decimal("0.0025"), "month"
+    await quota.asave()
+
+    reply = await reply_to(runner, alice, "hi !tokens=3")
+
+    assert 16 <= reply.max_tokens < 4096
+    assert upstream.requests[-1]["body"]["max_tokens"] == reply.max_tokens
+    current = await sync_to_async(ledger.balance)(alice)
+    assert current.spent_cost <= quota.cost_limit
+
+
+def test_exhausted_quota_refuses_and_stores_nothing(alice, chat_model):
+    quota = ledger.quota_for(alice)
+    quota.cost_limit = Decimal("0")
+    quota.save()
+
+    with pytest.raises(services.ChatError) as refused:
+        services.send_message(alice, None, "hello?")
+
+    assert refused.value.code == "quota_exceeded"
+    assert refused.value.extra["resets_at"]  # month: the first of next month
+    assert "resets" in refused.value.detail
+    assert Message.objects.count() == 0 and LedgerEntry.objects.count() == 0
+
+
+def test_grant_lets_an_exhausted_user_send_again(alice, chat_model, admin_user):
+    quota = ledger.quota_for(alice)
+    quota.cost_limit = Decimal("0")
+    quota.save()
+    with pytest.raises(services.ChatError):
+        services.send_message(alice, None, "hello?")
+
+    ledger.grant(alice, cost=Decimal("1"), reason="deadline week", by=admin_user)
+
+    assert services.send_message(alice, None, "hello again").reply.max_tokens > 0
+
+
+def test_token_limit_counts_prompt_and_reply(alice, chat_model):
+    quota = ledger.quota_for(alice)
+    quota.cost_limit, quota.token_limit = None, 100
+    quota.save()
+
+    with pytest.raises(services.ChatError) as refused:
+        services.send_message(alice, None, "x" * 200)  # the prompt alone exceeds 100 tokens
+
+    assert refused.value.code == "quota_exceeded"
