@@ -117,7 +117,10 @@ def quota_for(user: User, *, lock: bool = False) -> Quota:
     queryset = Quota.objects.select_for_update() if lock else Quota.objects
     quota = queryset.filter(user=user).first()
     if quota is None:
-        quota, _ = Quota.objects.get_or_create(user=user, defaults=default_quota_values(user))
+        # Read again after creating: when racing first sends lose the INSERT, get_or_create
+        # returns the winner's row unlocked, and they would all be admitted together.
+        Quota.objects.get_or_create(user=user, defaults=default_quota_values(user))
+        quota = queryset.get(user=user)
     return quota
 
 

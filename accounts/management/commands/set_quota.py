@@ -7,7 +7,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from accounts.ledger import quota_for
 from accounts.models import Quota, User
@@ -76,10 +75,12 @@ def describe(quota: Quota) -> str:
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
-        "Change a user's quota: only the options given change; “none” removes a limit. "
-        "Admission reads the quota on every send, so the change applies to the next message."
-    )
+    @property
+    def help(self) -> str:  # argparse needs a real str, not a lazy one
+        return _(
+            "Change a user's quota: only the options given change; “none” removes a limit. "
+            "Admission reads the quota on every send, so the change applies to the next message."
+        )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("username")

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from accounts.reports import usage_rows, write_csv
@@ -25,10 +24,12 @@ def parse_day(option: str, value: str | None) -> date | None:
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
-        "Print usage (charges only) as CSV, one row per user and model. "
-        "Dates are inclusive, in the server's time zone."
-    )
+    @property
+    def help(self) -> str:  # argparse needs a real str, not a lazy one
+        return _(
+            "Print usage (charges only) as CSV, one row per user and model. "
+            "Dates are inclusive, in the server's time zone."
+        )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--user", metavar="U", help=_("Only this username."))
