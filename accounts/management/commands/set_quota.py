@@ -83,7 +83,7 @@ class Command(BaseCommand):
         )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("username")
+        parser.add_argument("username", metavar="USERNAME")
         parser.add_argument(
             "--cost-limit", metavar="USD|none", help=_("Cost limit in US dollars, or none.")
         )
