@@ -1,10 +1,12 @@
 """Conversations, messages and the model catalog: data and invariants only."""
 
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -177,3 +179,71 @@ class CatalogModel(models.Model):
 
     def output_price_per_token(self, prompt_tokens: int) -> Decimal:
         return self.prices(prompt_tokens)["output"] / MILLION
+
+
+def new_share_token() -> str:
+    """256 random bits, URL-safe: a share link cannot be guessed or enumerated."""
+    return secrets.token_urlsafe(32)
+
+
+class Share(models.Model):
+    """A read-only link to a frozen snapshot of a conversation.
+
+    The snapshot is a copy (JSON), not a view of the live messages: later messages appear
+    only when the owner updates the link. Deleting the conversation deletes its links
+    (CASCADE), so their tokens then give the same 404 as unknown ones.
+    """
+
+    class Visibility(models.TextChoices):
+        ANYONE = "anyone", _("Anyone with the link")
+        MEMBERS = "members", _("Signed-in members only")
+
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="shares",
+        verbose_name=_("conversation"),
+    )
+    token = models.CharField(
+        _("token"), max_length=64, unique=True, default=new_share_token, editable=False
+    )
+    visibility = models.CharField(
+        _("visibility"), max_length=16, choices=Visibility.choices, default=Visibility.ANYONE
+    )
+    include_system_prompt = models.BooleanField(_("include the system prompt"), default=False)
+    include_attachments = models.BooleanField(_("include attachments"), default=False)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # When the snapshot was taken: at creation, then at each update by the owner.
+    updated_at = models.DateTimeField(_("snapshot taken"), default=timezone.now)
+    view_count = models.PositiveIntegerField(_("views"), default=0)
+    # The frozen snapshot: the title, the system prompt (only if included) and
+    # {"messages": [{"role", "status", "content", "created_at"}], "attachments": [...]}.
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    snapshot = models.JSONField(_("snapshot"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("shared link")
+        verbose_name_plural = _("shared links")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title or str(_("New chat"))
+
+    def get_absolute_url(self) -> str:
+        return reverse("shared", args=[self.token])
+
+    def is_live(self, now=None) -> bool:
+        """Not revoked and not expired: the token opens the snapshot."""
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @property
+    def snapshot_messages(self) -> list[dict]:
+        return self.snapshot.get("messages", [])
+
+    @property
+    def snapshot_attachments(self) -> list[dict]:
+        return self.snapshot.get("attachments", [])

@@ -1,0 +1,131 @@
+"""Two Daphne workers behind the Redis channel layer: a reply written by one is followed and
+stopped from a tab on the other."""
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, expect
+
+from .chat_page import ChatPage, normalised, words
+from .conftest import (
+    ARTIFACTS,
+    BASE_DIR,
+    DEFAULT_TIMEOUT_MS,
+    PASSWORD,
+    _daphne_command,
+    _free_port,
+    _manage,
+    _server_env,
+    _sign_up,
+    _wait_for_port,
+    unique_username,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _start_redis(port: int, data_dir: Path) -> subprocess.Popen:
+    redis = shutil.which("redis-server")
+    if redis is None:
+        pytest.fail("redis-server is missing: apt-get install redis-server")
+    process = subprocess.Popen(
+        [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=data_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        probe = subprocess.run(
+            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
+        )
+        if probe.stdout.strip() == "PONG":
+            return process
+        time.sleep(0.1)
+    process.kill()
+    pytest.fail("redis-server did not start")
+
+
+@pytest.fixture(scope="module")
+def two_workers(browser_upstream) -> Iterator[list[str]]:
+    """Two Daphne processes sharing one database and a Redis channel layer."""
+    data_dir = Path(tempfile.mkdtemp(prefix="chatsite-workers-"))
+    redis = _start_redis(_free_port(), data_dir)
+    env = _server_env(data_dir, browser_upstream)
+    env["REDIS_URL"] = f"redis://127.0.0.1:{redis.args[2]}/0"
+    _manage(env, "migrate", "--noinput", "--verbosity", "0")
+    _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    ARTIFACTS.mkdir(exist_ok=True)
+    processes, urls = [], []
+    try:
+        for n in (1, 2):
+            port = _free_port()
+            log_path = ARTIFACTS / f"worker-{n}.log"
+            with log_path.open("w") as log:
+                process = subprocess.Popen(
+                    _daphne_command(port), cwd=BASE_DIR, env=env, stdout=log, stderr=log
+                )
+            processes.append(process)
+            _wait_for_port(port, process, log_path)
+            urls.append(f"http://127.0.0.1:{port}")
+        yield urls
+    finally:
+        for process in [*processes, redis]:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _context(browser: Browser, url: str, errors: list[str]) -> BrowserContext:
+    context = browser.new_context(base_url=url)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    context.on("weberror", lambda e: errors.append(str(e.error)))
+    return context
+
+
+def test_tab_on_another_worker_follows_and_stops_the_reply(browser, two_workers):
+    errors: list[str] = []
+    first, second = (_context(browser, url, errors) for url in two_workers)
+    try:
+        username = unique_username("workers")
+        writer = ChatPage(_sign_up(first.new_page(), username))
+        writer.wait_until_connected()
+        reply = writer.send("follow me !tokens=400 !delay=25")
+        writer.wait_for_word(reply, "w20")
+        conversation_id = writer.conversation_id()
+
+        page = second.new_page()
+        page.goto("/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button.primary")
+        page.goto(f"/c/{conversation_id}/")
+        follower = ChatPage(page)
+        follower.wait_until_connected()
+        followed = follower.replies.last
+        # Deltas cross from worker 1 through Redis: the reply keeps growing on worker 2.
+        follower.wait_for_word(followed, "w60")
+        expect(follower.stop_button).to_be_visible()
+
+        follower.stop_button.click()  # worker 2 asks worker 1, which owns the reply, to stop
+
+        ChatPage.wait_for_status(followed, "stopped")
+        ChatPage.wait_for_status(reply, "stopped")
+        kept = ChatPage.text_of(reply)
+        assert kept == ChatPage.text_of(followed)
+        assert words(400).startswith(kept) and len(kept.split()) < 400
+        page.reload()
+        assert normalised(ChatPage.text_of(ChatPage(page).replies.last)) == kept
+        assert not errors, errors
+    finally:
+        first.close()
+        second.close()
