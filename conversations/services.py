@@ -17,6 +17,7 @@ from .prompt import build_request
 from .selectors import conversation_for, conversations_for, message_for, usable_model
 
 TITLE_LENGTH = 60
+FINAL_FIELDS = ["status", "content", "seq", "stop_reason", "usage", "error", "heartbeat_at"]
 INTERRUPTED_ERROR = {
     "code": "interrupted",
     "detail": "The server restarted while this reply was being written.",
@@ -220,29 +221,24 @@ def finish_reply(
     `complete`: the stream reached message_stop, so the usage is the API's final figure.
     """
     with transaction.atomic():
-        message = (
-            Message.objects.select_for_update()
-            .filter(pk=message_id, status=Message.Status.STREAMING)
-            .first()
-        )
+        message = _locked_streaming(message_id)
         if message is None:
             return False  # deleted, or reaped as interrupted by another process
         message.status, message.content, message.seq = status, content, seq
         message.stop_reason, message.usage, message.error = stop_reason or "", usage or {}, error
         message.heartbeat_at = None
-        message.save(
-            update_fields=[
-                "status",
-                "content",
-                "seq",
-                "stop_reason",
-                "usage",
-                "error",
-                "heartbeat_at",
-            ]
-        )
+        message.save(update_fields=FINAL_FIELDS)
         _settle(message, message.usage, complete)
     return True
+
+
+def _locked_streaming(message_id: int) -> Message | None:
+    """The reply, row-locked, if it is still streaming (ending it twice is refused here)."""
+    return (
+        Message.objects.select_for_update()
+        .filter(pk=message_id, status=Message.Status.STREAMING)
+        .first()
+    )
 
 
 def reap_interrupted(*, all_streaming: bool = False) -> list[Message]:
@@ -258,11 +254,7 @@ def reap_interrupted(*, all_streaming: bool = False) -> list[Message]:
     reaped = []
     for message_id in orphans.values_list("pk", flat=True):
         with transaction.atomic():
-            message = (
-                Message.objects.select_for_update()
-                .filter(pk=message_id, status=Message.Status.STREAMING)
-                .first()
-            )
+            message = _locked_streaming(message_id)
             if message is None:
                 continue
             message.status = Message.Status.INTERRUPTED

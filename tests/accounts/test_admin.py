@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import LedgerEntry, Quota
 
