@@ -17,7 +17,6 @@ from django.db.models import (
     BigIntegerField,
     Case,
     DateTimeField,
-    DecimalField,
     Max,
     OuterRef,
     Subquery,
@@ -34,11 +33,11 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import ledger
-from .models import Invite, LedgerEntry, Quota, User
+from .models import Invite, LedgerEntry, MoneyField, Quota, User
 
 Kind = LedgerEntry.Kind
 Period = Quota.Period
-COST = DecimalField(max_digits=24, decimal_places=12)
+COST = MoneyField()  # sums of picodollars, read back as Decimal dollars
 # Stands in for "no period start" so one SQL comparison covers every period.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PERIOD_LABELS = {

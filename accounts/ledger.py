@@ -78,10 +78,17 @@ class Balance:
         return min(1.0, max(fractions))
 
 
-def is_exhausted(current: Balance) -> bool:
-    """Nothing useful can be sent any more this period."""
+def is_exhausted(current: Balance, model=None) -> bool:
+    """Nothing useful can be sent any more this period (with `model`, the shortest message)."""
     cost, tokens = current.remaining_cost, current.remaining_tokens
-    return (cost is not None and cost <= 0) or (tokens is not None and tokens < MIN_REPLY_TOKENS)
+    smallest = PROMPT_OVERHEAD_TOKENS + MIN_REPLY_TOKENS
+    if tokens is not None and tokens < smallest:
+        return True
+    if cost is None:
+        return False
+    if model is None:
+        return cost <= 0
+    return cost < model.worst_case_cost(PROMPT_OVERHEAD_TOKENS, MIN_REPLY_TOKENS)
 
 
 def period_bounds(

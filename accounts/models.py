@@ -1,7 +1,9 @@
-"""Users and invite links: data and invariants only."""
+"""Users, invite links, quotas and the usage ledger: data and invariants only."""
 
 import secrets
+from decimal import Decimal
 
+from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -106,6 +108,30 @@ class Quota(models.Model):
         return self.cost_limit is None and self.token_limit is None
 
 
+class MoneyField(models.BigIntegerField):
+    """US dollars as a Decimal, stored as an integer count of picodollars (10^-12 USD).
+
+    Prices per million tokens have 6 decimals, so every cost is exact at 12 decimals. SQLite
+    stores DecimalField as a float and sums it as one; integers sum exactly on every database.
+    """
+
+    SCALE = Decimal(10) ** 12
+
+    def from_db_value(self, value, expression, connection) -> Decimal | None:
+        return None if value is None else Decimal(value) / self.SCALE
+
+    def to_python(self, value) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    def get_prep_value(self, value) -> int | None:
+        if value is None:
+            return None
+        return int((Decimal(value) * self.SCALE).to_integral_value())
+
+    def formfield(self, **kwargs):
+        return forms.DecimalField(decimal_places=12, **kwargs)
+
+
 class LedgerEntry(models.Model):
     """One append-only line of the usage ledger; balances are sums of these, never stored.
 
@@ -142,7 +168,7 @@ class LedgerEntry(models.Model):
     cache_creation_input_tokens = models.BigIntegerField(default=0)
     cache_read_input_tokens = models.BigIntegerField(default=0)
     tokens = models.BigIntegerField(_("tokens"), default=0)
-    cost = models.DecimalField(_("cost (USD)"), max_digits=24, decimal_places=12, default=0)
+    cost = MoneyField(_("cost (USD)"), default=Decimal(0))
     prices = models.JSONField(_("price snapshot"), default=dict, blank=True)
     estimated = models.BooleanField(_("estimated"), default=False)
     reason = models.CharField(_("reason"), max_length=300, blank=True)
@@ -159,7 +185,10 @@ class LedgerEntry(models.Model):
         verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["user", "kind", "created_at"])]
+        indexes = [
+            models.Index(fields=["user", "kind", "created_at"]),
+            models.Index(fields=["kind", "created_at"]),  # reports over every user
+        ]
         constraints = [
             # A hold is released once, and charged once: the database refuses a second
             # settlement even when the runner and the reaper race.

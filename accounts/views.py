@@ -64,5 +64,8 @@ def usage_meter(request: HttpRequest) -> HttpResponse:
 
 
 def meter_context(user: User) -> dict:
+    from conversations.selectors import default_model_for  # conversations imports accounts
+
     current = ledger.balance(user)
-    return {"balance": current, "exhausted": ledger.is_exhausted(current)}
+    exhausted = ledger.is_exhausted(current, default_model_for(user))
+    return {"balance": current, "exhausted": exhausted}

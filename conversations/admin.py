@@ -131,3 +131,54 @@ class CatalogModelAdmin(admin.ModelAdmin):
         )
         ids = ", ".join(model.model_id for model in added)
         self.message_user(request, text % {"count": len(added), "ids": ids}, messages.SUCCESS)
+
+
+# Shared links: every link, with revoke as the only change an admin makes.
+from .models import Share  # noqa: E402
+from .shares import revoke_shares  # noqa: E402
+
+
+@admin.register(Share)
+class ShareAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "owner",
+        "conversation",
+        "visibility",
+        "created_at",
+        "expires_at",
+        "view_count",
+        "revoked_at",
+    ]
+    list_filter = ["visibility", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["title", "conversation__user__username"]
+    list_select_related = ["conversation__user"]
+    readonly_fields = [
+        "conversation",
+        "visibility",
+        "include_system_prompt",
+        "include_attachments",
+        "expires_at",
+        "revoked_at",
+        "created_at",
+        "updated_at",
+        "view_count",
+        "title",
+        "system_prompt",
+        "snapshot",
+    ]
+    fields = readonly_fields
+    actions = ["revoke_selected"]
+
+    @admin.display(description=_("owner"), ordering="conversation__user__username")
+    def owner(self, share: Share) -> str:
+        return share.conversation.user.get_username()
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("Revoke selected links"), permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        count = revoke_shares(queryset)
+        text = ngettext("Revoked %(count)d link.", "Revoked %(count)d links.", count)
+        self.message_user(request, text % {"count": count}, messages.SUCCESS)

@@ -11,3 +11,20 @@ urlpatterns = [
     path("c/<int:pk>/delete/", views.delete, name="delete"),
     path("sidebar/", views.sidebar, name="sidebar"),
 ]
+
+# Shared links (conversations/share_views.py).
+from . import share_views  # noqa: E402
+
+urlpatterns += [
+    path("s/<str:token>/", share_views.shared, name="shared"),
+    path(
+        "s/<str:token>/attachments/<int:attachment_id>/",
+        share_views.shared_attachment,
+        name="shared_attachment",
+    ),
+    path("s/<str:token>/continue/", share_views.continue_share, name="continue_share"),
+    path("c/<int:pk>/share/", share_views.share_conversation, name="share"),
+    path("shares/", share_views.share_list, name="shares"),
+    path("shares/<int:pk>/update/", share_views.update_share, name="update_share"),
+    path("shares/<int:pk>/revoke/", share_views.revoke_share, name="revoke_share"),
+]

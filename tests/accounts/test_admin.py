@@ -2,12 +2,15 @@
 
 import csv
 import io
+import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import LedgerEntry, Quota
 
@@ -59,11 +62,13 @@ def test_changelist_shows_limit_spent_and_remaining(admin_client):
 
     page = admin_client.get(USERS_URL).content.decode()
 
-    assert "$10.00 per month" in page
-    assert "$2.50 + 1,200 tokens" in page
-    assert "$7.50" in page
-    assert "50,000 tokens per day" in page
-    assert "unlimited" in page  # the staff account
+    alice_row, bob_row = row_of(page, "alice"), row_of(page, "bob")
+    assert '<td class="field-limit">$10.00 per month</td>' in alice_row
+    assert '<td class="field-spent">$2.50 + 1,200 tokens</td>' in alice_row
+    assert '<td class="field-remaining">$7.50</td>' in alice_row
+    assert '<td class="field-limit">50,000 tokens per day</td>' in bob_row
+    assert '<td class="field-remaining">50,000 tokens</td>' in bob_row
+    assert '<td class="field-limit">unlimited</td>' in row_of(page, "admin")  # staff default
 
 
 def test_user_without_quota_row_shows_the_default_limit(admin_client, settings):
@@ -87,18 +92,21 @@ def test_open_holds_count_against_remaining(admin_client):
     assert "$6.00" in page
 
 
-def test_charges_of_an_earlier_period_are_not_spent_this_period(admin_client):
-    from django.utils import timezone
+def row_of(page: str, username: str) -> str:
+    """The changelist row of one user, tags and all."""
+    rows = re.findall(r"<tr>.*?</tr>", page, re.S)
+    return next(row for row in rows if f">{username}</a>" in row)
 
+
+def test_charges_of_an_earlier_period_are_not_spent_this_period(admin_client):
     alice = member("alice", cost_limit=Decimal("10"), period="day")
     old = charge(alice, "9")
-    LedgerEntry.objects.filter(pk=old.pk).update(
-        created_at=timezone.now() - timezone.timedelta(days=2)
-    )
+    LedgerEntry.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
 
-    page = admin_client.get(USERS_URL).content.decode()
+    row = row_of(admin_client.get(USERS_URL).content.decode(), "alice")
 
-    assert "$10.00" in page.split("alice", 1)[1].split("</tr>", 1)[0]
+    assert '<td class="field-spent">$0.00 + 0 tokens</td>' in row
+    assert '<td class="field-remaining">$10.00</td>' in row
 
 
 def _changelist_queries(admin_client) -> int:

@@ -1,0 +1,263 @@
+"""The load client: N users' WebSockets and the direct-upstream baseline, in its own process.
+
+Driven by bench.__main__ over stdin/stdout, one JSON object per line, so that the parent can
+read the server's CPU and database counters exactly between "ready" and "done". Each command
+answers with one line; `streams` answers twice ({"ready": true} after every socket is open,
+then the results after {"cmd": "go"}).
+"""
+
+import asyncio
+import itertools
+import json
+import resource
+import sys
+import time
+
+from websockets.asyncio.client import connect
+
+CONNECT_CONCURRENCY = 64
+_ids = itertools.count(1)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Client:
+    def __init__(self, spec: dict) -> None:
+        self.servers: list[str] = spec["servers"]
+        self.upstream: str = spec["upstream"]
+        self.cookies: list[str] = spec["cookies"]
+        self.tokens: int = spec["tokens"]
+        self.timeout: float = spec.get("timeout", 120.0)
+        self.idle: list = []
+
+    def _target(self, i: int) -> tuple[str, str]:
+        server = self.servers[i % len(self.servers)]
+        return server.replace("http://", "ws://") + "/ws/chat/", server
+
+    async def _open(self, i: int, cookie: str, sem: asyncio.Semaphore):
+        url, origin = self._target(i)
+        async with sem:
+            return await connect(
+                url,
+                origin=origin,
+                additional_headers={"Cookie": cookie},
+                ping_interval=None,
+                open_timeout=60,
+                max_size=2**22,
+            )
+
+    async def open_many(self, n: int) -> tuple[list, list[str]]:
+        sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        # Socket i belongs to user i (streams) or cycles through the users (idle sockets).
+        tasks = [self._open(i, self.cookies[i % len(self.cookies)], sem) for i in range(n)]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        sockets = [r for r in results if not isinstance(r, BaseException)]
+        errors = [f"connect: {r!r}"[:200] for r in results if isinstance(r, BaseException)]
+        return sockets, errors
+
+    # -- the app ------------------------------------------------------------------------
+
+    async def streams(self, n: int, go: asyncio.Future) -> dict:
+        sockets, errors = await self.open_many(n)
+        extensions = sorted(
+            {str(getattr(e, "name", e)) for ws in sockets[:1] for e in ws.protocol.extensions}
+        )
+        _emit({"ready": True, "open": len(sockets)})
+        await go
+        cpu0, t0 = _cpu(), time.perf_counter()
+        results = await asyncio.gather(*(self._one(ws) for ws in sockets))
+        wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        ttfd = [r["ttfd"] for r in results if r["ttfd"] is not None]
+        gaps = [g for r in results for g in r["gaps"]]
+        errors += [r["error"] for r in results if r["error"]]
+        return {
+            "n": n,
+            "ttfd_p50": _percentile(ttfd, 50),
+            "ttfd_p99": _percentile(ttfd, 99),
+            "gap_p50": _percentile(gaps, 50),
+            "gap_p99": _percentile(gaps, 99),
+            "frames": sum(r["frames"] for r in results),
+            "tokens": sum(r["tokens"] for r in results),
+            "errors": len(errors),
+            "error_samples": errors[:5],
+            "wall": wall,
+            "client_cpu": cpu,
+            "extensions": extensions,
+        }
+
+    async def _one(self, ws) -> dict:
+        out = {"ttfd": None, "gaps": [], "frames": 0, "tokens": 0, "error": None}
+        client_id = f"bench-{next(_ids)}"
+        frame = {
+            "type": "send",
+            "conversation": None,
+            "text": f"bench !tokens={self.tokens}",
+            "attachments": [],
+            "client_id": client_id,
+        }
+        try:
+            async with asyncio.timeout(self.timeout):
+                sent = time.perf_counter()
+                await ws.send(json.dumps(frame))
+                last, text = None, []
+                async for raw in ws:
+                    now = time.perf_counter()
+                    data = json.loads(raw)
+                    kind = data.get("type")
+                    if kind == "message.delta":
+                        out["frames"] += 1
+                        text.append(data["text"])
+                        if last is None:
+                            out["ttfd"] = (now - sent) * 1000
+                        else:
+                            out["gaps"].append((now - last) * 1000)
+                        last = now
+                    elif kind == "message.completed":
+                        words = len("".join(text).split())
+                        out["tokens"] = words
+                        if data.get("status") != "complete":
+                            out["error"] = f"completed {data.get('status')}: {data.get('error')}"
+                        elif words != self.tokens:
+                            out["error"] = f"received {words} of {self.tokens} tokens"
+                        return out
+                    elif kind == "error":
+                        out["error"] = f"error frame {data.get('code')}: {data.get('detail')}"
+                        return out
+                out["error"] = "socket closed before message.completed"
+        except TimeoutError:
+            out["error"] = f"no message.completed within {self.timeout}s"
+        except Exception as exc:  # a benchmark reports failures, it does not stop on them
+            out["error"] = repr(exc)[:200]
+        return out
+
+    # -- the baseline: the same fake upstream, directly -----------------------------------
+
+    async def baseline(self, n: int) -> dict:
+        cpu0, t0 = _cpu(), time.perf_counter()
+        results = await asyncio.gather(*(self._direct() for _ in range(n)))
+        wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+        ttft = [r["ttft"] for r in results if r["ttft"] is not None]
+        gaps = [g for r in results for g in r["gaps"]]
+        errors = [r["error"] for r in results if r["error"]]
+        return {
+            "n": n,
+            "ttft_p50": _percentile(ttft, 50),
+            "ttft_p99": _percentile(ttft, 99),
+            "gap_p99": _percentile(gaps, 99),
+            "errors": len(errors),
+            "error_samples": errors[:5],
+            "wall": wall,
+            "client_cpu": cpu,
+        }
+
+    async def _direct(self) -> dict:
+        """One streaming POST /v1/messages on a raw socket: cheaper to read than httpx."""
+        out = {"ttft": None, "gaps": [], "error": None}
+        host, port = self.upstream.removeprefix("http://").split(":")
+        body = json.dumps(
+            {
+                "model": "claude-sonnet-4-5-20250929",
+                "max_tokens": 4096,
+                "stream": True,
+                "messages": [{"role": "user", "content": f"bench !tokens={self.tokens}"}],
+            }
+        ).encode()
+        head = (
+            f"POST /v1/messages HTTP/1.1\r\nhost: {host}:{port}\r\nx-api-key: bench\r\n"
+            "anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
+            f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+        ).encode()
+        writer = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await asyncio.open_connection(host, int(port))
+                sent = time.perf_counter()
+                writer.write(head + body)
+                last, deltas = None, 0
+                while line := await reader.readline():
+                    if line.startswith(b"event: content_block_delta"):
+                        now = time.perf_counter()
+                        deltas += 1
+                        if last is None:
+                            out["ttft"] = (now - sent) * 1000
+                        else:
+                            out["gaps"].append((now - last) * 1000)
+                        last = now
+                    elif line.startswith(b"event: message_stop"):
+                        break
+                if deltas != self.tokens:
+                    out["error"] = f"upstream sent {deltas} of {self.tokens} deltas"
+        except Exception as exc:
+            out["error"] = repr(exc)[:200]
+        finally:
+            if writer is not None:
+                writer.close()
+        return out
+
+    # -- idle sockets -------------------------------------------------------------------
+
+    async def idle_open(self, n: int) -> dict:
+        self.idle, errors = await self.open_many(n)
+        return {"open": len(self.idle), "errors": len(errors), "error_samples": errors[:5]}
+
+    async def idle_close(self) -> dict:
+        await asyncio.gather(*(ws.close() for ws in self.idle), return_exceptions=True)
+        count, self.idle = len(self.idle), []
+        return {"closed": count}
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+async def _main() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    client: Client | None = None
+    while line := await reader.readline():
+        command = json.loads(line)
+        cmd = command["cmd"]
+        if cmd == "setup":
+            client = Client(command)
+            _emit({"ok": True, "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]})
+        elif cmd == "baseline":
+            _emit(await client.baseline(command["n"]))
+        elif cmd == "streams":
+            go = loop.create_future()
+            task = asyncio.create_task(client.streams(command["n"], go))
+            # Until "go" the only thing to read is that line; the task says "ready" first.
+            while not go.done():
+                if task.done():
+                    break
+                next_line = await reader.readline()
+                if not next_line:
+                    return
+                if json.loads(next_line)["cmd"] == "go":
+                    go.set_result(None)
+            _emit(await task)
+        elif cmd == "idle_open":
+            _emit(await client.idle_open(command["n"]))
+        elif cmd == "idle_close":
+            _emit(await client.idle_close())
+        elif cmd == "quit":
+            _emit({"bye": True})
+            return
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())

@@ -1,0 +1,153 @@
+"""The processes a bench run starts (fake upstream, Redis, PostgreSQL, Daphne) and /proc probes."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.pg import PostgresUnavailable, _as_server_user, _binaries, _run
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+START_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (peak resident set) of a process, in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":")
+                out[key] = int(value.split()[0])
+    return {"rss": out.get("VmRSS", 0), "hwm": out.get("VmHWM", 0)}
+
+
+class Process:
+    """A child process we started, stopped by its own PID only."""
+
+    def __init__(self, name: str, command: list[str], log: Path, **kwargs) -> None:
+        self.name, self.log_path = name, log
+        with log.open("w") as out:
+            self.popen = subprocess.Popen(
+                command, cwd=BASE_DIR, stdout=out, stderr=subprocess.STDOUT, **kwargs
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def wait_port(self, port: int) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not listen on {port} in {START_SECONDS}s")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+
+def fake_upstream(workdir: Path, ttft_ms: float, token_delay_ms: float) -> tuple[Process, str]:
+    port = free_port()
+    command = [PYTHON, "-m", "conversations.fake_upstream", "--port", str(port)]
+    command += ["--ttft-ms", str(ttft_ms), "--token-delay-ms", str(token_delay_ms)]
+    process = Process("fake upstream", command, workdir / "upstream.log")
+    process.wait_port(port)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def redis(workdir: Path) -> tuple[Process, str]:
+    port = free_port()
+    command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port)]
+    command += ["--save", "", "--appendonly", "no", "--maxclients", "10000"]
+    process = Process("redis", command, workdir / "redis.log")
+    process.wait_port(port)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def daphne(env: dict[str, str], workdir: Path, index: int) -> tuple[Process, str]:
+    """Daphne as `make run` starts it, with a raised open-file limit (1,000 idle sockets)."""
+    port = free_port()
+    daphne_bin = Path(PYTHON).with_name("daphne")
+    script = (
+        'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; '
+        f'exec "{daphne_bin}" -b 127.0.0.1 -p {port} chatsite.asgi:application'
+    )
+    log = workdir / f"daphne-{index}.log"
+    process = Process(f"daphne {index}", ["bash", "-c", script], log, env=env)
+    process.wait_port(port)
+    return process, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway cluster (as tests/pg.py) with pg_stat_statements loaded, to count statements."""
+    binaries = _binaries()
+    prefix = _as_server_user()
+    base = Path(tempfile.mkdtemp(prefix="chatsite-bench-pg-", dir="/tmp" if prefix else None))
+    data = base / "data"
+    try:
+        base.chmod(0o755)
+        if prefix:
+            shutil.chown(base, user="postgres", group=None)
+        initdb = [*prefix, binaries["initdb"], "-D", str(data), "--auth=trust"]
+        initdb += ["--username=postgres", "--encoding=UTF8", "--no-locale", "--no-sync"]
+        _run(initdb, base, "initdb")
+        port = free_port()
+        options = " ".join(
+            [
+                "-c listen_addresses=127.0.0.1",
+                f"-c port={port}",
+                f"-c unix_socket_directories={base}",
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                "-c shared_preload_libraries=pg_stat_statements",
+                "-c pg_stat_statements.track=all",
+                "-c max_connections=200",
+            ]
+        )
+        command = [*prefix, binaries["pg_ctl"], "-D", str(data), "-l", str(base / "log")]
+        _run([*command, "-w", "-t", "30", "-o", options, "start"], base, "pg_ctl start")
+        try:
+            yield f"postgres://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            stop = [*prefix, binaries["pg_ctl"], "-D", str(data), "stop", "-m", "immediate"]
+            subprocess.run(stop, cwd=base, capture_output=True, timeout=60)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+__all__ = ["PostgresUnavailable", "Process", "cpu_seconds", "memory_kb", "postgres"]

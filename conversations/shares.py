@@ -1,0 +1,155 @@
+"""Shared links: create, refresh and revoke snapshots, resolve tokens, fork into a new chat."""
+
+import copy
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from accounts.models import User
+
+from .frames import public_content
+from .models import Conversation, Message, Share
+from .selectors import conversation_for, default_model_for, messages_of
+
+# Block types a reader of a shared page may see; anything else (redacted thinking, whose
+# payload is opaque ciphertext, or future types) stays on the server.
+SHARED_BLOCK_TYPES = {"text", "thinking", "tool_use"}
+
+
+def _snapshot_blocks(content: list[dict]) -> list[dict]:
+    blocks = [b for b in public_content(content) if b.get("type") in SHARED_BLOCK_TYPES]
+    return copy.deepcopy(blocks)
+
+
+def _snapshot_message(message: Message) -> dict:
+    return {
+        "role": message.role,
+        "status": message.status,
+        "content": _snapshot_blocks(message.content),
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+    }
+
+
+def _take_snapshot(share: Share, conversation: Conversation) -> None:
+    """Freeze the conversation into the share (not saved here)."""
+    # A reply still being written is left out: the snapshot holds finished words only.
+    finished = messages_of(conversation).exclude(status=Message.Status.STREAMING)
+    share.title = conversation.display_title
+    share.system_prompt = conversation.system_prompt if share.include_system_prompt else ""
+    share.snapshot = {
+        "messages": [_snapshot_message(m) for m in finished],
+        # Attachments arrive with a later issue: then the included ones are listed here,
+        # and only those can be fetched through the share's token.
+        "attachments": [],
+    }
+    share.updated_at = timezone.now()
+
+
+def create_share(
+    user: User,
+    conversation_id: object,
+    *,
+    visibility: str = Share.Visibility.ANYONE,
+    expires_in: timedelta | None = None,
+    include_system_prompt: bool = False,
+    include_attachments: bool = False,
+) -> Share:
+    """A new link to a snapshot of the user's conversation (Http404 for anyone else's)."""
+    with transaction.atomic():
+        conversation = conversation_for(user, conversation_id)
+        share = Share(
+            conversation=conversation,
+            visibility=visibility,
+            include_system_prompt=include_system_prompt,
+            include_attachments=include_attachments,
+            expires_at=timezone.now() + expires_in if expires_in else None,
+        )
+        _take_snapshot(share, conversation)
+        share.save()
+    return share
+
+
+def shares_for(user: User) -> QuerySet[Share]:
+    """Every link the user made, newest first: the one place the owner scope is written."""
+    return Share.objects.filter(conversation__user=user).select_related("conversation")
+
+
+def share_for(user: User, share_id: object) -> Share:
+    """The user's link with this id, or Http404 (also for another user's link)."""
+    return get_object_or_404(shares_for(user), pk=share_id)
+
+
+def update_snapshot(user: User, share_id: object) -> Share:
+    """Replace the link's snapshot with the conversation as it is now (same token)."""
+    with transaction.atomic():
+        share = get_object_or_404(shares_for(user).filter(revoked_at__isnull=True), pk=share_id)
+        _take_snapshot(share, share.conversation)
+        share.save(update_fields=["title", "system_prompt", "snapshot", "updated_at"])
+    return share
+
+
+def revoke_share(user: User, share_id: object) -> Share:
+    """Switch the link off for good; its token then gives the same 404 as an unknown one."""
+    share = share_for(user, share_id)
+    if share.revoked_at is None:
+        share.revoked_at = timezone.now()
+        share.save(update_fields=["revoked_at"])
+    return share
+
+
+def revoke_shares(shares: QuerySet[Share]) -> int:
+    """Revoke many links at once (the admin's action); returns how many were live."""
+    return shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def share_for_token(token: str) -> Share | None:
+    """The live link for this token, or None: unknown, revoked and expired look the same.
+
+    One indexed lookup by token, then the same checks for every outcome, so the caller
+    has a single not-found path.
+    """
+    share = Share.objects.select_related("conversation").filter(token=token).first()
+    if share is None or not share.is_live():
+        return None
+    return share
+
+
+def count_view(share: Share) -> None:
+    Share.objects.filter(pk=share.pk).update(view_count=F("view_count") + 1)
+
+
+def snapshot_attachment(share: Share, attachment_id: object) -> dict | None:
+    """The attachment entry if it is part of this share's snapshot, else None."""
+    if not share.include_attachments:
+        return None
+    wanted = str(attachment_id)
+    for entry in share.snapshot_attachments:
+        if str(entry.get("id")) == wanted:
+            return entry
+    return None
+
+
+def fork_share(viewer: User, share: Share) -> Conversation:
+    """Copy the snapshot into a new conversation owned by the viewer (copies, not references)."""
+    model = default_model_for(viewer)
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            user=viewer,
+            title=share.title[:200],
+            # Without a usable model the first send explains that none is available.
+            model=model.model_id if model else "",
+            system_prompt=share.system_prompt if share.include_system_prompt else "",
+        )
+        Message.objects.bulk_create(
+            Message(
+                conversation=conversation,
+                role=m["role"],
+                status=m.get("status", Message.Status.COMPLETE),
+                content=copy.deepcopy(m.get("content", [])),
+            )
+            for m in share.snapshot_messages
+        )
+    return conversation
