@@ -113,7 +113,9 @@ def annotate_balances(queryset, now: datetime | None = None):
 
 
 class QuotaForm(forms.Form):
-    period = forms.ChoiceField(label=_("period"), choices=Period.choices)
+    period = forms.ChoiceField(
+        label=_("period"), choices=Period.choices, initial=lambda: settings.QUOTA_DEFAULT_PERIOD
+    )
     cost_limit = forms.DecimalField(
         label=_("cost limit (USD)"),
         required=False,

@@ -6,6 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from conversations.selectors import default_model_for
+
 from . import ledger, reports
 from .forms import SignupForm
 from .models import Invite, LedgerEntry, User
@@ -64,8 +66,6 @@ def usage_meter(request: HttpRequest) -> HttpResponse:
 
 
 def meter_context(user: User) -> dict:
-    from conversations.selectors import default_model_for  # conversations imports accounts
-
     current = ledger.balance(user)
     exhausted = ledger.is_exhausted(current, default_model_for(user))
     return {"balance": current, "exhausted": exhausted}

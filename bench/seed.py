@@ -8,6 +8,7 @@ exactly the keys `django.contrib.auth.login()` stores.
 """
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -33,11 +34,10 @@ def seed(args: argparse.Namespace) -> dict:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
-    from django.utils.module_loading import import_string
 
     from accounts.models import Quota, User
 
-    store = import_string(settings.SESSION_ENGINE).SessionStore
+    store = importlib.import_module(settings.SESSION_ENGINE).SessionStore
     password = make_password(args.password)
 
     def mint(user: User) -> str:
