@@ -260,6 +260,8 @@ def grant(
     by: User | None = None,
 ) -> LedgerEntry:
     """Give a user more room this period (an entry that takes cost and tokens off)."""
+    if (cost or 0) < 0 or (tokens or 0) < 0:
+        raise ValueError("a grant gives room; use adjust() to take it")
     return LedgerEntry.objects.create(
         user=user,
         kind=Kind.GRANT,

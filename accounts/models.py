@@ -72,7 +72,11 @@ class Quota(models.Model):
         NONE = "none", _("none (never resets)")
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="quota"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="quota",
+        verbose_name=_("user"),
     )
     period = models.CharField(
         _("period"), max_length=8, choices=Period.choices, default=Period.MONTH
@@ -94,7 +98,7 @@ class Quota(models.Model):
         verbose_name=_("allowed models"),
         help_text=_("Blank: every enabled model."),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("quota")
@@ -148,7 +152,10 @@ class LedgerEntry(models.Model):
         ADJUSTMENT = "adjustment", _("adjustment")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="ledger",
+        verbose_name=_("user"),
     )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
@@ -159,14 +166,20 @@ class LedgerEntry(models.Model):
         null=True,
         blank=True,
         related_name="ledger_entries",
+        verbose_name=_("message"),
     )
     hold = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="settled_by"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="settled_by",
+        verbose_name=_("hold"),
     )
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    cache_creation_input_tokens = models.BigIntegerField(default=0)
-    cache_read_input_tokens = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(_("input tokens"), default=0)
+    output_tokens = models.BigIntegerField(_("output tokens"), default=0)
+    cache_creation_input_tokens = models.BigIntegerField(_("cache write tokens"), default=0)
+    cache_read_input_tokens = models.BigIntegerField(_("cache read tokens"), default=0)
     tokens = models.BigIntegerField(_("tokens"), default=0)
     cost = MoneyField(_("cost (USD)"), default=Decimal(0))
     prices = models.JSONField(_("price snapshot"), default=dict, blank=True)

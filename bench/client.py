@@ -80,11 +80,14 @@ class Client:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         ttfd = [r["ttfd"] for r in results if r["ttfd"] is not None]
         gaps = [g for r in results for g in r["gaps"]]
+        created = [r["created"] for r in results if r["created"] is not None]
         errors += [r["error"] for r in results if r["error"]]
         return {
             "n": n,
             "ttfd_p50": _percentile(ttfd, 50),
             "ttfd_p99": _percentile(ttfd, 99),
+            "created_p50": _percentile(created, 50),
+            "created_p99": _percentile(created, 99),
             "gap_p50": _percentile(gaps, 50),
             "gap_p99": _percentile(gaps, 99),
             "frames": sum(r["frames"] for r in results),
@@ -97,7 +100,7 @@ class Client:
         }
 
     async def _one(self, ws) -> dict:
-        out = {"ttfd": None, "gaps": [], "frames": 0, "tokens": 0, "error": None}
+        out = {"ttfd": None, "created": None, "gaps": [], "frames": 0, "tokens": 0, "error": None}
         client_id = f"bench-{next(_ids)}"
         frame = {
             "type": "send",
@@ -123,6 +126,8 @@ class Client:
                         else:
                             out["gaps"].append((now - last) * 1000)
                         last = now
+                    elif kind == "message.created" and data["message"]["role"] == "assistant":
+                        out["created"] = (now - sent) * 1000
                     elif kind == "message.completed":
                         words = len("".join(text).split())
                         out["tokens"] = words

@@ -49,12 +49,15 @@ def render(results: list[dict], args: argparse.Namespace, seconds: float) -> str
         "## Streams",
         "",
         "Added = time to first delta at the client − the upstream's time to first token "
-        "measured directly at the same concurrency (same run, same client process).",
+        "measured directly at the same concurrency (same run, same client process). "
+        "Reply stored = send → the reply's message.created frame (the send transaction and "
+        "quota admission are done).",
         "",
         "| variant | N | upstream TTFT p50/p99 ms | TTFD p50/p99 ms | added p50 ms | "
-        "added p99 ms | gap p99 ms | errors | server CPU ms/1k tok | server peak MB | "
+        "added p99 ms | reply stored p50/p99 ms | gap p99 ms | errors | "
+        "server CPU ms/1k tok | server peak MB | "
         "DB stmts/reply | layer cmds/reply | client CPU | upstream CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     warnings, notes = [], []
     for result in results:
@@ -74,7 +77,9 @@ def render(results: list[dict], args: argparse.Namespace, seconds: float) -> str
                 f"| {name} | {row['n']} | {ms(base['ttft_p50'])}/{ms(base['ttft_p99'])} | "
                 f"{ms(app['ttfd_p50'])}/{ms(app['ttfd_p99'])} | "
                 f"{ms(_added(app['ttfd_p50'], base['ttft_p50']))} | "
-                f"{ms(_added(app['ttfd_p99'], base['ttft_p99']))} | {ms(app['gap_p99'])} | "
+                f"{ms(_added(app['ttfd_p99'], base['ttft_p99']))} | "
+                f"{ms(app.get('created_p50'))}/{ms(app.get('created_p99'))} | "
+                f"{ms(app['gap_p99'])} | "
                 f"{app['errors'] + base['errors']} | {ms(cpu_per_1k(row))} | "
                 f"{row['peak_kb'] / 1024:.0f} | "
                 f"{'n/a' if stmts is None else f'{stmts:.1f}'} | "

@@ -78,7 +78,7 @@ def _pages_fixture(user, conversations: int, messages: int) -> dict:
     convs = Conversation.objects.bulk_create(
         [
             Conversation(user=user, title=f"Bench conversation {i}", model=settings.CHAT_MODEL)
-            for i in range(conversations)
+            for i in range(max(1, conversations))
         ]
     )
     target = convs[-1]

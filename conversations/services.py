@@ -275,11 +275,15 @@ def rename_conversation(user: User, conversation_id: object, title: str) -> Conv
 
 def delete_conversation(user: User, conversation_id: object) -> list[tuple[int, str]]:
     """Delete a conversation; returns (id, worker) of the replies that were still streaming."""
-    conversation = conversation_for(user, conversation_id)
-    streaming = list(
-        conversation.messages.filter(status=Message.Status.STREAMING).values_list("id", "worker")
-    )
-    conversation.delete()
+    with transaction.atomic():
+        conversation = conversation_for(user, conversation_id)
+        replies = list(conversation.messages.filter(status=Message.Status.STREAMING))
+        for reply in replies:
+            # Charge what was written so far now: once the message is gone, its hold could
+            # never be settled.
+            _settle(reply, reply.usage, complete=False)
+        conversation.delete()
+    streaming = [(reply.pk, reply.worker) for reply in replies]
     return streaming
 
 

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import threading
+import weakref
 
 from django.conf import settings
 
@@ -11,8 +12,11 @@ from .anthropic import AnthropicClient, ClientConfig
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_client: AnthropicClient | None = None
-_client_loop: int | None = None
+# One client per event loop: an httpx pool is bound to the loop it was made on (tests and
+# sync admin views run other loops than the server's).
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AnthropicClient]" = (
+    weakref.WeakKeyDictionary()
+)
 _demo = None
 
 
@@ -43,17 +47,18 @@ def client_config() -> ClientConfig:
 
 
 def get_client() -> AnthropicClient:
-    """One pooled client per process (per event loop: a pool is bound to one), made on first use."""
-    global _client, _client_loop
-    loop = id(asyncio.get_running_loop())
+    """The pooled client of the running event loop (one per process in production)."""
+    loop = asyncio.get_running_loop()
     with _lock:
-        if _client is None or _client_loop != loop:
-            _client, _client_loop = AnthropicClient(client_config()), loop
-        return _client
+        client = _clients.get(loop)
+        if client is None:
+            client = _clients[loop] = AnthropicClient(client_config())
+        return client
 
 
 async def close_client() -> None:
-    global _client
-    client, _client = _client, None
+    """Close the running loop's client (shutdown and tests)."""
+    with _lock:
+        client = _clients.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.aclose()

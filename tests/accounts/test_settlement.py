@@ -187,3 +187,20 @@ def test_token_limit_counts_prompt_and_reply(alice, chat_model):
         services.send_message(alice, None, "x" * 200)  # the prompt alone exceeds 100 tokens
 
     assert refused.value.code == "quota_exceeded"
+
+
+def test_deleting_a_conversation_mid_reply_charges_it_and_leaves_no_hold(alice, chat_model):
+    result = services.send_message(alice, None, "a reply deleted while it streams")
+    partial = [{"type": "text", "text": "Half a thought"}]
+    services.checkpoint_reply(result.reply.pk, partial, 2, {"input_tokens": 12})
+
+    services.delete_conversation(alice, result.conversation.pk)
+
+    (charge,) = charges_of(alice)
+    assert charge.estimated and charge.input_tokens == 12 and charge.output_tokens > 0
+    assert open_holds() == 0
+
+
+def test_a_grant_cannot_take_room_away(alice):
+    with pytest.raises(ValueError):
+        ledger.grant(alice, cost=Decimal("-1"), reason="oops")

@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 
-from conversations import upstream as upstream_module
 from conversations.catalog import sync_catalog
 from conversations.models import CatalogModel
 
@@ -13,15 +12,6 @@ SYNC_URL = f"{CATALOG_URL}sync/"
 HAIKU = "claude-haiku-4-5-20251001"
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_client():
-    """Each sync runs on a new event loop outside an ASGI server: start from no cached client,
-    so a client bound to an earlier test's loop (and settings) is never reused."""
-    upstream_module._client = None
-    yield
-    upstream_module._client = None
 
 
 def test_sync_catalog_adds_unknown_ids_disabled_and_unpriced():
