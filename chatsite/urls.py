@@ -1,10 +1,23 @@
 """Root URLs: accounts, chat pages, admin, i18n."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
+
+class FaviconView(RedirectView):
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin's)."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        return static("favicon.svg")
+
+
 urlpatterns = [
+    path("favicon.ico", FaviconView.as_view()),
     path("accounts/", include("accounts.urls")),
     path("admin/reports/", include("accounts.admin_urls")),
     path("admin/", admin.site.urls),

@@ -6,16 +6,19 @@ from django import template
 
 register = template.Library()
 CENT = Decimal("0.01")
+TENTH_CENT = Decimal("0.001")
 
 
 @register.filter
 def usd(value: Decimal | None) -> str:
-    """$1.23; amounts under a cent show as <$0.01 rather than $0.00."""
+    """$1.23, or $0.0042 under a cent (small budgets must not read as $0.00)."""
     if value is None:
         return ""
     value = Decimal(value)
-    if Decimal(0) < value < CENT:
-        return "<$0.01"
+    if Decimal(0) < abs(value) < CENT:
+        if abs(value) < TENTH_CENT / 10:
+            return "<$0.0001"
+        return f"${value.quantize(TENTH_CENT / 10, rounding=ROUND_HALF_UP)}"
     return f"${value.quantize(CENT, rounding=ROUND_HALF_UP):,}"
 
 
