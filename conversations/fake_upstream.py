@@ -35,6 +35,7 @@ _STATUS_FAULTS = {
     "500": (500, "api_error", "Internal server error"),
     "401": (401, "authentication_error", "invalid x-api-key"),
     "400": (400, "invalid_request_error", "Scripted bad request (!fault=400)"),
+    "404": (404, "not_found_error", "model: the requested model is retired"),
 }
 _DIRECTIVE = re.compile(r"(?:^|(?<=\s))!([a-z_]+)(?:=(\S+))?")
 _PIECE = re.compile(r"\s*\S+\s*|\s+")

@@ -9,6 +9,7 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
+from conversations.errors import error_message
 from conversations.models import Message
 
 from .conftest import API_KEY
@@ -139,3 +140,16 @@ async def test_wrong_api_key_fails_with_auth_without_showing_the_key(upstream, a
     assert_failed(frames, stored, "auth")
     assert upstream.requests[-1]["headers"]["x-api-key"] == API_KEY
     await assert_key_never_shown(frames, logs)
+
+
+async def test_unknown_or_retired_model_fails_with_a_message_naming_it(upstream, alice, runner):
+    socket = await ChatSocket.open(alice)
+    await socket.send_text("hello !fault=404", client_id="gone")
+    frames = await socket.receive_until("message.completed")
+    completed = frames[-1]
+    assert completed["status"] == "failed"
+    assert completed["error"]["code"] == "not_found"
+    assert completed["error"]["model"] == "claude-sonnet-4-5-20250929"
+    reply = await Message.objects.aget(pk=completed["message"])
+    assert "claude-sonnet-4-5-20250929" in error_message(reply.error)
+    await socket.close()
