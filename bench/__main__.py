@@ -22,7 +22,11 @@ VARIANTS = {
     "sqlite": ("sqlite", 1),
     "postgres-redis": ("postgres", 1),
     "postgres-redis-2": ("postgres", 2),
+    # What-if (not in the default run): SQLite with persistent connections, see the docs.
+    "sqlite-persistent": ("sqlite", 1),
 }
+DEFAULT_VARIANTS = "sqlite,postgres-redis,postgres-redis-2"
+LOG_TAIL = 200_000
 RESULTS = stack.BASE_DIR / "bench" / "results"
 
 
@@ -32,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=100, help="tokens (deltas) per reply")
     parser.add_argument("--ttft-ms", type=float, default=50.0, help="upstream time to 1st token")
     parser.add_argument("--token-delay-ms", type=float, default=10.0, help="upstream delay/token")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=", ".join(VARIANTS))
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=", ".join(VARIANTS))
     parser.add_argument("--idle", type=int, default=1000, help="idle sockets to hold")
     parser.add_argument("--conversations", type=int, default=2000)
     parser.add_argument("--messages", type=int, default=1000)
@@ -250,6 +254,15 @@ def run_streams(
     return row
 
 
+def keep_logs(workdir: Path, name: str) -> None:
+    """Copy the tail of each server log to bench/results/logs/ before the workdir goes."""
+    target = RESULTS / "logs"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in workdir.glob("*.log"):
+        data = path.read_bytes()[-LOG_TAIL:]
+        (target / f"{name}-{path.name}").write_bytes(data)
+
+
 def run_variant(name: str, args: argparse.Namespace, shared: dict) -> dict:
     database, processes = VARIANTS[name]
     workdir = Path(tempfile.mkdtemp(prefix=f"chatsite-bench-{name}-"))
@@ -257,6 +270,9 @@ def run_variant(name: str, args: argparse.Namespace, shared: dict) -> dict:
     log(f"{name}: setting up in {workdir}")
     with ExitStack() as stack_:
         env = server_env(workdir / "data", shared["static_root"], shared["upstream_url"])
+        if name == "sqlite-persistent":
+            env["DJANGO_SETTINGS_MODULE"] = "bench.settings_persistent"
+        stack_.callback(keep_logs, workdir, name)
         database_url = redis_url = None
         if database == "postgres":
             database_url = stack_.enter_context(stack.postgres())

@@ -109,11 +109,12 @@ class Client:
             "attachments": [],
             "client_id": client_id,
         }
+        text: list[str] = []
         try:
             async with asyncio.timeout(self.timeout):
                 sent = time.perf_counter()
                 await ws.send(json.dumps(frame))
-                last, text = None, []
+                last = None
                 async for raw in ws:
                     now = time.perf_counter()
                     data = json.loads(raw)
@@ -130,7 +131,6 @@ class Client:
                         out["created"] = (now - sent) * 1000
                     elif kind == "message.completed":
                         words = len("".join(text).split())
-                        out["tokens"] = words
                         if data.get("status") != "complete":
                             out["error"] = f"completed {data.get('status')}: {data.get('error')}"
                         elif words != self.tokens:
@@ -144,6 +144,8 @@ class Client:
             out["error"] = f"no message.completed within {self.timeout}s"
         except Exception as exc:  # a benchmark reports failures, it does not stop on them
             out["error"] = repr(exc)[:200]
+        finally:
+            out["tokens"] = len("".join(text).split())  # streamed, even if it then failed
         return out
 
     # -- the baseline: the same fake upstream, directly -----------------------------------

@@ -30,23 +30,9 @@
     interrupted: gettext("The server restarted while this reply was being written."),
     internal: gettext("The server failed while writing this reply."),
   };
+  const { renderMarkdown, addCopyButtons, toolTitle } = window.chatsiteRender;
   const FIELD = { text: "text", thinking: "thinking", tool_input: "partial_json" };
   const BLOCK_TYPE = { text: "text", thinking: "thinking", tool_input: "tool_use" };
-
-  const md = window.markdownit({
-    html: false, // raw HTML in model output is shown as text, never parsed
-    linkify: true,
-    highlight(code, lang) {
-      if (lang && window.hljs && window.hljs.getLanguage(lang)) {
-        try {
-          return window.hljs.highlight(code, { language: lang, ignoreIllegals: true }).value;
-        } catch (e) {
-          /* fall through to plain text */
-        }
-      }
-      return "";
-    },
-  });
 
   let conversationId = state.conversation ? state.conversation.id : null;
   const messages = new Map();
@@ -54,39 +40,6 @@
   let stickToBottom = true;
 
   // ---- rendering -----------------------------------------------------------------------
-
-  function renderMarkdown(text) {
-    return window.DOMPurify.sanitize(md.render(text || ""), { USE_PROFILES: { html: true } });
-  }
-
-  function addCopyButtons(container) {
-    container.querySelectorAll("pre").forEach((pre) => {
-      if (pre.querySelector(".copy")) return;
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "copy";
-      button.textContent = gettext("Copy");
-      button.addEventListener("click", () => {
-        const code = pre.querySelector("code");
-        copyText(code ? code.textContent : pre.textContent).then(() => {
-          button.textContent = gettext("Copied");
-          setTimeout(() => (button.textContent = gettext("Copy")), 1500);
-        });
-      });
-      pre.appendChild(button);
-    });
-  }
-
-  function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
-    const area = document.createElement("textarea");
-    area.value = text;
-    document.body.appendChild(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-    return Promise.resolve();
-  }
 
   function blockElement(m, index, type) {
     let el = m.blockEls[index];
@@ -119,9 +72,7 @@
     } else if (type === "thinking") {
       el.querySelector(".inner").innerHTML = renderMarkdown(block.thinking);
     } else {
-      el.querySelector("summary").textContent = window.interpolate
-        ? window.interpolate(gettext("Tool call: %(name)s"), { name: block.name || "" }, true)
-        : "Tool call: " + (block.name || "");
+      el.querySelector("summary").textContent = toolTitle(block.name);
       const pre = document.createElement("pre");
       pre.textContent = block.input ? JSON.stringify(block.input, null, 2) : block.partial_json || "";
       el.querySelector(".inner").replaceChildren(pre);

@@ -8,59 +8,14 @@
   if (!stateEl || !list || !window.markdownit || !window.DOMPurify) return; // keep the server's text
 
   const state = JSON.parse(stateEl.textContent);
-
-  // The same options as static/js/chat.js: raw HTML in model output is shown as text.
-  const md = window.markdownit({
-    html: false,
-    linkify: true,
-    highlight(code, lang) {
-      if (lang && window.hljs && window.hljs.getLanguage(lang)) {
-        try {
-          return window.hljs.highlight(code, { language: lang, ignoreIllegals: true }).value;
-        } catch (e) {
-          /* fall through to plain text */
-        }
-      }
-      return "";
-    },
-  });
+  const { addCopyButtons, toolTitle } = window.chatsiteRender;
 
   function renderMarkdown(text) {
-    const html = window.DOMPurify.sanitize(md.render(text || ""), { USE_PROFILES: { html: true } });
     const holder = document.createElement("div");
-    holder.innerHTML = html;
-    // Links in a public page are not endorsements, and must not learn where they came from.
-    holder.querySelectorAll("a[href]").forEach((a) => a.setAttribute("rel", "nofollow noopener noreferrer"));
+    holder.innerHTML = window.chatsiteRender.renderMarkdown(text, { publicLinks: true });
     return holder;
   }
 
-  function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
-    const area = document.createElement("textarea");
-    area.value = text;
-    document.body.appendChild(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-    return Promise.resolve();
-  }
-
-  function addCopyButtons(container) {
-    container.querySelectorAll("pre").forEach((pre) => {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "copy";
-      button.textContent = gettext("Copy");
-      button.addEventListener("click", () => {
-        const code = pre.querySelector("code");
-        copyText(code ? code.textContent : pre.textContent).then(() => {
-          button.textContent = gettext("Copied");
-          setTimeout(() => (button.textContent = gettext("Copy")), 1500);
-        });
-      });
-      pre.appendChild(button);
-    });
-  }
 
   function collapsed(type, title) {
     const details = document.createElement("details");
@@ -78,10 +33,7 @@
       return details;
     }
     if (block.type === "tool_use") {
-      const title = window.interpolate
-        ? window.interpolate(gettext("Tool call: %(name)s"), { name: block.name || "" }, true)
-        : "Tool call: " + (block.name || "");
-      const { details, inner } = collapsed("tool_use", title);
+      const { details, inner } = collapsed("tool_use", toolTitle(block.name));
       const pre = document.createElement("pre");
       pre.textContent = block.input ? JSON.stringify(block.input, null, 2) : block.partial_json || "";
       inner.appendChild(pre);
