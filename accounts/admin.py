@@ -5,13 +5,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import (
     BigIntegerField,
@@ -33,6 +32,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import ledger
+from .forms import AdjustForm, GrantForm, QuotaForm
 from .models import Invite, LedgerEntry, MoneyField, Quota, User
 
 Kind = LedgerEntry.Kind
@@ -109,54 +109,6 @@ def annotate_balances(queryset, now: datetime | None = None):
         last_active=Greatest(
             Coalesce("last_login", "last_entry_at"), Coalesce("last_entry_at", "last_login")
         ),
-    )
-
-
-class QuotaForm(forms.Form):
-    period = forms.ChoiceField(
-        label=_("period"), choices=Period.choices, initial=lambda: settings.QUOTA_DEFAULT_PERIOD
-    )
-    cost_limit = forms.DecimalField(
-        label=_("cost limit (USD)"),
-        required=False,
-        min_value=0,
-        max_digits=14,
-        decimal_places=4,
-        help_text=_("Blank: no cost limit."),
-    )
-    token_limit = forms.IntegerField(
-        label=_("token limit"),
-        required=False,
-        min_value=0,
-        max_value=10**15,
-        help_text=_("Blank: no token limit."),
-    )
-
-
-class GrantForm(forms.Form):
-    cost = forms.DecimalField(
-        label=_("amount (USD)"), required=False, min_value=0, max_digits=14, decimal_places=4
-    )
-    tokens = forms.IntegerField(label=_("tokens"), required=False, min_value=0, max_value=10**15)
-    reason = forms.CharField(label=_("reason"), max_length=300)
-
-    def clean(self):
-        data = super().clean()
-        if not data.get("cost") and not data.get("tokens"):
-            raise ValidationError(_("Give an amount in USD, in tokens, or both."))
-        return data
-
-
-class AdjustForm(GrantForm):
-    cost = forms.DecimalField(
-        label=_("amount (USD)"),
-        required=False,
-        max_digits=14,
-        decimal_places=4,
-        help_text=_("Positive adds to the spend, negative takes off it."),
-    )
-    tokens = forms.IntegerField(
-        label=_("tokens"), required=False, min_value=-(10**15), max_value=10**15
     )
 
 

@@ -11,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from .anthropic import AnthropicError
 from .catalog import sync_catalog
-from .models import CatalogModel, Conversation, Message
+from .models import CatalogModel, Conversation, Message, Share
+from .shares import revoke_shares
 from .upstream import get_client
 
 
@@ -134,8 +135,6 @@ class CatalogModelAdmin(admin.ModelAdmin):
 
 
 # Shared links: every link, with revoke as the only change an admin makes.
-from .models import Share  # noqa: E402
-from .shares import revoke_shares  # noqa: E402
 
 
 @admin.register(Share)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import share_views, views
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -13,7 +13,6 @@ urlpatterns = [
 ]
 
 # Shared links (conversations/share_views.py).
-from . import share_views  # noqa: E402
 
 urlpatterns += [
     path("s/<str:token>/", share_views.shared, name="shared"),
