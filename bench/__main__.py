@@ -26,7 +26,7 @@ VARIANTS = {
     "sqlite-persistent": ("sqlite", 1),
 }
 DEFAULT_VARIANTS = "sqlite,postgres-redis,postgres-redis-2"
-LOG_TAIL = 200_000
+LOG_TAIL = 2_000_000
 RESULTS = stack.BASE_DIR / "bench" / "results"
 
 
@@ -46,7 +46,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         type=float,
         default=0,
-        help="py-spy the first variant's server for this many seconds at the largest N",
+        help="py-spy the first variant's server for this many seconds at N=200 (else the "
+        "largest N)",
+    )
+    parser.add_argument(
+        "--redis-query",
+        default="",
+        help="appended to REDIS_URL, e.g. '?max_connections=1000' (what-if: the shipped "
+        "REDIS_URL has redis-py's default pool of 100 connections)",
     )
     parser.add_argument("--quick", action="store_true", help="a smaller run (under 2 minutes)")
     parser.add_argument("--out", default=str(RESULTS / "latest.md"))
@@ -278,7 +285,7 @@ def run_variant(name: str, args: argparse.Namespace, shared: dict) -> dict:
             database_url = stack_.enter_context(stack.postgres())
             redis_process, redis_url = stack.redis(workdir)
             stack_.callback(redis_process.stop)
-            env.update(DATABASE_URL=database_url, REDIS_URL=redis_url)
+            env.update(DATABASE_URL=database_url, REDIS_URL=redis_url + args.redis_query)
         manage(env, "migrate", "--noinput", "--verbosity", "0")
         users = max([*args.stream_counts, 2])
         seeded = json.loads(
@@ -322,9 +329,20 @@ def run_variant(name: str, args: argparse.Namespace, shared: dict) -> dict:
         warm = client.read()
         if warm["errors"]:
             raise RuntimeError(f"warm-up streams failed: {warm['error_samples']}")
+        if processes == 1 and args.idle:
+            # Before the streams: afterwards the allocator's free lists would hide the cost.
+            log(f"{name}: {args.idle} idle sockets")
+            before = stack.memory_kb(procs[0].pid)
+            opened = client.call({"cmd": "idle_open", "n": args.idle})
+            time.sleep(2)
+            after = stack.memory_kb(procs[0].pid)
+            client.call({"cmd": "idle_close"})
+            time.sleep(1)  # let the server finish the disconnects before the streams
+            result["idle"] = {"before_kb": before["rss"], "after_kb": after["rss"], **opened}
+        profile_n = 200 if 200 in args.stream_counts else max(args.stream_counts)
         for n in args.stream_counts:
             spy = None
-            if shared.get("profile_left") and n == max(args.stream_counts):
+            if shared.get("profile_left") and n == profile_n:
                 path = RESULTS / f"profile-{name}-{n}.txt"
                 spy, shared["profile_left"] = (args.profile, path), False
                 result["profile"] = str(path)
@@ -338,15 +356,6 @@ def run_variant(name: str, args: argparse.Namespace, shared: dict) -> dict:
                 f"errors {app['errors']} server cpu {row['server_cpu']:.2f}s"
             )
             time.sleep(0.5)
-        if processes == 1 and args.idle:
-            log(f"{name}: {args.idle} idle sockets")
-            time.sleep(1)
-            before = stack.memory_kb(procs[0].pid)
-            opened = client.call({"cmd": "idle_open", "n": args.idle})
-            time.sleep(2)
-            after = stack.memory_kb(procs[0].pid)
-            client.call({"cmd": "idle_close"})
-            result["idle"] = {"before_kb": before["rss"], "after_kb": after["rss"], **opened}
         if processes == 1 and args.conversations:
             log(f"{name}: pages")
             result["pages"] = time_pages(urls[0], seeded["pages"], args.page_requests)

@@ -55,9 +55,9 @@ def render(results: list[dict], args: argparse.Namespace, seconds: float) -> str
         "",
         "| variant | N | upstream TTFT p50/p99 ms | TTFD p50/p99 ms | added p50 ms | "
         "added p99 ms | reply stored p50/p99 ms | gap p99 ms | errors | "
-        "server CPU ms/1k tok | server peak MB | "
+        "server CPU ms/1k tok | server CPU ms/reply | server CPU | server peak MB | "
         "DB stmts/reply | layer cmds/reply | client CPU | upstream CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     warnings, notes = [], []
     for result in results:
@@ -71,6 +71,7 @@ def render(results: list[dict], args: argparse.Namespace, seconds: float) -> str
             app, base = row["app"], row["baseline"]
             client_share = app["client_cpu"] / app["wall"] if app["wall"] else 0
             upstream_share = row["upstream_cpu"] / row["wall"] if row["wall"] else 0
+            server_share = row["server_cpu"] / row["wall"] if row["wall"] else 0
             stmts = row.get("statements_per_reply")
             layer = row.get("redis_per_reply")
             lines.append(
@@ -81,6 +82,7 @@ def render(results: list[dict], args: argparse.Namespace, seconds: float) -> str
                 f"{ms(app.get('created_p50'))}/{ms(app.get('created_p99'))} | "
                 f"{ms(app['gap_p99'])} | "
                 f"{app['errors'] + base['errors']} | {ms(cpu_per_1k(row))} | "
+                f"{row['server_cpu'] * 1000 / max(1, row['n']):.1f} | {server_share:.0%} | "
                 f"{row['peak_kb'] / 1024:.0f} | "
                 f"{'n/a' if stmts is None else f'{stmts:.1f}'} | "
                 f"{'n/a' if layer is None else f'{layer:.1f}'} | "

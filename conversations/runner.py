@@ -326,11 +326,16 @@ class GenerationRunner:
             return  # finished meanwhile: its completed frame carries the whole content
         async with gen.lock:
             await self._flush_locked(gen)
-            snapshot = {"content": gen.snapshot(), "seq": gen.seq}
-        frame = {"type": "message.snapshot", "message": gen.message_id, **snapshot}
-        await self.layer.send(
-            request["reply_to"], {"type": "chat.frame", "text": encode(frame), "origin": ""}
-        )
+            frame = {
+                "type": "message.snapshot",
+                "message": gen.message_id,
+                "content": gen.snapshot(),
+                "seq": gen.seq,
+            }
+            # Sent under the lock: no delta can be flushed between the snapshot and its send.
+            await self.layer.send(
+                request["reply_to"], {"type": "chat.frame", "text": encode(frame), "origin": ""}
+            )
 
     async def request_snapshot(self, message: Message, reply_to: str) -> None:
         """Ask the process writing `message` for its exact state (sent to `reply_to`)."""

@@ -14,16 +14,23 @@ def conversations_for(user: User) -> QuerySet[Conversation]:
     return Conversation.objects.filter(user=user).order_by("-updated_at", "-id")
 
 
-def conversation_for(user: User, conversation_id: object) -> Conversation:
-    """The user's conversation with this id, or Http404 (also for another user's id)."""
-    return get_object_or_404(conversations_for(user), pk=conversation_id)
+def conversation_for(user: User, conversation_id: object, *, lock: bool = False) -> Conversation:
+    """The user's conversation with this id, or Http404 (also for another user's id).
+
+    `lock` (inside a transaction): row-lock it, so two sends to it are checked one at a time.
+    """
+    conversations = conversations_for(user)
+    if lock:
+        conversations = conversations.select_for_update()
+    return get_object_or_404(conversations, pk=conversation_id)
 
 
-def message_for(user: User, message_id: object) -> Message:
+def message_for(user: User, message_id: object, *, lock: bool = False) -> Message:
     """The message with this id in one of the user's conversations, or Http404."""
-    return get_object_or_404(
-        Message.objects.select_related("conversation"), pk=message_id, conversation__user=user
-    )
+    messages = Message.objects.select_related("conversation")
+    if lock:
+        messages = messages.select_for_update(of=("self", "conversation"))
+    return get_object_or_404(messages, pk=message_id, conversation__user=user)
 
 
 def messages_of(conversation: Conversation) -> QuerySet[Message]:

@@ -90,7 +90,9 @@ def quota_error(balance: ledger.Balance) -> ChatError:
         detail,
         resets_at=balance.resets_at.isoformat() if balance.resets_at else None,
         remaining={
-            "cost": str(balance.remaining_cost) if balance.remaining_cost is not None else None,
+            "cost": (
+                format(balance.remaining_cost, "f") if balance.remaining_cost is not None else None
+            ),
             "tokens": balance.remaining_tokens,
         },
     )
@@ -141,7 +143,7 @@ def send_message(
                 user=user, model=model.model_id, title=_title_from(text)
             )
         else:
-            conversation = conversation_for(user, conversation_id)
+            conversation = conversation_for(user, conversation_id, lock=True)
             _refuse_if_busy(conversation)
             model = _model_or_refuse(user, model_id or conversation.model)
             if conversation.model != model.model_id:
@@ -160,7 +162,7 @@ def send_message(
 def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResult:
     """Start a new reply after a failed or interrupted one that ends the conversation."""
     with transaction.atomic():
-        failed = message_for(user, message_id)
+        failed = message_for(user, message_id, lock=True)
         conversation = failed.conversation
         last = conversation.messages.order_by("-id").first()
         # A stopped reply is part of the history (the reader chose to end it): send again instead.

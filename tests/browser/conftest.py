@@ -57,7 +57,7 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser_upstream() -> Iterator[FakeUpstream]:
     server = FakeUpstream(ttft=0.05, token_delay=0.02, api_key=API_KEY).start()
     yield server
@@ -122,7 +122,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, log_path: Path) -> None
     pytest.fail(f"daphne did not answer on port {port} in {SERVER_START_SECONDS}s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chatsite_server(browser_upstream) -> Iterator[LiveServer]:
     """The app as it ships: migrate, collectstatic, then Daphne on a free port, fresh data."""
     data_dir = Path(tempfile.mkdtemp(prefix="chatsite-browser-"))
@@ -158,8 +158,10 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    # Package scope: Playwright's sync API keeps an event loop running in this thread, so
+    # it must be gone before the async tests of other packages run.
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
     with sync_playwright() as playwright:
@@ -253,7 +255,7 @@ def unique_username(prefix: str = "user") -> str:
     return f"{prefix}-{next(_usernames)}-{uuid.uuid4().hex[:6]}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def first_account(browser, chatsite_server) -> dict:
     """The first account of the fresh database (the admin), made before any other sign-up."""
     context = browser.new_context(base_url=chatsite_server.url)
