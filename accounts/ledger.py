@@ -217,7 +217,7 @@ def settlement_usage(reported: dict, text: str, complete: bool) -> tuple[dict, b
 def settle(message, model, usage: dict, *, estimated: bool) -> LedgerEntry | None:
     """Close a reply's hold and charge its usage, once; None if it was settled already."""
     hold = LedgerEntry.objects.filter(kind=Kind.HOLD, message=message).first()
-    if hold is None or hold.settled_by.exists():
+    if hold is None:
         return None
     user_id = hold.user_id
     if model is None:

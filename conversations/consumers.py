@@ -132,7 +132,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                         "client_id": client_id,
                     },
                 )
-        self.runner.start(result.reply.pk, conversation_id)
+        self.runner.start(result.reply.pk, conversation_id, result.request)
 
     async def on_subscribe(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _required_id(frame.get("conversation"))

@@ -51,6 +51,7 @@ class Generation:
     last_checkpoint: float = field(default_factory=time.monotonic)
     stop_requested: bool = False
     model: str = ""
+    request: dict | None = None
     accumulator: MessageAccumulator = field(default_factory=MessageAccumulator)
 
     def snapshot(self) -> list[dict]:
@@ -111,10 +112,15 @@ class GenerationRunner:
 
     # -- generations ---------------------------------------------------------------------
 
-    def start(self, message_id: int, conversation_id: int) -> Generation:
-        """Start writing a reply in a task owned by this process, not by any socket."""
+    def start(
+        self, message_id: int, conversation_id: int, request: dict | None = None
+    ) -> Generation:
+        """Start writing a reply in a task owned by this process, not by any socket.
+
+        `request`: the upstream request the send built; without it, it is built again.
+        """
         self.ensure_maintenance()
-        gen = Generation(message_id, conversation_id)
+        gen = Generation(message_id, conversation_id, request=request)
         self.generations[message_id] = gen
         gen.task = asyncio.get_running_loop().create_task(
             self._run(gen), name=f"reply-{message_id}"
@@ -147,7 +153,7 @@ class GenerationRunner:
     async def _run(self, gen: Generation) -> None:
         status, error = Message.Status.FAILED, None
         try:
-            request = await database_sync_to_async(_load_request)(gen.message_id)
+            request = gen.request or await database_sync_to_async(_load_request)(gen.message_id)
             if request is None:
                 return  # deleted before it started
             gen.model = request["model"]

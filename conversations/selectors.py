@@ -1,7 +1,7 @@
 """Read queries used by several views and the consumer: the one place the per-user scope lives."""
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Quota, User
@@ -49,10 +49,9 @@ def available_models(user: User) -> QuerySet[CatalogModel]:
     if settings.DEMO_MODE:
         return models.filter(model_id=settings.DEMO_MODEL)
     models = models.exclude(model_id=settings.DEMO_MODEL)
-    quota = Quota.objects.filter(user=user).first()
-    if quota is not None and quota.allowed_models.exists():
-        models = models.filter(pk__in=quota.allowed_models.values("pk"))
-    return models
+    # One query: no allowed models ticked means every enabled model.
+    allowed = Quota.allowed_models.through.objects.filter(quota_id=user.pk)
+    return models.filter(~Exists(allowed) | Exists(allowed.filter(catalogmodel_id=OuterRef("pk"))))
 
 
 def default_model_for(user: User) -> CatalogModel | None:

@@ -39,6 +39,11 @@ class SendResult:
     user_message: Message | None
     reply: Message
 
+    @property
+    def request(self) -> dict:
+        """The Messages API request for the reply, as admitted (max_tokens included)."""
+        return self.reply.upstream_request
+
 
 def _title_from(text: str) -> str:
     line = " ".join(text.split())
@@ -112,13 +117,17 @@ def _start_reply(
         worker=settings.WORKER_ID,
     )
     reply.conversation = conversation
-    prompt_tokens = ledger.prompt_token_bound(build_request(reply))
+    request = build_request(reply)
     wanted = min(settings.CHAT_MAX_TOKENS, model.max_output_tokens)
     try:
-        reply.max_tokens = ledger.admit(user, reply, model, prompt_tokens, wanted)
+        reply.max_tokens = ledger.admit(
+            user, reply, model, ledger.prompt_token_bound(request), wanted
+        )
     except ledger.QuotaExceeded as exc:
         raise quota_error(exc.balance) from None  # the transaction rolls back: nothing stored
     Message.objects.filter(pk=reply.pk).update(max_tokens=reply.max_tokens)
+    # The runner sends exactly this, without reading the conversation again.
+    reply.upstream_request = request | {"max_tokens": reply.max_tokens}
     return reply
 
 
