@@ -69,6 +69,9 @@ class GenerationRunner:
         # With the in-memory layer there is no other process to reach.
         self.cross_process = not isinstance(self.layer, InMemoryChannelLayer)
         self._background: set[asyncio.Task] = set()
+        # Read once: these are consulted for every upstream event.
+        self.coalesce = settings.STREAM_COALESCE_SECONDS
+        self.checkpoint_every = settings.STREAM_CHECKPOINT_SECONDS
         self._maintenance: asyncio.Task | None = None
 
     # -- subscriptions -------------------------------------------------------------------
@@ -164,7 +167,7 @@ class GenerationRunner:
                         await self._add_delta(gen, event.index, event.kind, event.text)
                 elif type(event) is BlockStart:
                     await self._add_block(gen, event.index, event.block)
-                if time.monotonic() - gen.last_checkpoint >= settings.STREAM_CHECKPOINT_SECONDS:
+                if time.monotonic() - gen.last_checkpoint >= self.checkpoint_every:
                     await self._checkpoint(gen)
             status = Message.Status.COMPLETE
         except asyncio.CancelledError:
@@ -201,13 +204,13 @@ class GenerationRunner:
         else:
             pending.append([index, kind, [text]])
         # The first delta goes out at once; later ones leave together every few tens of ms.
-        due = gen.seq == 0 or time.monotonic() - gen.last_flush >= settings.STREAM_COALESCE_SECONDS
+        due = gen.seq == 0 or time.monotonic() - gen.last_flush >= self.coalesce
         if due:
             async with gen.lock:
                 await self._flush_locked(gen)
         elif gen.flush_timer is None:
             gen.flush_timer = asyncio.get_running_loop().call_later(
-                settings.STREAM_COALESCE_SECONDS, self._flush_soon, gen
+                self.coalesce, self._flush_soon, gen
             )
 
     def _flush_soon(self, gen: Generation) -> None:

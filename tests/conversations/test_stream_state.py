@@ -92,8 +92,8 @@ async def test_subscribe_to_a_quiet_conversation_sends_nothing(upstream, alice, 
     await socket.close()
 
 
-async def test_partial_reply_is_checkpointed_while_streaming(upstream, alice, runner, settings):
-    settings.STREAM_CHECKPOINT_SECONDS = 0.2
+async def test_partial_reply_is_checkpointed_while_streaming(upstream, alice, runner):
+    runner.checkpoint_every = 0.2  # STREAM_CHECKPOINT_SECONDS, read when the runner is made
     socket = await ChatSocket.open(alice)
     await socket.send_text("Slowly !tokens=100 !delay=20")
     frames = await socket.receive_deltas(2)
