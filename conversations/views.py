@@ -69,7 +69,6 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
         | _composer(request, conv)
         | {
             "conversation": conv,
-            "messages": messages,
             "chat_state": state,
         }
     )
