@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 IGNORE := --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'data/*'
 
-.PHONY: install run test lint format messages clean
+.PHONY: install run test bench lint format messages clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
 	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -36,6 +36,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=100, help="tokens (deltas) per reply")
     parser.add_argument("--ttft-ms", type=float, default=50.0, help="upstream time to 1st token")
     parser.add_argument("--token-delay-ms", type=float, default=10.0, help="upstream delay/token")
+    parser.add_argument(
+        "--ramp-ms",
+        type=float,
+        default=None,
+        help="spread the N first sends over this window (default: one reply's duration, so N "
+        "streams overlap in steady state; 0: all at once, a burst)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds a reply may take before it counts as an error",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="replies per socket, back to back")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=", ".join(VARIANTS))
     parser.add_argument("--idle", type=int, default=1000, help="idle sockets to hold")
     parser.add_argument("--conversations", type=int, default=2000)
@@ -61,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.streams, args.tokens, args.idle = "1,50,200", 50, 300
         args.variants, args.page_requests = "sqlite", 10
+    if args.ramp_ms is None:
+        args.ramp_ms = args.ttft_ms + args.tokens * args.token_delay_ms
     args.stream_counts = [int(n) for n in args.streams.split(",") if n.strip()]
     args.variant_names = [v for v in args.variants.split(",") if v.strip()]
     unknown = set(args.variant_names) - set(VARIANTS)
@@ -253,7 +269,7 @@ def run_streams(
         "peak_kb": sum(m["hwm"] for m in memory),
         "rss_kb": sum(m["rss"] for m in memory),
     }
-    replies = max(1, n - result["errors"])
+    replies = max(1, result["replies"] - result["errors"])
     if "statements" in before:
         row["statements_per_reply"] = (after["statements"] - before["statements"]) / replies
     if "redis" in before:
@@ -319,6 +335,9 @@ def run_variant(name: str, args: argparse.Namespace, shared: dict) -> dict:
             "upstream": shared["upstream_url"],
             "cookies": cookies,
             "tokens": args.tokens,
+            "ramp": args.ramp_ms / 1000,
+            "rounds": args.rounds,
+            "timeout": args.timeout,
         }
         client = LoadClient(workdir, spec)
         stack_.callback(client.close)

@@ -38,6 +38,10 @@ class Client:
         self.cookies: list[str] = spec["cookies"]
         self.tokens: int = spec["tokens"]
         self.timeout: float = spec.get("timeout", 120.0)
+        # Sends start spread evenly over `ramp` seconds and each socket sends `rounds` replies
+        # back to back: N sockets then hold about N streams at once in steady state.
+        self.ramp: float = spec.get("ramp", 0.0)
+        self.rounds: int = spec.get("rounds", 1)
         self.idle: list = []
 
     def _target(self, i: int) -> tuple[str, str]:
@@ -75,7 +79,10 @@ class Client:
         _emit({"ready": True, "open": len(sockets)})
         await go
         cpu0, t0 = _cpu(), time.perf_counter()
-        results = await asyncio.gather(*(self._one(ws) for ws in sockets))
+        offsets = [self.ramp * i / max(1, len(sockets)) for i in range(len(sockets))]
+        pairs = zip(sockets, offsets, strict=True)
+        rounds = await asyncio.gather(*(self._rounds(ws, o) for ws, o in pairs))
+        results = [r for per_socket in rounds for r in per_socket]
         wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         ttfd = [r["ttfd"] for r in results if r["ttfd"] is not None]
@@ -84,6 +91,7 @@ class Client:
         errors += [r["error"] for r in results if r["error"]]
         return {
             "n": n,
+            "replies": len(results),
             "ttfd_p50": _percentile(ttfd, 50),
             "ttfd_p99": _percentile(ttfd, 99),
             "created_p50": _percentile(created, 50),
@@ -98,6 +106,15 @@ class Client:
             "client_cpu": cpu,
             "extensions": extensions,
         }
+
+    async def _rounds(self, ws, offset: float) -> list[dict]:
+        await asyncio.sleep(offset)
+        out = []
+        for _ in range(self.rounds):
+            out.append(await self._one(ws))
+            if out[-1]["error"]:
+                break
+        return out
 
     async def _one(self, ws) -> dict:
         out = {"ttfd": None, "created": None, "gaps": [], "frames": 0, "tokens": 0, "error": None}
@@ -152,7 +169,9 @@ class Client:
 
     async def baseline(self, n: int) -> dict:
         cpu0, t0 = _cpu(), time.perf_counter()
-        results = await asyncio.gather(*(self._direct() for _ in range(n)))
+        offsets = [self.ramp * i / max(1, n) for i in range(n)]
+        rounds = await asyncio.gather(*(self._direct_rounds(o) for o in offsets))
+        results = [r for per_stream in rounds for r in per_stream]
         wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
         ttft = [r["ttft"] for r in results if r["ttft"] is not None]
         gaps = [g for r in results for g in r["gaps"]]
@@ -167,6 +186,10 @@ class Client:
             "wall": wall,
             "client_cpu": cpu,
         }
+
+    async def _direct_rounds(self, offset: float) -> list[dict]:
+        await asyncio.sleep(offset)
+        return [await self._direct() for _ in range(self.rounds)]
 
     async def _direct(self) -> dict:
         """One streaming POST /v1/messages on a raw socket: cheaper to read than httpx."""

@@ -44,7 +44,10 @@ def render(results: list[dict], args: argparse.Namespace, seconds: float) -> str
         "# chatsite benchmark",
         "",
         f"Fake upstream: {args.ttft_ms:g} ms to first token, {args.token_delay_ms:g} ms per "
-        f"token, {args.tokens} tokens per reply. Run took {seconds:.0f} s.",
+        f"token, {args.tokens} tokens per reply. Sends of the N sockets start spread over "
+        f"{args.ramp_ms:g} ms and each socket sends {args.rounds} replies back to back "
+        "(N streams at once in steady state; `--ramp-ms 0 --rounds 1` is a burst). "
+        f"Run took {seconds:.0f} s.",
         "",
         "## Streams",
         "",
@@ -82,7 +85,8 @@ def render(results: list[dict], args: argparse.Namespace, seconds: float) -> str
                 f"{ms(app.get('created_p50'))}/{ms(app.get('created_p99'))} | "
                 f"{ms(app['gap_p99'])} | "
                 f"{app['errors'] + base['errors']} | {ms(cpu_per_1k(row))} | "
-                f"{row['server_cpu'] * 1000 / max(1, row['n']):.1f} | {server_share:.0%} | "
+                f"{row['server_cpu'] * 1000 / max(1, app.get('replies', row['n'])):.1f} | "
+                f"{server_share:.0%} | "
                 f"{row['peak_kb'] / 1024:.0f} | "
                 f"{'n/a' if stmts is None else f'{stmts:.1f}'} | "
                 f"{'n/a' if layer is None else f'{layer:.1f}'} | "
@@ -106,14 +110,14 @@ def render(results: list[dict], args: argparse.Namespace, seconds: float) -> str
             f"p99 ≤ {ADDED_P99_MS:g} ms, gap p99 ≤ {GAP_P99_MS:g} ms, no errors): "
             f"{max(held) if held else 'none'}"
         )
-        for row in result["rows"]:
+        at = [row for row in result["rows"] if row["n"] == 200] or result["rows"][-1:]
+        for row in at:
             cpu = cpu_per_1k(row)
-            if cpu is not None and cpu > CPU_MS_PER_1K:
-                notes.append(
-                    f"- {name} N={row['n']}: server CPU {cpu:.0f} ms per 1000 tokens "
-                    f"(target ≤ {CPU_MS_PER_1K:g})"
-                )
-                break
+            verdict = "met" if cpu is not None and cpu <= CPU_MS_PER_1K else "missed"
+            notes.append(
+                f"- {name} N={row['n']}: server CPU {ms(cpu)} ms per 1000 tokens "
+                f"(target ≤ {CPU_MS_PER_1K:g}: {verdict})"
+            )
     lines += ["", "### Targets", "", *notes]
     if warnings:
         lines += ["", "### Warnings", "", *[f"- {w}" for w in warnings[:40]]]
