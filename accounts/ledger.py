@@ -134,13 +134,20 @@ def quota_for(user: User, *, lock: bool = False) -> Quota:
 def balance(user: User, quota: Quota | None = None, now: datetime | None = None) -> Balance:
     quota = quota or quota_for(user)
     starts_at, resets_at = period_bounds(quota.period, now)
-    entries = LedgerEntry.objects.filter(user=user)
     spent_q = Q(kind__in=[Kind.CHARGE, Kind.GRANT, Kind.ADJUSTMENT])
     if starts_at is not None:
         spent_q &= Q(created_at__gte=starts_at)
-    spent = entries.filter(spent_q).aggregate(cost=Sum("cost"), tokens=Sum("tokens"))
-    held = entries.filter(kind=Kind.HOLD, settled_by__isnull=True).aggregate(
-        cost=Sum("cost"), tokens=Sum("tokens")
+    # Only holds are ever settled, so the join to their settlements adds no row to the sums.
+    held_q = Q(kind=Kind.HOLD, settled_by__isnull=True)
+    sums = (
+        LedgerEntry.objects.filter(user=user)
+        .filter(spent_q | held_q)
+        .aggregate(
+            spent_cost=Sum("cost", filter=spent_q),
+            spent_tokens=Sum("tokens", filter=spent_q),
+            held_cost=Sum("cost", filter=held_q),
+            held_tokens=Sum("tokens", filter=held_q),
+        )
     )
     return Balance(
         period=quota.period,
@@ -148,10 +155,10 @@ def balance(user: User, quota: Quota | None = None, now: datetime | None = None)
         resets_at=resets_at,
         cost_limit=quota.cost_limit,
         token_limit=quota.token_limit,
-        spent_cost=spent["cost"] or Decimal(0),
-        spent_tokens=spent["tokens"] or 0,
-        held_cost=held["cost"] or Decimal(0),
-        held_tokens=held["tokens"] or 0,
+        spent_cost=sums["spent_cost"] or Decimal(0),
+        spent_tokens=sums["spent_tokens"] or 0,
+        held_cost=sums["held_cost"] or Decimal(0),
+        held_tokens=sums["held_tokens"] or 0,
     )
 
 

@@ -48,7 +48,7 @@ class Generation:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     flush_timer: asyncio.TimerHandle | None = None
     last_flush: float = 0.0
-    last_checkpoint: float = field(default_factory=time.monotonic)
+    checkpointed_seq: int = 0
     stop_requested: bool = False
     model: str = ""
     request: dict | None = None
@@ -167,8 +167,6 @@ class GenerationRunner:
                         await self._add_delta(gen, event.index, event.kind, event.text)
                 elif type(event) is BlockStart:
                     await self._add_block(gen, event.index, event.block)
-                if time.monotonic() - gen.last_checkpoint >= self.checkpoint_every:
-                    await self._checkpoint(gen)
             status = Message.Status.COMPLETE
         except asyncio.CancelledError:
             if not gen.stop_requested:
@@ -246,13 +244,28 @@ class GenerationRunner:
             }
             await self.publish(gen.conversation_id, frame)
 
-    async def _checkpoint(self, gen: Generation) -> None:
-        async with gen.lock:
-            await self._flush_locked(gen)
-            content, seq = gen.snapshot(), gen.seq
-        gen.last_checkpoint = time.monotonic()
-        usage = gen.accumulator.usage.as_dict()
-        await database_sync_to_async(services.checkpoint_reply)(gen.message_id, content, seq, usage)
+    async def _checkpoint_loop(self) -> None:
+        """Every STREAM_CHECKPOINT_SECONDS, store the partial content of every live reply.
+
+        One transaction for all of this process's replies: per-reply writes cost a thread
+        hop and a commit each, and grew with the number of streams (docs/performance.md).
+        """
+        while True:
+            await asyncio.sleep(self.checkpoint_every)
+            batch = []
+            for gen in list(self.generations.values()):
+                if gen.seq == gen.checkpointed_seq and not gen.pending:
+                    continue
+                async with gen.lock:
+                    await self._flush_locked(gen)
+                    usage = gen.accumulator.usage.as_dict()
+                    batch.append((gen.message_id, gen.snapshot(), gen.seq, usage))
+                    gen.checkpointed_seq = gen.seq
+            if batch:
+                try:
+                    await database_sync_to_async(services.checkpoint_replies)(batch)
+                except Exception:
+                    log.exception("checkpoint of %d replies failed", len(batch))
 
     async def _finish(self, gen: Generation, status: str, error: dict | None) -> None:
         acc = gen.accumulator
@@ -290,7 +303,10 @@ class GenerationRunner:
 
     def ensure_maintenance(self) -> None:
         if self._maintenance is None or self._maintenance.done():
-            self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+            loop = asyncio.get_running_loop()
+            self._maintenance = loop.create_task(self._maintain())
+            checkpoints = loop.create_task(self._checkpoint_loop())
+            self._background.add(checkpoints)
 
     async def _maintain(self) -> None:
         """Refresh our replies' heartbeats, reap dead processes' replies, take stop requests."""

@@ -190,13 +190,22 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
     return SendResult(conversation, False, None, reply)
 
 
+def checkpoint_replies(batch: list[tuple[int, list[dict], int, dict]]) -> int:
+    """Store partial replies (id, content, seq, usage) and refresh their heartbeats, in one
+    transaction; returns how many were still streaming."""
+    now = timezone.now()
+    stored = 0
+    with transaction.atomic():
+        for message_id, content, seq, usage in batch:
+            stored += Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+                content=content, seq=seq, usage=usage, heartbeat_at=now
+            )
+    return stored
+
+
 def checkpoint_reply(message_id: int, content: list[dict], seq: int, usage: dict) -> bool:
-    """Store the partial reply and refresh its heartbeat; False once it is gone or has ended."""
-    return bool(
-        Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-            content=content, seq=seq, usage=usage, heartbeat_at=timezone.now()
-        )
-    )
+    """Store one partial reply; False once it is gone or has ended."""
+    return bool(checkpoint_replies([(message_id, content, seq, usage)]))
 
 
 def touch_replies(message_ids: list[int]) -> int:
