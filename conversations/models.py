@@ -52,7 +52,10 @@ class Message(models.Model):
         INTERRUPTED = "interrupted", _("interrupted")
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
     )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     status = models.CharField(
@@ -134,7 +137,7 @@ class CatalogModel(models.Model):
     long_price_output = _price(_("long-prompt output $/MTok"), null=True, blank=True)
     long_price_cache_write = _price(_("long-prompt cache write $/MTok"), null=True, blank=True)
     long_price_cache_read = _price(_("long-prompt cache read $/MTok"), null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("model")

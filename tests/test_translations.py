@@ -83,7 +83,8 @@ def parse_po(text: str) -> list[dict]:
                 entry[field] += value
         else:
             raise ValueError(f"line {number}: cannot read {raw!r}")
-    return entries
+    # Comment lines (`#, python-format`) kept above an obsolete entry start no entry of ours.
+    return [entry for entry in entries if entry["msgid"] is not None]
 
 
 def is_header(entry: dict) -> bool:

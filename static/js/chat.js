@@ -27,6 +27,7 @@
     timeout: gettext("The model provider stopped answering (timed out)."),
     connection: gettext("The connection to the model provider was lost."),
     incomplete: gettext("The reply ended before it was complete."),
+    api: gettext("The model provider sent an answer chatsite could not read."),
     interrupted: gettext("The server restarted while this reply was being written."),
     internal: gettext("The server failed while writing this reply."),
   };
