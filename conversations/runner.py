@@ -4,7 +4,8 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 # Delta kinds a reader sees; signatures stay on the server.
 _FIELD_OF_KIND = {"text": "text", "thinking": "thinking", "tool_input": "partial_json"}
 MAINTENANCE_SECONDS = 10.0
+READ_WAIT_SECONDS = 0.002  # an event that took longer than this came from an empty socket
 INTERRUPTED_ERROR = services.INTERRUPTED_ERROR
 
 
@@ -71,6 +73,7 @@ class GenerationRunner:
         self._background: set[asyncio.Task] = set()
         # Read once: these are consulted for every upstream event.
         self.coalesce = settings.STREAM_COALESCE_SECONDS
+        self.read_pause = self.coalesce / 2
         self.checkpoint_every = settings.STREAM_CHECKPOINT_SECONDS
         self._maintenance: asyncio.Task | None = None
 
@@ -160,13 +163,8 @@ class GenerationRunner:
             if request is None:
                 return  # deleted before it started
             gen.model = request["model"]
-            async for event in self.client_factory().stream(request):
-                gen.accumulator.feed(event)
-                if type(event) is BlockDelta:
-                    if event.kind in _FIELD_OF_KIND:
-                        await self._add_delta(gen, event.index, event.kind, event.text)
-                elif type(event) is BlockStart:
-                    await self._add_block(gen, event.index, event.block)
+            async with aclosing(self.client_factory().stream(request)) as events:
+                await self._consume(gen, events)
             status = Message.Status.COMPLETE
         except asyncio.CancelledError:
             if not gen.stop_requested:
@@ -181,6 +179,29 @@ class GenerationRunner:
             log.exception("reply %s failed", gen.message_id)
             error = {"code": "internal", "detail": "The server failed while writing this reply."}
         await self._finish(gen, status, error)
+
+    async def _consume(self, gen: Generation, events: AsyncIterator) -> None:
+        """Apply the upstream events to the reply, reading the socket in small batches.
+
+        When an event had to be waited for, the socket was empty: pausing a moment before the
+        next read lets the following tokens arrive together, so one wake-up of the event loop
+        reads several events instead of one each (the coalescing window hides the pause).
+        """
+        while True:
+            asked = time.monotonic()
+            try:
+                event = await anext(events)
+            except StopAsyncIteration:
+                return
+            waited = time.monotonic() - asked
+            gen.accumulator.feed(event)
+            if type(event) is BlockDelta:
+                if event.kind in _FIELD_OF_KIND:
+                    await self._add_delta(gen, event.index, event.kind, event.text)
+                    if waited > READ_WAIT_SECONDS and gen.seq:
+                        await asyncio.sleep(self.read_pause)
+            elif type(event) is BlockStart:
+                await self._add_block(gen, event.index, event.block)
 
     async def _add_block(self, gen: Generation, index: int, block: dict) -> None:
         async with gen.lock:
