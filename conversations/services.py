@@ -83,10 +83,21 @@ def _model_or_refuse(user: User, model_id: str | None) -> CatalogModel:
     return model
 
 
-def quota_error(balance: ledger.Balance) -> ChatError:
-    """The friendly refusal for an exhausted quota, with what is left and when it resets."""
+def quota_error(balance: ledger.Balance, model: CatalogModel | None = None) -> ChatError:
+    """The friendly refusal for an exhausted quota, with what is left and when it resets.
+
+    When a short message would still fit, it is this conversation's length that does not:
+    say so, since a new chat can still be sent.
+    """
+    when = None
     if balance.resets_at is not None:
         when = date_format(timezone.localtime(balance.resets_at), "DATETIME_FORMAT")
+    if not ledger.is_exhausted(balance, model):
+        detail = _(
+            "This conversation is too long for what is left of your quota. Start a new chat, "
+            "or ask an administrator for more."
+        )
+    elif when:
         detail = _("You have used up your quota. It resets on %(when)s.") % {"when": when}
     else:
         detail = _("You have used up your quota. Ask an administrator for more.")
@@ -124,7 +135,7 @@ def _start_reply(
             user, reply, model, ledger.prompt_token_bound(request), wanted
         )
     except ledger.QuotaExceeded as exc:
-        raise quota_error(exc.balance) from None  # the transaction rolls back: nothing stored
+        raise quota_error(exc.balance, model) from None  # the transaction rolls back
     Message.objects.filter(pk=reply.pk).update(max_tokens=reply.max_tokens)
     # The runner sends exactly this, without reading the conversation again.
     reply.upstream_request = request | {"max_tokens": reply.max_tokens}

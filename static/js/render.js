@@ -4,7 +4,8 @@
 
   const gettext = window.gettext || ((s) => s);
 
-  const md = window.markdownit({
+  // Pages that only copy text (the share pages) load this without markdown-it.
+  const md = window.markdownit && window.markdownit({
     html: false, // raw HTML in model output is shown as text, never parsed
     linkify: true,
     highlight(code, lang) {

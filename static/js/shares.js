@@ -3,17 +3,7 @@
   "use strict";
 
   const gettext = window.gettext || ((s) => s);
-
-  function copyText(text) {
-    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
-    const area = document.createElement("textarea");
-    area.value = text;
-    document.body.appendChild(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-    return Promise.resolve();
-  }
+  const { copyText } = window.chatsiteRender;
 
   document.querySelectorAll("button.copy-link").forEach((button) => {
     const label = button.textContent;

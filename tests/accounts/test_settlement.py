@@ -204,3 +204,17 @@ def test_deleting_a_conversation_mid_reply_charges_it_and_leaves_no_hold(alice, 
 def test_a_grant_cannot_take_room_away(alice):
     with pytest.raises(ValueError):
         ledger.grant(alice, cost=Decimal("-1"), reason="oops")
+
+
+def test_a_long_conversation_that_no_longer_fits_suggests_a_new_chat(alice, chat_model):
+    quota = ledger.quota_for(alice)
+    quota.cost_limit = Decimal("0.003")  # a short prompt with 16 reply tokens still fits
+    quota.save()
+    result = services.send_message(alice, None, "x" * 300)
+    services.finish_reply(result.reply.pk, status="complete", content=[], seq=0, complete=True)
+
+    with pytest.raises(services.ChatError) as refused:
+        services.send_message(alice, result.conversation.pk, "y" * 600)
+
+    assert refused.value.code == "quota_exceeded"
+    assert "Start a new chat" in refused.value.detail
