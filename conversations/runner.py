@@ -52,6 +52,7 @@ class Generation:
     last_flush: float = 0.0
     checkpointed_seq: int = 0
     stop_requested: bool = False
+    finishing: bool = False
     model: str = ""
     request: dict | None = None
     accumulator: MessageAccumulator = field(default_factory=MessageAccumulator)
@@ -71,6 +72,7 @@ class GenerationRunner:
         # With the in-memory layer there is no other process to reach.
         self.cross_process = not isinstance(self.layer, InMemoryChannelLayer)
         self._background: set[asyncio.Task] = set()
+        self._finishing: set[asyncio.Future] = set()
         # Read once: these are consulted for every upstream event.
         self.coalesce = settings.STREAM_COALESCE_SECONDS
         self.read_pause = self.coalesce / 2
@@ -111,10 +113,13 @@ class GenerationRunner:
                 log.debug("dropping a subscriber that failed to receive", exc_info=True)
                 self.leave(conversation_id, subscriber)
         if self.cross_process:
-            await self.layer.group_send(
-                group_name(conversation_id),
-                {"type": "chat.frame", "text": text, "origin": settings.WORKER_ID},
-            )
+            try:
+                await self.layer.group_send(
+                    group_name(conversation_id),
+                    {"type": "chat.frame", "text": text, "origin": settings.WORKER_ID},
+                )
+            except Exception:  # readers on other workers miss a frame; completed repairs it
+                log.warning("frame for conversation %s not sent to other workers", conversation_id)
 
     # -- generations ---------------------------------------------------------------------
 
@@ -139,8 +144,8 @@ class GenerationRunner:
     def stop(self, message_id: int) -> bool:
         """Stop a reply this process is writing; its partial content is kept."""
         gen = self.generations.get(message_id)
-        if gen is None or gen.task is None or gen.task.done():
-            return False
+        if gen is None or gen.task is None or gen.task.done() or gen.finishing:
+            return False  # a reply being stored is already over: cancelling would lose it
         gen.stop_requested = True
         gen.task.cancel()
         return True
@@ -168,7 +173,7 @@ class GenerationRunner:
             status = Message.Status.COMPLETE
         except asyncio.CancelledError:
             if not gen.stop_requested:
-                await self._finish(gen, Message.Status.INTERRUPTED, INTERRUPTED_ERROR)
+                await self._finish_shielded(gen, Message.Status.INTERRUPTED, INTERRUPTED_ERROR)
                 raise
             status = Message.Status.STOPPED
         except AnthropicError as exc:
@@ -178,7 +183,14 @@ class GenerationRunner:
         except Exception:
             log.exception("reply %s failed", gen.message_id)
             error = {"code": "internal", "detail": "The server failed while writing this reply."}
-        await self._finish(gen, status, error)
+        await self._finish_shielded(gen, status, error)
+
+    async def _finish_shielded(self, gen: Generation, status: str, error: dict | None) -> None:
+        """Store the reply's end; a cancel arriving now (shutdown) must not stop it halfway."""
+        task = asyncio.ensure_future(self._finish(gen, status, error))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        await asyncio.shield(task)
 
     async def _consume(self, gen: Generation, events: AsyncIterator) -> None:
         """Apply the upstream events to the reply, reading the socket in small batches.
@@ -273,22 +285,28 @@ class GenerationRunner:
         """
         while True:
             await asyncio.sleep(self.checkpoint_every)
-            batch = []
-            for gen in list(self.generations.values()):
-                if gen.seq == gen.checkpointed_seq and not gen.pending:
-                    continue
-                async with gen.lock:
-                    await self._flush_locked(gen)
-                    usage = gen.accumulator.usage.as_dict()
-                    batch.append((gen.message_id, gen.snapshot(), gen.seq, usage))
-                    gen.checkpointed_seq = gen.seq
-            if batch:
-                try:
-                    await database_sync_to_async(services.checkpoint_replies)(batch)
-                except Exception:
-                    log.exception("checkpoint of %d replies failed", len(batch))
+            try:
+                await self._checkpoint_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next second tries again
+                log.exception("checkpoint failed")
+
+    async def _checkpoint_all(self) -> None:
+        batch = []
+        for gen in list(self.generations.values()):
+            if gen.finishing or (gen.seq == gen.checkpointed_seq and not gen.pending):
+                continue
+            async with gen.lock:
+                await self._flush_locked(gen)
+                usage = gen.accumulator.usage.as_dict()
+                batch.append((gen.message_id, gen.snapshot(), gen.seq, usage))
+                gen.checkpointed_seq = gen.seq
+        if batch:
+            await database_sync_to_async(services.checkpoint_replies)(batch)
 
     async def _finish(self, gen: Generation, status: str, error: dict | None) -> None:
+        gen.finishing = True
         acc = gen.accumulator
         try:
             async with gen.lock:
@@ -360,11 +378,17 @@ class GenerationRunner:
     async def _listen(self) -> None:
         """Requests from other processes: stop a reply we own, or send a reader its snapshot."""
         while True:
-            message = await self.layer.receive(settings.WORKER_ID)
-            if message.get("type") == "generation.stop":
-                self.stop(message.get("message"))
-            elif message.get("type") == "generation.snapshot":
-                await self._send_snapshot(message)
+            try:
+                message = await self.layer.receive(settings.WORKER_ID)
+                if message.get("type") == "generation.stop":
+                    self.stop(message.get("message"))
+                elif message.get("type") == "generation.snapshot":
+                    await self._send_snapshot(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad request or a Redis hiccup must not end the listener
+                log.exception("cross-process request failed")
+                await asyncio.sleep(1)
 
     async def _send_snapshot(self, request: dict) -> None:
         gen = self.generations.get(request.get("message"))
@@ -398,6 +422,7 @@ class GenerationRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._finishing, return_exceptions=True)
 
 
 def _load_request(message_id: int) -> dict | None:

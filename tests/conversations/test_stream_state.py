@@ -1,9 +1,13 @@
 """A reply's state while it streams: stop, join mid-stream, checkpoints, shutdown, DB writes."""
 
 import asyncio
+import json
+import time
 
 import pytest
+from asgiref.sync import sync_to_async
 
+from conversations import services
 from conversations.models import Message
 
 from .wsclient import ChatSocket, created, deltas, text_of, wait_for
@@ -162,3 +166,38 @@ async def test_database_writes_per_reply_do_not_grow_with_its_length(
         f"{len(short)} writes for 20 tokens but {len(long)} for 2000:\n" + "\n".join(long)
     )
     await socket.close()
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.frames: list[dict] = []
+
+    async def deliver(self, text: str) -> None:
+        self.frames.append(json.loads(text))
+
+
+async def test_stop_while_the_reply_is_being_stored_changes_nothing(
+    upstream, alice, runner, monkeypatch
+):
+    original = services.finish_reply
+
+    def slow_finish(*args, **kwargs):
+        time.sleep(0.3)  # the final write is under way when the stop arrives
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(services, "finish_reply", slow_finish)
+    result = await sync_to_async(services.send_message)(alice, None, "hi !tokens=3")
+    reader = Collector()
+    await runner.join(result.conversation.pk, reader)
+    runner.start(result.reply.pk, result.conversation.pk, result.request)
+    async with asyncio.timeout(5):
+        while not runner.generations[result.reply.pk].finishing:
+            await asyncio.sleep(0.01)
+
+    assert runner.stop(result.reply.pk) is False
+    await runner.wait(result.reply.pk)
+
+    completed = [f for f in reader.frames if f["type"] == "message.completed"]
+    assert [f["status"] for f in completed] == ["complete"]
+    stored = await Message.objects.aget(pk=result.reply.pk)
+    assert stored.status == "complete" and stored.text == "w1 w2 w3 "
