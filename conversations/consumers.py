@@ -11,7 +11,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from . import services
-from .frames import conversation_payload, encode, error_frame, message_payload
+from .frames import completed_frame, conversation_payload, encode, error_frame, message_payload
 from .models import Message
 from .runner import get_runner, group_name
 from .selectors import conversation_for, message_for, streaming_messages_of
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 512 * 1024
 MAX_CLIENT_ID = 64  # Message.client_id's length
+MAX_KNOWN = 100  # message ids a subscribe may ask about
 CLOSE_UNAUTHENTICATED = 4401
 
 
@@ -86,6 +87,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(
                 error_frame("invalid_frame", _("The frame is malformed."), client_id)
             )
+        except Exception:
+            # A database or channel-layer failure: keep the socket (and its subscriptions,
+            # which disconnect() must still clean up) and say so.
+            log.exception("frame %s failed", frame["type"])
+            detail = _("The server failed to handle this. Try again.")
+            await self.send_frame(error_frame("internal", detail, client_id))
 
     # -- handlers ------------------------------------------------------------------------
 
@@ -121,22 +128,39 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _start_reply(self, result: services.SendResult, client_id: str | None) -> None:
         conversation_id = result.conversation.pk
-        await self._join(conversation_id)
-        for message in (result.user_message, result.reply):
-            if message is not None:
-                await self.runner.publish(
-                    conversation_id,
-                    {
-                        "type": "message.created",
-                        "message": message_payload(message),
-                        "client_id": client_id,
-                    },
-                )
-        self.runner.start(result.reply.pk, conversation_id, result.request)
+        try:
+            await self._join(conversation_id)
+            for message in (result.user_message, result.reply):
+                if message is not None:
+                    await self.runner.publish(
+                        conversation_id,
+                        {
+                            "type": "message.created",
+                            "message": message_payload(message),
+                            "client_id": client_id,
+                        },
+                    )
+        finally:
+            # The reply is stored with a hold: it must run even if telling the sockets failed.
+            self.runner.start(result.reply.pk, conversation_id, result.request)
 
     async def on_subscribe(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _required_id(frame.get("conversation"))
+        known = [_required_id(i) for i in _list(frame.get("messages"))][:MAX_KNOWN]
+        after = _optional_id(frame.get("after"))
         streaming = await database_sync_to_async(_streaming_in)(self.user, conversation_id)
+        if known or after is not None:
+            # A client coming back after a disconnect: what ended or appeared meanwhile.
+            ended, new = await database_sync_to_async(_changes_in)(conversation_id, known, after)
+            for message in ended:
+                await self.send_frame(completed_frame(message))
+            for message in new:
+                payload = message_payload(message)
+                # The sender's client_id: a tab that lost the socket mid-send learns its words
+                # were stored after all.
+                await self.send_frame(
+                    {"type": "message.created", "message": payload, "client_id": message.client_id}
+                )
         # Join after reading: the join registers this socket and snapshots the live replies
         # at one seq, and the frames below go out before any later delta can.
         snapshots = await self._join(conversation_id)
@@ -175,6 +199,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         runner.leave(conversation_id, self)
         if runner.cross_process:
             await self.channel_layer.group_discard(group_name(conversation_id), self.channel_name)
+
+
+def _list(value: object) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("list")
+    return value
+
+
+def _changes_in(
+    conversation_id: int, known: list[int], after: int | None
+) -> tuple[list[Message], list[Message]]:
+    """Of the messages a client knew as streaming, those that ended; and final ones it never saw."""
+    final = Message.objects.filter(conversation_id=conversation_id).exclude(
+        status=Message.Status.STREAMING
+    )
+    ended = list(final.filter(pk__in=known)) if known else []
+    new = list(final.filter(pk__gt=after).exclude(pk__in=known)) if after is not None else []
+    return ended, new
 
 
 def _streaming_in(user, conversation_id: int) -> list[Message]:

@@ -44,3 +44,17 @@ def message_payload(message: Message) -> dict:
 
 def error_frame(code: str, detail: str, client_id: str | None = None) -> dict:
     return {"type": "error", "code": code, "detail": detail, "client_id": client_id}
+
+
+def completed_frame(message: Message) -> dict:
+    """`message.completed` for a reply that has ended, from what is stored."""
+    return {
+        "type": "message.completed",
+        "message": message.pk,
+        "status": message.status,
+        "stop_reason": message.stop_reason or None,
+        "usage": message.usage or {},
+        "error": message.error,
+        "content": public_content(message.content),
+        "seq": message.seq,
+    }

@@ -15,7 +15,7 @@ from django.conf import settings
 
 from . import services
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
-from .frames import encode, public_content
+from .frames import completed_frame, encode, public_content
 from .models import Message
 from .prompt import build_request
 from .upstream import get_client
@@ -363,16 +363,7 @@ class GenerationRunner:
     async def announce_interrupted(self, messages: list[Message]) -> None:
         """Tell readers that replies of a dead process ended, so no page waits forever."""
         for message in messages:
-            frame = {
-                "type": "message.completed",
-                "message": message.pk,
-                "status": message.status,
-                "stop_reason": None,
-                "usage": message.usage,
-                "error": message.error,
-                "content": public_content(message.content),
-                "seq": message.seq,
-            }
+            frame = completed_frame(message)
             await self.publish(message.conversation_id, frame)
 
     async def _listen(self) -> None:

@@ -38,6 +38,7 @@
   let conversationId = state.conversation ? state.conversation.id : null;
   const messages = new Map();
   let pendingSend = null; // {client_id, text, el}: words not yet stored by the server
+  let restored = null; // the last pending send put back in the box after a lost socket
   let stickToBottom = true;
 
   // ---- rendering -----------------------------------------------------------------------
@@ -144,7 +145,12 @@
       // A reply arriving after an earlier failed one takes its Retry button away.
       messages.forEach((other) => other !== m && renderError(other));
     }
+    if (m.final && payload.status === "streaming") return m; // a stale snapshot of an ended reply
+    if (m.status === "streaming" && payload.status === "streaming" && (payload.seq || 0) < m.seq && !m.resyncing) {
+      return m; // older than what this tab already shows
+    }
     m.status = payload.status;
+    m.final = payload.status !== "streaming";
     m.seq = payload.seq || 0;
     m.resyncing = false;
     m.error = payload.error || null;
@@ -194,6 +200,12 @@
       if (pendingSend && frame.client_id === pendingSend.client_id && payload.role === "user") {
         pendingSend.el.remove();
         pendingSend = null;
+      } else if (restored && frame.client_id === restored.client_id && payload.role === "user") {
+        // Stored after all (the socket dropped before the answer): take the words back out.
+        if (input.value.startsWith(restored.text)) input.value = input.value.slice(restored.text.length).replace(/^\n/, "");
+        restored = null;
+        clearError();
+        autosize();
       }
       upsertMessage(payload);
       updateComposer();
@@ -284,8 +296,16 @@
     socket.addEventListener("open", () => {
       backoff = 500;
       setStatus("open", gettext("Connected"));
-      if (conversationId) socket.send(JSON.stringify({ type: "subscribe", conversation: conversationId }));
-      while (outbox.length) socket.send(outbox.shift());
+      if (conversationId) {
+        // Tell the server what this tab knows, so replies that ended (and messages sent from
+        // other tabs) while it was away come back.
+        const ids = [...messages.keys()];
+        const streaming = [...messages.values()].filter((m) => m.status === "streaming").map((m) => m.id);
+        const frame = { type: "subscribe", conversation: conversationId, messages: streaming };
+        if (ids.length) frame.after = Math.max(...ids);
+        socket.send(JSON.stringify(frame));
+      }
+      while (outbox.length) socket.send(outbox.shift().text);
     });
     socket.addEventListener("message", (event) => {
       let frame;
@@ -303,8 +323,9 @@
         return;
       }
       if (pendingSend) {
+        restored = { client_id: pendingSend.client_id, text: pendingSend.text };
         restorePending();
-        showError(gettext("The connection was lost before your message was stored. It is back in the box: send it again."));
+        showError(gettext("The connection was lost before your message was confirmed. It is back in the box; if it was stored after all, it will show up when the connection is back."));
       }
       setStatus("closed", gettext("Reconnecting…"));
       setTimeout(connect, backoff);
@@ -320,7 +341,7 @@
   function sendFrame(frame) {
     const text = JSON.stringify(frame);
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(text);
-    else outbox.push(text);
+    else outbox.push({ text, clientId: frame.client_id });
   }
 
   function newClientId() {
@@ -352,7 +373,11 @@
 
   function restorePending() {
     if (!pendingSend) return;
-    if (!input.value) input.value = pendingSend.text;
+    // Never sent: drop it from the queue, or it would go out on reconnect as well.
+    const queued = outbox.findIndex((item) => item.clientId === pendingSend.client_id);
+    if (queued >= 0) outbox.splice(queued, 1);
+    // Keep whatever was typed since, after the words that came back.
+    input.value = input.value ? pendingSend.text + "\n" + input.value : pendingSend.text;
     pendingSend.el.remove();
     pendingSend = null;
     autosize();

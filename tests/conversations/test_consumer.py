@@ -179,3 +179,29 @@ async def test_fast_reply_is_coalesced_into_few_frames(upstream, alice, runner):
     assert len(sent) < 200, f"{len(sent)} delta frames for 2000 tokens: not coalesced"
     assert [f["seq"] for f in sent] == list(range(1, len(sent) + 1))
     await socket.close()
+
+
+async def test_a_server_failure_answers_internal_and_keeps_the_socket(
+    upstream, alice, runner, monkeypatch
+):
+    from django.db import OperationalError
+
+    from conversations import services
+
+    real_send = services.send_message
+
+    def failing_once(*args, **kwargs):
+        monkeypatch.setattr(services, "send_message", real_send)
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "send_message", failing_once)
+    socket = await ChatSocket.open(alice)
+    await socket.send_text("hello", client_id="x1")
+    error = await socket.receive()
+    assert (error["type"], error["code"], error["client_id"]) == ("error", "internal", "x1")
+    assert "locked" not in error["detail"]  # no internals in what people read
+
+    await socket.send_text("again !tokens=1", client_id="x2")
+    frames = await socket.receive_until("message.completed")
+    assert frames[-1]["status"] == "complete"
+    await socket.close()

@@ -201,3 +201,49 @@ async def test_stop_while_the_reply_is_being_stored_changes_nothing(
     assert [f["status"] for f in completed] == ["complete"]
     stored = await Message.objects.aget(pk=result.reply.pk)
     assert stored.status == "complete" and stored.text == "w1 w2 w3 "
+
+
+async def test_a_tab_coming_back_learns_what_ended_and_what_was_sent_meanwhile(
+    upstream, alice, runner
+):
+    socket = await ChatSocket.open(alice)
+    await socket.send_text("first !tokens=3", client_id="away")
+    frames = await socket.receive_until("message.completed")
+    conversation = frames[0]["conversation"]["id"]
+    first_reply = created(frames, "assistant")["id"]
+    # Meanwhile, another tab sent a second message and got its reply.
+    await socket.send_text("second !tokens=2", conversation, client_id="other-tab")
+    later = await socket.receive_until("message.completed")
+    await socket.close()
+
+    # The tab was away while its reply streamed: it still thinks it is streaming.
+    back = await ChatSocket.open(alice)
+    await back.send(
+        {
+            "type": "subscribe",
+            "conversation": conversation,
+            "messages": [first_reply],
+            "after": first_reply,
+        }
+    )
+    completed = await back.receive()
+    assert completed["type"] == "message.completed" and completed["message"] == first_reply
+    assert completed["status"] == "complete" and completed["content"][0]["text"] == "w1 w2 w3 "
+    new = [await back.receive(), await back.receive()]
+    assert [f["message"]["role"] for f in new] == ["user", "assistant"]
+    assert new[0]["client_id"] == "other-tab"
+    assert new[1]["message"]["id"] == created(later, "assistant")["id"]
+    assert await back.receive_nothing(0.1)
+    await back.close()
+
+
+@pytest.mark.parametrize("field", [{"messages": "1"}, {"messages": [True]}, {"after": "x"}])
+async def test_subscribe_with_malformed_knowledge_is_refused(upstream, alice, runner, field):
+    socket = await ChatSocket.open(alice)
+    await socket.send_text("hi !tokens=1")
+    frames = await socket.receive_until("message.completed")
+    conversation = frames[0]["conversation"]["id"]
+    await socket.send({"type": "subscribe", "conversation": conversation, **field})
+    error = await socket.receive()
+    assert error["type"] == "error" and error["code"] == "invalid_frame"
+    await socket.close()
