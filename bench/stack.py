@@ -1,17 +1,14 @@
 """The processes a bench run starts (fake upstream, Redis, PostgreSQL, Daphne) and /proc probes."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from tests.pg import PostgresUnavailable, _as_server_user, _binaries, _run
+from tests.pg import PostgresUnavailable, postgres_cluster
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -111,43 +108,15 @@ def daphne(env: dict[str, str], workdir: Path, index: int) -> tuple[Process, str
     return process, f"http://127.0.0.1:{port}"
 
 
-@contextmanager
-def postgres() -> Iterator[str]:
-    """A throwaway cluster (as tests/pg.py) with pg_stat_statements loaded, to count statements."""
-    binaries = _binaries()
-    prefix = _as_server_user()
-    base = Path(tempfile.mkdtemp(prefix="chatsite-bench-pg-", dir="/tmp" if prefix else None))
-    data = base / "data"
-    try:
-        base.chmod(0o755)
-        if prefix:
-            shutil.chown(base, user="postgres", group=None)
-        initdb = [*prefix, binaries["initdb"], "-D", str(data), "--auth=trust"]
-        initdb += ["--username=postgres", "--encoding=UTF8", "--no-locale", "--no-sync"]
-        _run(initdb, base, "initdb")
-        port = free_port()
-        options = " ".join(
-            [
-                "-c listen_addresses=127.0.0.1",
-                f"-c port={port}",
-                f"-c unix_socket_directories={base}",
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
-                "-c shared_preload_libraries=pg_stat_statements",
-                "-c pg_stat_statements.track=all",
-                "-c max_connections=200",
-            ]
+def postgres() -> AbstractContextManager[str]:
+    """tests/pg.py's throwaway cluster, with pg_stat_statements loaded to count statements."""
+    return postgres_cluster(
+        (
+            "-c shared_preload_libraries=pg_stat_statements",
+            "-c pg_stat_statements.track=all",
+            "-c max_connections=200",
         )
-        command = [*prefix, binaries["pg_ctl"], "-D", str(data), "-l", str(base / "log")]
-        _run([*command, "-w", "-t", "30", "-o", options, "start"], base, "pg_ctl start")
-        try:
-            yield f"postgres://postgres@127.0.0.1:{port}/postgres"
-        finally:
-            stop = [*prefix, binaries["pg_ctl"], "-D", str(data), "stop", "-m", "immediate"]
-            subprocess.run(stop, cwd=base, capture_output=True, timeout=60)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    )
 
 
 __all__ = ["PostgresUnavailable", "Process", "cpu_seconds", "memory_kb", "postgres"]

@@ -70,8 +70,11 @@ def _run(command: list[str], cwd: Path, what: str) -> None:
 
 
 @contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """Start a private PostgreSQL server; yield postgres://postgres@127.0.0.1:PORT/postgres."""
+def postgres_cluster(options: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start a private PostgreSQL server; yield postgres://postgres@127.0.0.1:PORT/postgres.
+
+    `options`: extra server settings such as "-c max_connections=200" (the benchmark's).
+    """
     binaries = _binaries()
     prefix = _as_server_user()
     # Under root the cluster lives in /tmp (world-traversable) in a directory postgres owns.
@@ -96,7 +99,7 @@ def postgres_cluster() -> Iterator[str]:
             base,
             "initdb",
         )
-        port = _start(prefix, binaries["pg_ctl"], base, data)
+        port = _start(prefix, binaries["pg_ctl"], base, data, options)
         try:
             yield f"postgres://postgres@127.0.0.1:{port}/postgres"
         finally:
@@ -110,7 +113,7 @@ def postgres_cluster() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _start(prefix: list[str], pg_ctl: str, base: Path, data: Path) -> int:
+def _start(prefix: list[str], pg_ctl: str, base: Path, data: Path, extra: tuple[str, ...]) -> int:
     """Start the server on a free loopback port (retrying if another process took the port)."""
     error: PostgresUnavailable | None = None
     for _attempt in range(START_ATTEMPTS):
@@ -123,6 +126,7 @@ def _start(prefix: list[str], pg_ctl: str, base: Path, data: Path) -> int:
                 "-c fsync=off",
                 "-c synchronous_commit=off",
                 "-c full_page_writes=off",
+                *extra,
             ]
         )
         log = base / "server.log"
