@@ -122,31 +122,52 @@ def _wait_for_port(port: int, process: subprocess.Popen, log_path: Path) -> None
     pytest.fail(f"daphne did not answer on port {port} in {SERVER_START_SECONDS}s")
 
 
-@pytest.fixture(scope="package")
-def chatsite_server(browser_upstream) -> Iterator[LiveServer]:
-    """The app as it ships: migrate, collectstatic, then Daphne on a free port, fresh data."""
-    data_dir = Path(tempfile.mkdtemp(prefix="chatsite-browser-"))
-    env = _server_env(data_dir, browser_upstream)
+def prepare_data(upstream: FakeUpstream, prefix: str, **extra_env: str) -> tuple[Path, dict]:
+    """A fresh DATA_DIR, migrated and with static files collected; returns it and the env."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    env = _server_env(data_dir, upstream) | extra_env
     _manage(env, "migrate", "--noinput", "--verbosity", "0")
     _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    return data_dir, env
+
+
+def start_daphne(env: dict[str, str], port: int, log_name: str) -> subprocess.Popen:
+    """The app as it ships, on `port`, logging to test-artifacts/LOG_NAME.log."""
     ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / "browser-server.log"
-    port = _free_port()
+    log_path = ARTIFACTS / f"{log_name}.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             _daphne_command(port), cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
         )
+    _wait_for_port(port, process, log_path)
+    return process
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """End a process this test started, by its handle."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
     try:
-        _wait_for_port(port, process, log_path)
-        yield LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@pytest.fixture(scope="package")
+def chatsite_server(browser_upstream) -> Iterator[LiveServer]:
+    """The app as it ships: migrate, collectstatic, then Daphne on a free port, fresh data."""
+    data_dir, env = prepare_data(browser_upstream, "chatsite-browser-")
+    port = _free_port()
+    process = None
+    try:
+        process = start_daphne(env, port, "browser-server")
+        yield LiveServer(f"http://127.0.0.1:{port}", process, ARTIFACTS / "browser-server.log")
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process)
         shutil.rmtree(data_dir, ignore_errors=True)
+    log_path = ARTIFACTS / "browser-server.log"
     if API_KEY in log_path.read_text(errors="replace"):
         pytest.fail(f"the upstream API key appeared in the server log {log_path}")
 

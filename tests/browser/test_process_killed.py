@@ -5,23 +5,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from .chat_page import ChatPage
 from .conftest import (
-    ARTIFACTS,
     BASE_DIR,
     DEFAULT_TIMEOUT_MS,
-    _daphne_command,
     _free_port,
-    _manage,
-    _server_env,
     _sign_up,
-    _wait_for_port,
+    prepare_data,
+    start_daphne,
+    stop_process,
     unique_username,
 )
 
@@ -35,24 +31,10 @@ LEDGER_SUMMARY = (
 )
 
 
-def _start(env: dict, port: int, name: str) -> subprocess.Popen:
-    log_path = ARTIFACTS / f"{name}.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            _daphne_command(port), cwd=BASE_DIR, env=env, stdout=log, stderr=log
-        )
-    _wait_for_port(port, process, log_path)
-    return process
-
-
 def test_reply_of_a_killed_process_is_interrupted_kept_and_charged(browser, browser_upstream):
-    data_dir = Path(tempfile.mkdtemp(prefix="chatsite-killed-"))
-    env = _server_env(data_dir, browser_upstream)
-    _manage(env, "migrate", "--noinput", "--verbosity", "0")
-    _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-    ARTIFACTS.mkdir(exist_ok=True)
+    data_dir, env = prepare_data(browser_upstream, "chatsite-killed-")
     port = _free_port()
-    first = _start(env, port, "killed-before")
+    first = start_daphne(env, port, "killed-before")
     second = None
     context = browser.new_context(base_url=f"http://127.0.0.1:{port}")
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
@@ -65,7 +47,7 @@ def test_reply_of_a_killed_process_is_interrupted_kept_and_charged(browser, brow
 
         first.send_signal(signal.SIGKILL)  # no graceful shutdown: the reply is orphaned
         first.wait(10)
-        second = _start(env, port, "killed-after")
+        second = start_daphne(env, port, "killed-after")
 
         chat.page.goto(f"/c/{conversation_id}/")
         restarted = ChatPage(chat.page).replies.last
@@ -92,8 +74,6 @@ def test_reply_of_a_killed_process_is_interrupted_kept_and_charged(browser, brow
         assert charges.startswith("[(True, ") and "(True, 0)" not in charges, summary
     finally:
         context.close()
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(10)
+        stop_process(first)
+        stop_process(second)
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -13,16 +13,13 @@ from playwright.sync_api import Browser, BrowserContext, expect
 
 from .chat_page import ChatPage, normalised, words
 from .conftest import (
-    ARTIFACTS,
-    BASE_DIR,
     DEFAULT_TIMEOUT_MS,
     PASSWORD,
-    _daphne_command,
     _free_port,
-    _manage,
-    _server_env,
     _sign_up,
-    _wait_for_port,
+    prepare_data,
+    start_daphne,
+    stop_process,
     unique_username,
 )
 
@@ -54,34 +51,22 @@ def _start_redis(port: int, data_dir: Path) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def two_workers(browser_upstream) -> Iterator[list[str]]:
     """Two Daphne processes sharing one database and a Redis channel layer."""
-    data_dir = Path(tempfile.mkdtemp(prefix="chatsite-workers-"))
-    redis = _start_redis(_free_port(), data_dir)
-    env = _server_env(data_dir, browser_upstream)
-    env["REDIS_URL"] = f"redis://127.0.0.1:{redis.args[2]}/0"
-    _manage(env, "migrate", "--noinput", "--verbosity", "0")
-    _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
-    ARTIFACTS.mkdir(exist_ok=True)
+    redis_dir = Path(tempfile.mkdtemp(prefix="chatsite-redis-"))
+    redis = _start_redis(_free_port(), redis_dir)
+    redis_url = f"redis://127.0.0.1:{redis.args[2]}/0"
+    data_dir, env = prepare_data(browser_upstream, "chatsite-workers-", REDIS_URL=redis_url)
     processes, urls = [], []
     try:
         for n in (1, 2):
             port = _free_port()
-            log_path = ARTIFACTS / f"worker-{n}.log"
-            with log_path.open("w") as log:
-                process = subprocess.Popen(
-                    _daphne_command(port), cwd=BASE_DIR, env=env, stdout=log, stderr=log
-                )
-            processes.append(process)
-            _wait_for_port(port, process, log_path)
+            processes.append(start_daphne(env, port, f"worker-{n}"))
             urls.append(f"http://127.0.0.1:{port}")
         yield urls
     finally:
         for process in [*processes, redis]:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_process(process)
         shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(redis_dir, ignore_errors=True)
 
 
 def _context(browser: Browser, url: str, errors: list[str]) -> BrowserContext:
