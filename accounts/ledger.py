@@ -10,6 +10,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from conversations.models import CatalogModel
+
 from .models import LedgerEntry, Quota, User
 
 Kind = LedgerEntry.Kind
@@ -202,6 +204,7 @@ def admit(user: User, message, model, prompt_tokens: int, max_tokens: int) -> in
         output_tokens=allowed,
         tokens=prompt_tokens + allowed,
         cost=model.worst_case_cost(prompt_tokens, allowed),
+        prices=model.price_list(),  # so the reply can be priced even if the model goes
         estimated=True,
     )
     return allowed
@@ -227,6 +230,9 @@ def settle(message, model, usage: dict, *, estimated: bool) -> LedgerEntry | Non
     if hold is None:
         return None
     user_id = hold.user_id
+    if model is None and hold.prices:
+        # Removed from the catalog mid-reply: charge at the prices it was admitted at.
+        model = CatalogModel.from_price_list(hold.model, hold.prices)
     if model is None:
         cost, prices = Decimal(0), {}
     else:

@@ -152,6 +152,23 @@ class CatalogModel(models.Model):
     def __str__(self) -> str:
         return self.display_name or self.model_id
 
+    def price_list(self) -> dict[str, str | None]:
+        """Every price field (and the long-prompt threshold), to be priced again later."""
+        names = [f"price_{f}" for f in PRICE_FIELDS] + [f"long_price_{f}" for f in PRICE_FIELDS]
+        values = {name: getattr(self, name) for name in names}
+        values["long_prompt_threshold"] = self.long_prompt_threshold
+        return {k: None if v is None else str(v) for k, v in values.items()}
+
+    @classmethod
+    def from_price_list(cls, model_id: str, prices: dict) -> "CatalogModel":
+        """An unsaved entry priced as `price_list()` recorded (the model may be gone since)."""
+        fields = {
+            k: (int(v) if k == "long_prompt_threshold" else Decimal(v))
+            for k, v in prices.items()
+            if v is not None
+        }
+        return cls(model_id=model_id, **fields)
+
     def prices(self, prompt_tokens: int = 0) -> dict[str, Decimal]:
         """Prices per million tokens for a request whose prompt has `prompt_tokens` tokens."""
         base = {f: getattr(self, f"price_{f}") for f in PRICE_FIELDS}

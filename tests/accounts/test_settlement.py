@@ -218,3 +218,19 @@ def test_a_long_conversation_that_no_longer_fits_suggests_a_new_chat(alice, chat
 
     assert refused.value.code == "quota_exceeded"
     assert "Start a new chat" in refused.value.detail
+
+
+def test_a_model_removed_from_the_catalog_mid_reply_is_charged_at_its_admitted_prices(
+    alice, chat_model
+):
+    result = services.send_message(alice, None, "hi")
+    usage = {"input_tokens": 1000, "output_tokens": 100}
+    expected = chat_model.cost(usage)[0]
+    chat_model.delete()
+
+    services.finish_reply(
+        result.reply.pk, status="complete", content=[], seq=0, usage=usage, complete=True
+    )
+
+    (charge,) = charges_of(alice)
+    assert charge.cost == expected > 0
