@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from conversations.models import CatalogModel
 
-from .models import LedgerEntry, Quota, User
+from .models import LedgerEntry, Quota, UpstreamCall, User
 
 Kind = LedgerEntry.Kind
 # A reply shorter than this is not worth sending: below it the quota counts as exhausted.
@@ -173,12 +173,32 @@ def prompt_token_bound(request: dict) -> int:
     return size + PROMPT_OVERHEAD_TOKENS
 
 
-def admit(user: User, message, model, prompt_tokens: int, max_tokens: int) -> int:
-    """Place a hold for a reply and return the max_tokens it may use.
+@dataclass(frozen=True)
+class Admission:
+    """An admitted upstream call: its anchor in the ledger and the max_tokens it may use."""
 
-    Call inside the send transaction. The quota row is locked (select_for_update on
-    PostgreSQL; SQLite's IMMEDIATE transaction already holds the write lock), so concurrent
-    sends of one user are admitted one after another and cannot overspend together.
+    call: UpstreamCall
+    max_tokens: int
+
+
+def admit(
+    user: User,
+    model,
+    prompt_tokens: int,
+    max_tokens: int,
+    *,
+    source: str,
+    message=None,
+    input_estimate: int = 0,
+) -> Admission:
+    """Open an upstream call with a hold on its worst case; lower max_tokens to what fits.
+
+    Call inside the transaction that stores what the call is for. The quota row is locked
+    (select_for_update on PostgreSQL; SQLite's IMMEDIATE transaction already holds the write
+    lock), so concurrent calls of one user are admitted one after another and cannot
+    overspend together. `prompt_tokens` is an upper bound of the whole request
+    (`request_token_bound`); `input_estimate` the likely figure, charged when a call that
+    reached the model ends with no usage reported.
     """
     quota = quota_for(user, lock=True)
     current = balance(user, quota)
@@ -195,19 +215,32 @@ def admit(user: User, message, model, prompt_tokens: int, max_tokens: int) -> in
         allowed = min(allowed, current.remaining_tokens - prompt_tokens)
     if allowed < min(MIN_REPLY_TOKENS, max_tokens):
         raise QuotaExceeded(current)
+    now = timezone.now()
+    call = UpstreamCall.objects.create(
+        user=user,
+        source=source,
+        message=message,
+        model=model.model_id,
+        worker=settings.WORKER_ID,
+        heartbeat_at=now,
+        created_at=now,
+        input_estimate=min(input_estimate, prompt_tokens),
+    )
     LedgerEntry.objects.create(
         user=user,
         kind=Kind.HOLD,
         model=model.model_id,
+        call=call,
         message=message,
+        created_at=now,
         input_tokens=prompt_tokens,
         output_tokens=allowed,
         tokens=prompt_tokens + allowed,
         cost=model.worst_case_cost(prompt_tokens, allowed),
-        prices=model.price_list(),  # so the reply can be priced even if the model goes
+        prices=model.price_list(),  # so the call can be priced even if the model goes
         estimated=True,
     )
-    return allowed
+    return Admission(call, allowed)
 
 
 def estimate_tokens(text: str) -> int:
@@ -215,53 +248,105 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 3) if text else 0
 
 
-def settlement_usage(reported: dict, text: str, complete: bool) -> tuple[dict, bool]:
-    """The usage to charge: the reported figures, or an estimate where the stream ended early."""
+def estimate_prompt_tokens(request: dict) -> int:
+    """The likely prompt tokens of a request, from its text, for a call that ends unreported.
+
+    Three characters a token, as `estimate_tokens`, plus the request overhead; far below the
+    admission bound, which counts every byte as a token.
+    """
+    chars = 0
+    system = request.get("system") or ""
+    texts = [system] if isinstance(system, str) else [b.get("text", "") for b in system]
+    for message in request.get("messages", []):
+        content = message.get("content", [])
+        if isinstance(content, str):
+            texts.append(content)
+            continue
+        texts.extend(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    chars = sum(len(t) for t in texts if isinstance(t, str))
+    return math.ceil(chars / 3) + PROMPT_OVERHEAD_TOKENS
+
+
+def settlement_usage(
+    reported: dict, streamed_chars: int, complete: bool, input_estimate: int = 0
+) -> tuple[dict, bool]:
+    """The usage to charge: the reported figures, or an estimate where the call ended early.
+
+    A call that streamed text or reported usage reached the model: what was not reported is
+    estimated, the output from the characters streamed, the prompt from the request. A call
+    with neither never reached it and costs nothing.
+    """
     usage = {field: int(reported.get(field) or 0) for field in USAGE_FIELDS}
-    if complete or (not text and not any(usage.values())):
+    if complete or (not streamed_chars and not any(usage.values())):
         return usage, False  # exact, or nothing reached the model
-    usage["output_tokens"] = max(usage["output_tokens"], estimate_tokens(text))
+    usage["output_tokens"] = max(usage["output_tokens"], math.ceil(streamed_chars / 3))
+    prompt_fields = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    if not any(usage[f] for f in prompt_fields):
+        usage["input_tokens"] = input_estimate
     return usage, True
 
 
-def settle(message, model, usage: dict, *, estimated: bool) -> LedgerEntry | None:
-    """Close a reply's hold and charge its usage, once; None if it was settled already."""
-    hold = LedgerEntry.objects.filter(kind=Kind.HOLD, message=message).first()
-    if hold is None:
+def settle(call, model, usage: dict, *, estimated: bool) -> LedgerEntry | None:
+    """Close a call's hold and charge its usage, once; None if it was settled already.
+
+    `call` is an UpstreamCall or its id. Marking the call settled is the lock: of several
+    settlers racing (the runner, a reaper, another worker), one UPDATE matches the running
+    row and the others wait for it, then match nothing.
+    """
+    call_id = getattr(call, "pk", call)
+    now = timezone.now()
+    with transaction.atomic():
+        won = UpstreamCall.objects.filter(pk=call_id, status=UpstreamCall.Status.RUNNING).update(
+            status=UpstreamCall.Status.SETTLED, settled_at=now, heartbeat_at=None
+        )
+        if not won:
+            return None
+        hold = LedgerEntry.objects.get(kind=Kind.HOLD, call_id=call_id)
+        if model is None and hold.prices:
+            # Removed from the catalog mid-reply: charge at the prices it was admitted at.
+            model = CatalogModel.from_price_list(hold.model, hold.prices)
+        cost, prices = (Decimal(0), {}) if model is None else model.cost(usage)
+        try:
+            with transaction.atomic():
+                common = {
+                    "user_id": hold.user_id,
+                    "model": hold.model,
+                    "call_id": call_id,
+                    "message_id": hold.message_id,
+                    "hold": hold,
+                    "created_at": now,
+                }
+                LedgerEntry.objects.create(
+                    kind=Kind.RELEASE, tokens=-hold.tokens, cost=-hold.cost, **common
+                )
+                return LedgerEntry.objects.create(
+                    kind=Kind.CHARGE,
+                    tokens=sum(usage.get(f, 0) for f in USAGE_FIELDS),
+                    cost=cost,
+                    prices=prices,
+                    estimated=estimated,
+                    **common,
+                    **{f: usage.get(f, 0) for f in USAGE_FIELDS},
+                )
+        except IntegrityError:
+            return None  # settled by a writer that did not go through the call (legacy)
+
+
+def settle_call(
+    call_id: int, reported: dict, streamed_chars: int, *, complete: bool
+) -> LedgerEntry | None:
+    """Settle a call from what is known of it: the reported usage, else an estimate."""
+    call = UpstreamCall.objects.filter(pk=call_id, status=UpstreamCall.Status.RUNNING).first()
+    if call is None:
         return None
-    user_id = hold.user_id
-    if model is None and hold.prices:
-        # Removed from the catalog mid-reply: charge at the prices it was admitted at.
-        model = CatalogModel.from_price_list(hold.model, hold.prices)
-    if model is None:
-        cost, prices = Decimal(0), {}
-    else:
-        cost, prices = model.cost(usage)
-    try:
-        with transaction.atomic():
-            LedgerEntry.objects.create(
-                user_id=user_id,
-                kind=Kind.RELEASE,
-                model=hold.model,
-                message=message,
-                hold=hold,
-                tokens=-hold.tokens,
-                cost=-hold.cost,
-            )
-            return LedgerEntry.objects.create(
-                user_id=user_id,
-                kind=Kind.CHARGE,
-                model=hold.model,
-                message=message,
-                hold=hold,
-                tokens=sum(usage.get(f, 0) for f in USAGE_FIELDS),
-                cost=cost,
-                prices=prices,
-                estimated=estimated,
-                **{f: usage.get(f, 0) for f in USAGE_FIELDS},
-            )
-    except IntegrityError:
-        return None  # another process settled it first
+    usage, estimated = settlement_usage(reported, streamed_chars, complete, call.input_estimate)
+    model = CatalogModel.objects.filter(model_id=call.model).first()
+    return settle(call, model, usage, estimated=estimated)
+
+
+def settle_unfinished(call: UpstreamCall) -> LedgerEntry | None:
+    """Settle a call whose worker is gone, from the knowledge stored on the call."""
+    return settle_call(call.pk, call.usage, call.output_chars, complete=False)
 
 
 def grant(

@@ -136,6 +136,70 @@ class MoneyField(models.BigIntegerField):
         return forms.DecimalField(decimal_places=12, **kwargs)
 
 
+class UpstreamCall(models.Model):
+    """One call to the Messages API: the anchor of exactly one hold and its settlement.
+
+    A reply may make several calls (tool rounds, Continue) and some calls have no message (a
+    title, a gateway request). While it runs, a call names its worker and carries a heartbeat,
+    so a reaper can tell a call in flight on another worker from one whose process died.
+    `usage` and `output_chars` keep the best knowledge of what it consumed for when its message
+    is gone before it ends (a delete mid-reply).
+    """
+
+    class Source(models.TextChoices):
+        CHAT = "chat", _("chat reply")
+        TITLE = "title", _("title")
+        GATEWAY = "gateway", _("gateway key")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        SETTLED = "settled", _("settled")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="upstream_calls",
+        verbose_name=_("user"),
+    )
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices)
+    message = models.ForeignKey(
+        "conversations.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls",
+        verbose_name=_("message"),
+    )
+    model = models.CharField(_("model"), max_length=100)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.RUNNING
+    )
+    worker = models.CharField(_("worker"), max_length=100, blank=True)
+    heartbeat_at = models.DateTimeField(_("heartbeat"), null=True, blank=True)
+    created_at = models.DateTimeField(_("started"), default=timezone.now)
+    settled_at = models.DateTimeField(_("settled"), null=True, blank=True)
+    # Estimated prompt tokens of the request (not the admission bound, which is far higher).
+    input_estimate = models.PositiveIntegerField(_("estimated input tokens"), default=0)
+    usage = models.JSONField(_("usage known so far"), default=dict, blank=True)
+    output_chars = models.PositiveIntegerField(_("characters streamed so far"), default=0)
+
+    class Meta:
+        verbose_name = _("upstream call")
+        verbose_name_plural = _("upstream calls")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["heartbeat_at"],
+                name="running_call_heartbeat",
+                condition=models.Q(status="running"),
+            ),
+            models.Index(fields=["user", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} {self.model} ({self.user})"
+
+
 class LedgerEntry(models.Model):
     """One append-only line of the usage ledger; balances are sums of these, never stored.
 
@@ -167,6 +231,14 @@ class LedgerEntry(models.Model):
         blank=True,
         related_name="ledger_entries",
         verbose_name=_("message"),
+    )
+    call = models.ForeignKey(
+        UpstreamCall,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
+        verbose_name=_("upstream call"),
     )
     hold = models.ForeignKey(
         "self",
@@ -209,9 +281,7 @@ class LedgerEntry(models.Model):
                 fields=["hold", "kind"], condition=models.Q(hold__isnull=False), name="settle_once"
             ),
             models.UniqueConstraint(
-                fields=["message"],
-                condition=models.Q(kind="hold"),
-                name="one_hold_per_message",
+                fields=["call"], condition=models.Q(kind="hold"), name="one_hold_per_call"
             ),
         ]
 

@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from .anthropic import AnthropicError
 from .catalog import sync_catalog
 from .models import CatalogModel, Conversation, Message, Share
+from .runner import stop_replies
+from .services import delete_conversations
 from .shares import revoke_shares
 from .upstream import get_client
 
@@ -37,6 +39,16 @@ class ConversationAdmin(admin.ModelAdmin):
     fields = ["title", "user", "model", "system_prompt", "created_at", "updated_at"]
     inlines = [MessageInline]
     list_select_related = ["user"]
+
+    # Deleting goes through the service, like the app's delete: a reply being written is
+    # stopped and its upstream call charged, never left holding the user's quota.
+    def delete_model(self, request, obj: Conversation) -> None:
+        self.delete_queryset(request, Conversation.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset) -> None:
+        streaming = delete_conversations(queryset)
+        if streaming:
+            async_to_sync(stop_replies)(streaming)
 
 
 async def _upstream_models() -> list[dict]:

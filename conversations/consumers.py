@@ -142,7 +142,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     )
         finally:
             # The reply is stored with a hold: it must run even if telling the sockets failed.
-            self.runner.start(result.reply.pk, conversation_id, result.request)
+            self.runner.start(result.reply.pk, conversation_id, result.request, result.call.pk)
 
     async def on_subscribe(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _required_id(frame.get("conversation"))

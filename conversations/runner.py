@@ -13,6 +13,8 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
+from accounts.models import UpstreamCall
+
 from . import services
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
 from .frames import completed_frame, encode, public_content
@@ -43,6 +45,7 @@ class Generation:
 
     message_id: int
     conversation_id: int
+    call_id: int | None = None  # the upstream call it holds and will be charged for
     task: asyncio.Task | None = None
     seq: int = 0
     blocks: list[dict] = field(default_factory=list)  # content as sent so far, by block index
@@ -124,14 +127,19 @@ class GenerationRunner:
     # -- generations ---------------------------------------------------------------------
 
     def start(
-        self, message_id: int, conversation_id: int, request: dict | None = None
+        self,
+        message_id: int,
+        conversation_id: int,
+        request: dict | None = None,
+        call_id: int | None = None,
     ) -> Generation:
         """Start writing a reply in a task owned by this process, not by any socket.
 
-        `request`: the upstream request the send built; without it, it is built again.
+        `request` and `call_id`: the upstream request the send built and the call it admitted;
+        without them, the request is built again and the reply's running call looked up.
         """
         self.ensure_maintenance()
-        gen = Generation(message_id, conversation_id, request=request)
+        gen = Generation(message_id, conversation_id, call_id=call_id, request=request)
         self.generations[message_id] = gen
         gen.task = asyncio.get_running_loop().create_task(
             self._run(gen), name=f"reply-{message_id}"
@@ -164,7 +172,11 @@ class GenerationRunner:
     async def _run(self, gen: Generation) -> None:
         status, error = Message.Status.FAILED, None
         try:
-            request = gen.request or await database_sync_to_async(_load_request)(gen.message_id)
+            if gen.request is None or gen.call_id is None:
+                gen.request, gen.call_id = await database_sync_to_async(_load_request)(
+                    gen.message_id
+                )
+            request = gen.request
             if request is None:
                 return  # deleted before it started
             gen.model = request["model"]
@@ -303,7 +315,11 @@ class GenerationRunner:
                 batch.append((gen.message_id, gen.snapshot(), gen.seq, usage))
                 gen.checkpointed_seq = gen.seq
         if batch:
-            await database_sync_to_async(services.checkpoint_replies)(batch)
+            gone = await database_sync_to_async(services.checkpoint_replies)(batch)
+            for message_id in gone:
+                # Deleted (by the admin, say) or reaped by another worker: end the upstream
+                # call now; finishing charges it from this runner's usage.
+                self.stop(message_id)
 
     async def _finish(self, gen: Generation, status: str, error: dict | None) -> None:
         gen.finishing = True
@@ -315,6 +331,7 @@ class GenerationRunner:
             usage = acc.usage.as_dict()
             stored = await database_sync_to_async(services.finish_reply)(
                 gen.message_id,
+                call_id=gen.call_id,
                 status=status,
                 content=content,
                 seq=gen.seq,
@@ -355,7 +372,10 @@ class GenerationRunner:
         while True:
             await asyncio.sleep(MAINTENANCE_SECONDS)
             try:
-                reaped = await database_sync_to_async(_heartbeat_and_reap)(list(self.generations))
+                gens = list(self.generations.values())
+                reaped = await database_sync_to_async(_heartbeat_and_reap)(
+                    [g.message_id for g in gens], [g.call_id for g in gens if g.call_id]
+                )
                 await self.announce_interrupted(reaped)
             except Exception:
                 log.exception("reply maintenance failed")
@@ -416,14 +436,30 @@ class GenerationRunner:
         await asyncio.gather(*self._finishing, return_exceptions=True)
 
 
-def _load_request(message_id: int) -> dict | None:
+async def stop_replies(replies: list[tuple[int, str]]) -> None:
+    """Stop replies, each on the worker writing it: (message id, worker) pairs."""
+    runner = get_runner()
+    for message_id, worker in replies:
+        await runner.stop_anywhere(message_id, worker)
+
+
+def _load_request(message_id: int) -> tuple[dict | None, int | None]:
+    """The request of a reply started without one, and its running call."""
     reply = Message.objects.select_related("conversation").filter(pk=message_id).first()
-    return build_request(reply) if reply is not None else None
+    if reply is None:
+        return None, None
+    call_id = (
+        reply.calls.filter(status=UpstreamCall.Status.RUNNING)
+        .order_by("-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return build_request(reply), call_id
 
 
-def _heartbeat_and_reap(local_ids: list[int]) -> list[Message]:
-    if local_ids:
-        services.touch_replies(local_ids)
+def _heartbeat_and_reap(message_ids: list[int], call_ids: list[int]) -> list[Message]:
+    if message_ids or call_ids:
+        services.touch_replies(message_ids, call_ids)
     return services.reap_interrupted()
 
 

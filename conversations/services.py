@@ -10,7 +10,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts import ledger
-from accounts.models import User
+from accounts.models import UpstreamCall, User
 
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
@@ -38,6 +38,7 @@ class SendResult:
     created: bool
     user_message: Message | None
     reply: Message
+    call: UpstreamCall
 
     @property
     def request(self) -> dict:
@@ -116,8 +117,8 @@ def quota_error(balance: ledger.Balance, model: CatalogModel | None = None) -> C
 
 def _start_reply(
     user: User, conversation: Conversation, model: CatalogModel, client_id: str
-) -> Message:
-    """Create the streaming reply and admit it under the quota (inside the send transaction)."""
+) -> tuple[Message, UpstreamCall]:
+    """Create the streaming reply and admit its first call (inside the send transaction)."""
     reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
@@ -131,15 +132,22 @@ def _start_reply(
     request = build_request(reply)
     wanted = min(settings.CHAT_MAX_TOKENS, model.max_output_tokens)
     try:
-        reply.max_tokens = ledger.admit(
-            user, reply, model, ledger.prompt_token_bound(request), wanted
+        admission = ledger.admit(
+            user,
+            model,
+            ledger.prompt_token_bound(request),
+            wanted,
+            source=UpstreamCall.Source.CHAT,
+            message=reply,
+            input_estimate=ledger.estimate_prompt_tokens(request),
         )
     except ledger.QuotaExceeded as exc:
         raise quota_error(exc.balance, model) from None  # the transaction rolls back
+    reply.max_tokens = admission.max_tokens
     Message.objects.filter(pk=reply.pk).update(max_tokens=reply.max_tokens)
     # The runner sends exactly this, without reading the conversation again.
     reply.upstream_request = request | {"max_tokens": reply.max_tokens}
-    return reply
+    return reply, admission.call
 
 
 def send_message(
@@ -174,9 +182,9 @@ def send_message(
             content=[{"type": "text", "text": text}],
             client_id=client_id,
         )
-        reply = _start_reply(user, conversation, model, client_id)
+        reply, call = _start_reply(user, conversation, model, client_id)
         conversation.save(update_fields=["updated_at", "model"])
-    return SendResult(conversation, created, user_message, reply)
+    return SendResult(conversation, created, user_message, reply, call)
 
 
 def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResult:
@@ -196,49 +204,61 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
                 "invalid_frame", _("Only the last reply can be retried, and only if it failed.")
             )
         model = _model_or_refuse(user, conversation.model)
-        reply = _start_reply(user, conversation, model, client_id)
+        reply, call = _start_reply(user, conversation, model, client_id)
         conversation.save(update_fields=["updated_at"])
-    return SendResult(conversation, False, None, reply)
+    return SendResult(conversation, False, None, reply, call)
 
 
-def checkpoint_replies(batch: list[tuple[int, list[dict], int, dict]]) -> int:
+def checkpoint_replies(batch: list[tuple[int, list[dict], int, dict]]) -> list[int]:
     """Store partial replies (id, content, seq, usage) and refresh their heartbeats, in one
-    transaction; returns how many were still streaming."""
+    transaction; returns the ids that are no longer streaming (deleted, or reaped)."""
     now = timezone.now()
-    stored = 0
+    gone = []
     with transaction.atomic():
         for message_id, content, seq, usage in batch:
-            stored += Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+            stored = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
                 content=content, seq=seq, usage=usage, heartbeat_at=now
             )
-    return stored
+            if not stored:
+                gone.append(message_id)
+    return gone
 
 
 def checkpoint_reply(message_id: int, content: list[dict], seq: int, usage: dict) -> bool:
     """Store one partial reply; False once it is gone or has ended."""
-    return bool(checkpoint_replies([(message_id, content, seq, usage)]))
+    return not checkpoint_replies([(message_id, content, seq, usage)])
 
 
-def touch_replies(message_ids: list[int]) -> int:
-    """Refresh the heartbeat of replies this process is still writing (one UPDATE)."""
+def touch_replies(message_ids: list[int], call_ids: list[int] = ()) -> int:
+    """Refresh the heartbeat of the replies and calls this process is still running."""
+    now = timezone.now()
+    UpstreamCall.objects.filter(pk__in=call_ids, status=UpstreamCall.Status.RUNNING).update(
+        heartbeat_at=now
+    )
     return Message.objects.filter(pk__in=message_ids, status=Message.Status.STREAMING).update(
-        heartbeat_at=timezone.now()
+        heartbeat_at=now
     )
 
 
-def _settle(message: Message, usage: dict, complete: bool) -> None:
-    text = "".join(
-        b.get("text", "") or b.get("thinking", "") or b.get("partial_json", "")
-        for b in message.content
+def streamed_chars(content: list[dict]) -> int:
+    """Characters a reply has streamed (text, thinking, tool input): the output estimate's base."""
+    return sum(
+        len(b.get("text", "") or b.get("thinking", "") or b.get("partial_json", ""))
+        for b in content
     )
-    charged, estimated = ledger.settlement_usage(usage, text, complete)
-    model = CatalogModel.objects.filter(model_id=message.model).first()
-    ledger.settle(message, model, charged, estimated=estimated)
+
+
+def _settle_calls_of(message: Message, usage: dict, content: list[dict], complete: bool) -> None:
+    """Settle every call of a reply still running, from the reply's own knowledge."""
+    running = UpstreamCall.objects.filter(message=message, status=UpstreamCall.Status.RUNNING)
+    for call_id in running.values_list("pk", flat=True):
+        ledger.settle_call(call_id, usage, streamed_chars(content), complete=complete)
 
 
 def finish_reply(
     message_id: int,
     *,
+    call_id: int | None = None,
     status: str,
     content: list[dict],
     seq: int,
@@ -247,20 +267,26 @@ def finish_reply(
     error: dict | None = None,
     complete: bool = False,
 ) -> bool:
-    """Store the final blocks, stop reason and usage of a reply and charge it, in one transaction.
+    """Store the final blocks, stop reason and usage of a reply and charge its call, in one
+    transaction; False when the reply was gone or had ended already.
 
-    `complete`: the stream reached message_stop, so the usage is the API's final figure.
+    `complete`: the stream reached message_stop, so the usage is the API's final figure. The
+    call is charged even when its message was deleted meanwhile: the runner's usage is the best
+    knowledge anyone has of it.
     """
+    usage = usage or {}
     with transaction.atomic():
         message = _locked_streaming(message_id)
-        if message is None:
-            return False  # deleted, or reaped as interrupted by another process
-        message.status, message.content, message.seq = status, content, seq
-        message.stop_reason, message.usage, message.error = stop_reason or "", usage or {}, error
-        message.heartbeat_at = None
-        message.save(update_fields=FINAL_FIELDS)
-        _settle(message, message.usage, complete)
-    return True
+        if message is not None:
+            message.status, message.content, message.seq = status, content, seq
+            message.stop_reason, message.usage, message.error = stop_reason or "", usage, error
+            message.heartbeat_at = None
+            message.save(update_fields=FINAL_FIELDS)
+        if call_id is not None:
+            ledger.settle_call(call_id, usage, streamed_chars(content), complete=complete)
+        elif message is not None:
+            _settle_calls_of(message, usage, content, complete)
+    return message is not None
 
 
 def _locked_streaming(message_id: int) -> Message | None:
@@ -273,14 +299,16 @@ def _locked_streaming(message_id: int) -> Message | None:
 
 
 def reap_interrupted(*, all_streaming: bool = False) -> list[Message]:
-    """Mark replies whose process died as interrupted, keep their partial content, charge them.
+    """Mark replies whose process died as interrupted, keep their partial content, charge them;
+    then settle every other call whose worker is gone.
 
-    With `all_streaming` (a single-process deployment starting up) every streaming reply is
-    an orphan; otherwise only those whose heartbeat is older than STREAM_HEARTBEAT_TIMEOUT.
+    With `all_streaming` (a single-process deployment starting up) every streaming reply and
+    running call is an orphan; otherwise only those whose heartbeat is older than
+    STREAM_HEARTBEAT_TIMEOUT.
     """
+    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_HEARTBEAT_TIMEOUT)
     orphans = Message.objects.filter(status=Message.Status.STREAMING)
     if not all_streaming:
-        cutoff = timezone.now() - timedelta(seconds=settings.STREAM_HEARTBEAT_TIMEOUT)
         orphans = orphans.filter(heartbeat_at__lt=cutoff)
     reaped = []
     for message_id in orphans.values_list("pk", flat=True):
@@ -292,9 +320,29 @@ def reap_interrupted(*, all_streaming: bool = False) -> list[Message]:
             message.heartbeat_at = None
             message.error = INTERRUPTED_ERROR
             message.save(update_fields=["status", "heartbeat_at", "error"])
-            _settle(message, message.usage, complete=False)
+            _settle_calls_of(message, message.usage, message.content, complete=False)
             reaped.append(message)
+    reap_calls(all_running=all_streaming, cutoff=cutoff)
     return reaped
+
+
+def reap_calls(*, all_running: bool = False, cutoff=None) -> int:
+    """Settle running calls that no live worker owns (their message deleted, or none)."""
+    calls = UpstreamCall.objects.filter(status=UpstreamCall.Status.RUNNING)
+    if not all_running:
+        cutoff = cutoff or timezone.now() - timedelta(seconds=settings.STREAM_HEARTBEAT_TIMEOUT)
+        calls = calls.filter(heartbeat_at__lt=cutoff)
+    settled = 0
+    for call in calls:
+        message = call.message
+        if message is not None and message.content:
+            entry = ledger.settle_call(
+                call.pk, message.usage, streamed_chars(message.content), complete=False
+            )
+        else:
+            entry = ledger.settle_unfinished(call)
+        settled += entry is not None
+    return settled
 
 
 def rename_conversation(user: User, conversation_id: object, title: str) -> Conversation:
@@ -308,14 +356,29 @@ def delete_conversation(user: User, conversation_id: object) -> list[tuple[int, 
     """Delete a conversation; returns (id, worker) of the replies that were still streaming."""
     with transaction.atomic():
         conversation = conversation_for(user, conversation_id)
-        replies = list(conversation.messages.filter(status=Message.Status.STREAMING))
+        return delete_conversations(Conversation.objects.filter(pk=conversation.pk))
+
+
+def delete_conversations(conversations) -> list[tuple[int, str]]:
+    """Delete conversations (the app's and the admin's one path); returns (id, worker) of the
+    replies that were still streaming, which the caller asks their workers to stop.
+
+    Their calls stay open: the worker settles each from its own usage once stopped (it knows
+    more than any checkpoint), and if that worker is dead, the reaper settles it from what is
+    recorded on the call here.
+    """
+    with transaction.atomic():
+        replies = list(
+            Message.objects.filter(
+                conversation__in=conversations, status=Message.Status.STREAMING
+            ).select_for_update()
+        )
         for reply in replies:
-            # Charge what was written so far now: once the message is gone, its hold could
-            # never be settled.
-            _settle(reply, reply.usage, complete=False)
-        conversation.delete()
-    streaming = [(reply.pk, reply.worker) for reply in replies]
-    return streaming
+            UpstreamCall.objects.filter(message=reply, status=UpstreamCall.Status.RUNNING).update(
+                usage=reply.usage, output_chars=streamed_chars(reply.content)
+            )
+        Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
+    return [(reply.pk, reply.worker) for reply in replies]
 
 
 def latest_conversation(user: User) -> Conversation | None:

@@ -12,7 +12,7 @@ from accounts.views import meter_context
 from . import services
 from .frames import conversation_payload, message_payload
 from .models import Conversation
-from .runner import get_runner
+from .runner import stop_replies
 from .selectors import (
     available_models,
     conversation_for,
@@ -113,9 +113,3 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
         response["HX-Redirect"] = reverse("chat")
         return response
     return redirect("chat")
-
-
-async def stop_replies(replies: list[tuple[int, str]]) -> None:
-    runner = get_runner()
-    for message_id, worker in replies:
-        await runner.stop_anywhere(message_id, worker)

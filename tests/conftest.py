@@ -34,6 +34,31 @@ def _seeded_catalog(request):
     seed(apps, None)
 
 
+@pytest.fixture(autouse=True)
+def _ledger_checked(request):
+    """After every test that touches the database, `check_ledger` must find nothing wrong.
+
+    Tests that write deliberately inconsistent entries (report arithmetic on hand-made
+    charges, the check's own corruption cases) opt out with `ledger_unchecked`.
+    """
+    if request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+    # Asked for here, so the database is torn down after this check, not before it.
+    request.getfixturevalue("_django_db_helper")
+    yield
+    if request.node.get_closest_marker("ledger_unchecked") is None:
+        from accounts.ledger_check import problems
+
+        with django_db_blocker_unblocked(request):
+            found = problems()
+        assert not found, "check_ledger: " + "; ".join(found)
+
+
+def django_db_blocker_unblocked(request):
+    return request.getfixturevalue("django_db_blocker").unblock()
+
+
 @pytest.fixture(scope="session")
 def fake_upstream():
     server = FakeUpstream(ttft=0.0, token_delay=0.0, api_key="sk-ant-test-SECRET-KEY").start()

@@ -28,7 +28,8 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 HAIKU = "claude-haiku-4-5-20251001"
 SONNET = "claude-sonnet-4-5-20250929"
 
-pytestmark = pytest.mark.django_db
+# Hand-made charges and holds (no upstream call) test the arithmetic of lists and reports.
+pytestmark = [pytest.mark.django_db, pytest.mark.ledger_unchecked]
 
 
 @pytest.fixture(autouse=True)
@@ -61,8 +62,8 @@ def reply(user, model_id: str, usage: dict, *, estimated: bool = False) -> Ledge
         conversation=conversation, role=Message.Role.ASSISTANT, status=Message.Status.STREAMING
     )
     with transaction.atomic():
-        ledger.admit(user, message, model, prompt_tokens=200, max_tokens=1000)
-    return ledger.settle(message, model, usage, estimated=estimated)
+        admission = ledger.admit(user, model, 200, 1000, source="chat", message=message)
+    return ledger.settle(admission.call, model, usage, estimated=estimated)
 
 
 def price(model_id: str, usage: dict) -> Decimal:
@@ -106,7 +107,7 @@ def test_holds_releases_grants_and_adjustments_are_not_usage(make_user):
     conversation = Conversation.objects.create(user=alice, model=HAIKU)
     open_reply = Message.objects.create(conversation=conversation, role=Message.Role.ASSISTANT)
     haiku = CatalogModel.objects.get(model_id=HAIKU)
-    ledger.admit(alice, open_reply, haiku, prompt_tokens=100, max_tokens=500)  # still held
+    ledger.admit(alice, haiku, 100, 500, source="chat", message=open_reply)  # still held
     ledger.grant(alice, cost=Decimal(5), tokens=1000, reason="bonus")
     ledger.adjust(alice, cost=Decimal("0.5"), tokens=10, reason="correction")
 

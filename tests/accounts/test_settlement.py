@@ -12,7 +12,8 @@ from accounts import ledger
 from accounts.models import LedgerEntry
 from conversations import services
 from conversations.fake_upstream import count_input_tokens
-from conversations.models import CatalogModel, Message
+from conversations.models import CatalogModel, Conversation, Message
+from conversations.runner import stop_replies
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -133,8 +134,8 @@ def test_interrupted_reply_is_charged_by_the_reaper_and_no_hold_survives(alice, 
 def test_settling_twice_charges_once(alice, chat_model):
     result = services.send_message(alice, None, "hi")
     usage = {"input_tokens": 10, "output_tokens": 5}
-    assert ledger.settle(result.reply, chat_model, usage, estimated=False) is not None
-    assert ledger.settle(result.reply, chat_model, usage, estimated=False) is None
+    assert ledger.settle(result.call, chat_model, usage, estimated=False) is not None
+    assert ledger.settle(result.call, chat_model, usage, estimated=False) is None
     assert len(charges_of(alice)) == 1
 
 
@@ -189,16 +190,83 @@ def test_token_limit_counts_prompt_and_reply(alice, chat_model):
     assert refused.value.code == "quota_exceeded"
 
 
-def test_deleting_a_conversation_mid_reply_charges_it_and_leaves_no_hold(alice, chat_model):
+def test_a_reply_deleted_while_its_worker_is_dead_is_charged_by_the_reaper(alice, chat_model):
     result = services.send_message(alice, None, "a reply deleted while it streams")
     partial = [{"type": "text", "text": "Half a thought"}]
     services.checkpoint_reply(result.reply.pk, partial, 2, {"input_tokens": 12})
 
     services.delete_conversation(alice, result.conversation.pk)
+    # Its worker would settle it on stopping; with none alive, the call stays open until the
+    # reaper settles it from what the delete recorded.
+    assert open_holds() == 1 and charges_of(alice) == []
+    services.reap_interrupted(all_streaming=True)
 
     (charge,) = charges_of(alice)
-    assert charge.estimated and charge.input_tokens == 12 and charge.output_tokens > 0
+    assert charge.estimated and charge.input_tokens == 12
+    assert charge.output_tokens == ledger.estimate_tokens(partial[0]["text"])
+    assert charge.call_id == result.call.pk and charge.message_id is None
     assert open_holds() == 0
+
+
+async def started_reply(runner, user, text: str):
+    """A reply sent and streaming, before its first checkpoint (none for a minute)."""
+    runner.checkpoint_every = 60.0
+    result = await sync_to_async(services.send_message)(user, None, text)
+    runner.start(result.reply.pk, result.conversation.pk, result.request, result.call.pk)
+    gen = runner.generations[result.reply.pk]
+    for _ in range(500):
+        if gen.seq:
+            break
+        await asyncio.sleep(0.01)
+    assert gen.seq and not (await Message.objects.aget(pk=result.reply.pk)).content
+    return result
+
+
+async def test_a_reply_deleted_before_its_first_checkpoint_is_charged_from_the_runner(
+    upstream, runner, alice
+):
+    result = await started_reply(runner, alice, "long !tokens=400 !delay=10")
+
+    streaming = await sync_to_async(services.delete_conversation)(alice, result.conversation.pk)
+    await stop_replies(streaming)
+    await runner.wait(result.reply.pk)
+
+    (charge,) = await sync_to_async(charges_of)(alice)
+    assert charge.input_tokens == count_input_tokens(upstream.requests[-1]["body"])
+    assert charge.output_tokens > 0 and charge.estimated and charge.cost > 0
+    assert await sync_to_async(open_holds)() == 0
+
+
+async def test_a_reply_deleted_in_the_admin_is_stopped_and_charged(
+    upstream, runner, alice, admin_client
+):
+    result = await started_reply(runner, alice, "long !tokens=400 !delay=10")
+    url = f"/admin/conversations/conversation/{result.conversation.pk}/delete/"
+
+    response = await sync_to_async(admin_client.post)(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    await asyncio.wait_for(runner.wait(result.reply.pk), 5)
+    (charge,) = await sync_to_async(charges_of)(alice)
+    assert charge.input_tokens == count_input_tokens(upstream.requests[-1]["body"])
+    assert charge.output_tokens > 0 and charge.estimated
+    assert await sync_to_async(open_holds)() == 0
+
+
+async def test_a_reply_whose_rows_vanish_stops_at_the_next_checkpoint_and_is_charged(
+    upstream, runner, alice
+):
+    result = await started_reply(runner, alice, "long !tokens=400 !delay=10")
+
+    # A delete no service saw (a shell, a cascade): the next checkpoint notices.
+    await Conversation.objects.filter(pk=result.conversation.pk).adelete()
+    runner.checkpoint_every = 0.05
+    await runner._checkpoint_all()
+    await asyncio.wait_for(runner.wait(result.reply.pk), 5)
+
+    (charge,) = await sync_to_async(charges_of)(alice)
+    assert charge.input_tokens > 0 and charge.output_tokens > 0
+    assert await sync_to_async(open_holds)() == 0
 
 
 def test_a_grant_cannot_take_room_away(alice):

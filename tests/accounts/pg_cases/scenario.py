@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import override_settings
 
 from accounts import ledger
+from accounts.ledger_check import problems
 from accounts.models import LedgerEntry, Quota, User
 from conversations.models import CatalogModel, Conversation, Message
 from conversations.services import ChatError, send_message
@@ -117,6 +118,7 @@ def concurrent_sends(*, quota_exists: bool = True) -> None:
 
         holds = LedgerEntry.objects.filter(user=user, kind=Kind.HOLD).order_by("id")
         assert sorted(h.message_id for h in holds) == sorted(admitted)
+        assert len({h.call_id for h in holds}) == len(admitted)
         assert all(h.input_tokens == prompt for h in holds), [h.input_tokens for h in holds]
         assert sorted((h.output_tokens for h in holds), reverse=True) == [wanted] * FULL_REPLIES + [
             lowered
@@ -129,11 +131,12 @@ def concurrent_sends(*, quota_exists: bool = True) -> None:
         # The replies end using less than their holds: spent stays within the limit.
         for hold in holds:
             usage = {"input_tokens": hold.input_tokens, "output_tokens": hold.output_tokens // 2}
-            charge = ledger.settle(hold.message, model, usage, estimated=False)
+            charge = ledger.settle(hold.call, model, usage, estimated=False)
             assert charge is not None and charge.cost < hold.cost
         settled = ledger.balance(user)
         assert settled.held_cost == 0
         assert 0 < settled.spent_cost <= limit
+        assert problems() == []
 
 
 def racing_settlements(replies: int = 5, settlers: int = 4) -> None:
@@ -142,17 +145,18 @@ def racing_settlements(replies: int = 5, settlers: int = 4) -> None:
     user = User.objects.create_user(username="settler", password="correct horse battery")
     Quota.objects.create(user=user, period=Quota.Period.MONTH, cost_limit=Decimal(100))
     with override_settings(**PRICED):
-        sent = [send_message(user, None, TEXT, client_id=str(i)).reply for i in range(replies)]
+        sent = [send_message(user, None, TEXT, client_id=str(i)) for i in range(replies)]
         usage = {"input_tokens": 70, "output_tokens": 100}
 
         def settle(i: int) -> int | None:
-            entry = ledger.settle(sent[i // settlers], model, usage, estimated=False)
+            entry = ledger.settle(sent[i // settlers].call, model, usage, estimated=False)
             return entry.pk if entry is not None else None
 
         results, errors = _run_together(replies * settlers, settle)
         assert not errors, "settlements failed with unexpected errors:\n" + "\n".join(errors)
 
-    for index, reply in enumerate(sent):
+    for index, result in enumerate(sent):
+        reply = result.reply
         wins = [pk for pk in results[index * settlers : (index + 1) * settlers] if pk is not None]
         assert len(wins) == 1, f"reply {index}: {len(wins)} settlements won"
         hold = LedgerEntry.objects.get(kind=Kind.HOLD, message=reply)
@@ -162,3 +166,4 @@ def racing_settlements(replies: int = 5, settlers: int = 4) -> None:
     current = ledger.balance(user)
     assert current.held_cost == 0
     assert current.spent_cost == replies * model.cost(usage)[0]
+    assert problems() == []
