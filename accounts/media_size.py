@@ -11,6 +11,8 @@ MAX_BASE64_CHARS = 48 * 1024 * 1024
 # A page-tree object stream inflates to well under this; more is treated as uncountable.
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
 
+# Headers sit in the first bytes, except a JPEG's frame header after large metadata segments.
+_HEAD_CHARS = 64 * 1024  # a multiple of 4: whole base64 quanta
 _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOF = {0xC0 + n for n in range(16)} - {0xC4, 0xC8, 0xCC}  # not DHT, JPG, DAC
 # PDF syntax: white space (NUL and form feed included) and comments may separate tokens.
@@ -33,6 +35,17 @@ def decode_base64(text: object) -> bytes | None:
         return base64.b64decode(text)
     except (binascii.Error, ValueError):
         return None
+
+
+def image_size_from_base64(text: object) -> tuple[int, int] | None:
+    """`image_size` of base64 data, decoding only the first 48 KiB when the header is there."""
+    if isinstance(text, str) and len(text) > _HEAD_CHARS:
+        head = decode_base64(text[:_HEAD_CHARS])
+        size = image_size(head) if head else None
+        if size:
+            return size
+    data = decode_base64(text)
+    return image_size(data) if data else None
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:

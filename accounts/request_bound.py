@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .media_size import decode_base64, image_size, pdf_page_count
+from .media_size import decode_base64, image_size_from_base64, pdf_page_count
 
 BOUND_HINT_KEY = "_bound"
 # Role markers, the request frame and hidden system text the API adds to every prompt.
@@ -248,8 +248,7 @@ class _Counter:
         source = block.get("source")
         sizes = [_hinted_size(block)]
         if isinstance(source, dict) and source.get("type") == "base64":
-            data = decode_base64(source.get("data"))
-            sizes.append(image_size(data) if data else None)
+            sizes.append(image_size_from_base64(source.get("data")))
         known = [image_tokens(w, h, self.vision) for w, h in filter(None, sizes)]
         return (max(known) if known else self.vision.image_ceiling), []
 

@@ -1,10 +1,13 @@
 """Image sizes and PDF page counts read from the bytes: right when readable, None when not."""
 
+import struct
+
 import pytest
 
-from accounts.media_size import decode_base64, image_size, pdf_page_count
+from accounts.media_size import decode_base64, image_size, image_size_from_base64, pdf_page_count
 
 from .media_samples import (
+    b64,
     gif,
     jpeg,
     pdf,
@@ -34,6 +37,18 @@ def test_each_supported_format_gives_its_size(make):
 )
 def test_truncated_or_unknown_bytes_give_no_size(data):
     assert image_size(data) is None
+
+
+def test_a_frame_header_past_the_first_bytes_is_still_found():
+    metadata = (b"\xff\xe1" + struct.pack(">H", 60_002) + bytes(60_000)) * 2
+    data = jpeg(3000, 2000)
+    assert image_size_from_base64(b64(data[:2] + metadata + data[2:])) == (3000, 2000)
+
+
+def test_base64_with_line_breaks_gives_the_size_too():
+    text = b64(png(640, 480) + bytes(100_000))
+    wrapped = "\n".join(text[at : at + 76] for at in range(0, len(text), 76))
+    assert image_size_from_base64(wrapped) == (640, 480)
 
 
 def test_a_jpeg_whose_scan_starts_before_any_frame_header_gives_no_size():
