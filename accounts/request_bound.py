@@ -11,9 +11,10 @@ count that is never shorter than the tokens it stands for (a token is at least o
 - the tool-use system prompt the API adds, and the content server tools fetch.
 
 Malformed parts never raise: anything unexpected counts as the bytes of its JSON.
-Callers may put `{"width": W, "height": H}` or `{"pages": N}` under `BOUND_HINT_KEY` on an image
-or document block when they know it (an attachment measured at upload); `strip_bound_hints`
-removes those keys before the request is sent.
+A caller that measured an attachment (at upload) may put a `BoundHint` under `BOUND_HINT_KEY`
+on its image or document block: it counts where the bytes cannot tell (a URL, a PDF whose pages
+hide) and never below what they show. Only `BoundHint` objects count, so a hint in JSON from an
+API client is ignored; `strip_bound_hints` removes the key before the request is sent.
 """
 
 import math
@@ -46,6 +47,9 @@ TOOL_SYSTEM_PROMPT_TOKENS = {"auto": 530, "none": 530, "any": 340, "tool": 340}
 # Anthropic-defined tools carry hidden definitions (bash 245, text editor 700, computer use
 # 735 plus its own system prompt): one constant above all of them.
 ANTHROPIC_TOOL_TOKENS = 1_500
+# "Enabling citations incurs a slight increase in input tokens due to system prompt additions
+# and document chunking": not quantified, so a constant per document that enables them.
+CITATIONS_TOKENS = 1_000
 # Server tools (web search, web fetch, code execution) and MCP servers bring content into
 # the same call. Not a documented bound: chatsite sends none of them; this holds room for
 # `max_uses` results (10, the server-side loop's iterations, when unset) of this size each.
@@ -56,6 +60,15 @@ MCP_SERVER_TOKENS = 25_000
 
 _IGNORED_KEYS = {"type", "cache_control", BOUND_HINT_KEY}
 _JSON_ESCAPES = re.compile(r'["\\\x00-\x1f]')
+
+
+@dataclass(frozen=True)
+class BoundHint:
+    """What the caller measured of an attachment; never JSON, so no API client can send one."""
+
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +267,9 @@ class _Counter:
 
     def document(self, block: dict) -> tuple[int, list]:
         tokens = text_size(block.get("title") or "") + text_size(block.get("context") or "")
+        citations = block.get("citations")
+        if isinstance(citations, dict) and citations.get("enabled"):
+            tokens += CITATIONS_TOKENS
         source = block.get("source")
         kind = source.get("type") if isinstance(source, dict) else None
         if kind == "text":
@@ -292,15 +308,15 @@ def _positive_int(value: object) -> int | None:
 
 def _hinted_size(block: dict) -> tuple[int, int] | None:
     hint = block.get(BOUND_HINT_KEY)
-    if not isinstance(hint, dict):
+    if not isinstance(hint, BoundHint):
         return None
-    width, height = _positive_int(hint.get("width")), _positive_int(hint.get("height"))
+    width, height = _positive_int(hint.width), _positive_int(hint.height)
     return (width, height) if width and height else None
 
 
 def _hinted_pages(block: dict) -> int | None:
     hint = block.get(BOUND_HINT_KEY)
-    return _positive_int(hint.get("pages")) if isinstance(hint, dict) else None
+    return _positive_int(hint.pages) if isinstance(hint, BoundHint) else None
 
 
 def _tools_tokens(tools: object, tool_choice: object) -> int:

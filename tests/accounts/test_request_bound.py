@@ -12,6 +12,7 @@ from accounts.request_bound import (
     ANTHROPIC_TOOL_TOKENS,
     BLOCK_OVERHEAD_TOKENS,
     BOUND_HINT_KEY,
+    CITATIONS_TOKENS,
     HIGH_RES_VISION,
     LARGEST_CONTEXT_WINDOW,
     MESSAGE_OVERHEAD_TOKENS,
@@ -21,6 +22,7 @@ from accounts.request_bound import (
     SERVER_TOOL_RESULT_TOKENS,
     STANDARD_VISION,
     TOOL_SYSTEM_PROMPT_TOKENS,
+    BoundHint,
     image_tokens,
     pdf_page_tokens,
     request_token_bound,
@@ -123,12 +125,21 @@ def test_an_image_whose_bytes_do_not_tell_its_size_is_held_at_the_ceiling():
 
 def test_a_caller_may_pass_the_size_of_a_url_image_it_measured():
     block = {"type": "image", "source": {"type": "url", "url": "https://e.com/a.png"}}
-    block[BOUND_HINT_KEY] = {"width": 100, "height": 50}
+    block[BOUND_HINT_KEY] = BoundHint(width=100, height=50)
     assert bound_of(block) == image_tokens(100, 50, STANDARD_VISION) + BLOCK_OVERHEAD_TOKENS
 
 
+def test_a_hint_sent_as_json_by_an_api_client_is_ignored():
+    block = {"type": "image", "source": {"type": "url", "url": "https://e.com/a.png"}}
+    block[BOUND_HINT_KEY] = {"width": 1, "height": 1}
+    assert bound_of(block) == STANDARD_VISION.image_ceiling + BLOCK_OVERHEAD_TOKENS
+    document = {"type": "document", "source": {"type": "url", "url": "https://e.com/a.pdf"}}
+    hinted = {**document, BOUND_HINT_KEY: {"pages": 1}}
+    assert bound_of(hinted) == bound_of(document)
+
+
 def test_a_hint_smaller_than_the_bytes_cannot_lower_the_hold():
-    block = image(png(1500, 1000), **{BOUND_HINT_KEY: {"width": 10, "height": 10}})
+    block = image(png(1500, 1000), **{BOUND_HINT_KEY: BoundHint(width=10, height=10)})
     expected = image_tokens(1500, 1000, STANDARD_VISION) + BLOCK_OVERHEAD_TOKENS
     assert bound_of(block) == expected
 
@@ -171,8 +182,21 @@ def test_a_pdf_by_url_is_held_at_the_page_limit():
 
 
 def test_a_page_count_hint_counts_when_larger_than_what_the_bytes_show():
-    block = pdf_block(pdf(2), **{BOUND_HINT_KEY: {"pages": 9}})
+    block = pdf_block(pdf(2), **{BOUND_HINT_KEY: BoundHint(pages=9)})
     assert bound_of(block) == 9 * pdf_page_tokens(STANDARD_VISION) + BLOCK_OVERHEAD_TOKENS
+
+
+def test_a_page_count_hint_stands_in_for_pages_the_bytes_hide():
+    hidden = pdf_with_object_stream(3, b"/ASCIIHexDecode")
+    block = pdf_block(hidden, **{BOUND_HINT_KEY: BoundHint(pages=3)})
+    assert bound_of(block) == 3 * pdf_page_tokens(STANDARD_VISION) + BLOCK_OVERHEAD_TOKENS
+
+
+def test_a_document_with_citations_holds_their_extra_tokens():
+    source = {"type": "text", "media_type": "text/plain", "data": "x"}
+    plain = {"type": "document", "source": source}
+    cited = {**plain, "citations": {"enabled": True}}
+    assert bound_of(cited) == bound_of(plain) + CITATIONS_TOKENS
 
 
 def test_a_plain_text_document_counts_its_bytes_title_and_context():
@@ -316,13 +340,13 @@ def test_deeply_nested_tool_input_is_counted_without_recursion():
 
 
 def test_strip_bound_hints_removes_them_everywhere_and_leaves_the_original():
-    inner = image(png(10, 10), **{BOUND_HINT_KEY: {"width": 10, "height": 10}})
+    inner = image(png(10, 10), **{BOUND_HINT_KEY: BoundHint(width=10, height=10)})
     request = {
         "messages": [{"role": "user", "content": [{"type": "tool_result", "content": [inner]}]}]
     }
     stripped = strip_bound_hints(request)
     assert BOUND_HINT_KEY not in json.dumps(stripped)
-    assert BOUND_HINT_KEY in json.dumps(request)
+    assert BOUND_HINT_KEY in inner
     assert stripped["messages"][0]["content"][0]["content"][0]["source"] == inner["source"]
 
 
