@@ -108,6 +108,7 @@ STANDARD_VISION_MODELS = (
 
 
 def vision_limits_for(model: object) -> VisionLimits:
+    """The standard limits for models known to use them, the larger ones for any other id."""
     if isinstance(model, str) and model.startswith(STANDARD_VISION_MODELS):
         return STANDARD_VISION
     return HIGH_RES_VISION
