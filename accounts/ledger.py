@@ -13,12 +13,12 @@ from django.utils import timezone
 from conversations.models import CatalogModel
 
 from .models import LedgerEntry, Quota, UpstreamCall, User
+from .request_bound import REQUEST_OVERHEAD_TOKENS
 
 Kind = LedgerEntry.Kind
 # A reply shorter than this is not worth sending: below it the quota counts as exhausted.
 MIN_REPLY_TOKENS = 16
-# Role markers, the request frame and hidden system text the API adds to every prompt.
-PROMPT_OVERHEAD_TOKENS = 64
+PROMPT_OVERHEAD_TOKENS = REQUEST_OVERHEAD_TOKENS
 USAGE_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -162,15 +162,6 @@ def balance(user: User, quota: Quota | None = None, now: datetime | None = None)
         held_cost=sums["held_cost"] or Decimal(0),
         held_tokens=sums["held_tokens"] or 0,
     )
-
-
-def prompt_token_bound(request: dict) -> int:
-    """An upper bound on a request's prompt tokens: a token is never shorter than one byte."""
-    size = len(str(request.get("system", "")).encode())
-    for message in request.get("messages", []):
-        for block in message.get("content", []):
-            size += len(str(block.get("text", "")).encode()) + 8
-    return size + PROMPT_OVERHEAD_TOKENS
 
 
 @dataclass(frozen=True)

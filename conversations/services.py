@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from accounts import ledger
 from accounts.models import UpstreamCall, User
+from accounts.request_bound import request_token_bound
 
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
@@ -135,7 +136,7 @@ def _start_reply(
         admission = ledger.admit(
             user,
             model,
-            ledger.prompt_token_bound(request),
+            request_token_bound(request),
             wanted,
             source=UpstreamCall.Source.CHAT,
             message=reply,

@@ -77,9 +77,9 @@ async def test_ledger_reconciles_with_reported_usage_over_200_replies(upstream, 
 
 
 async def test_stopped_reply_is_charged_with_an_estimate(upstream, runner, alice):
-    result = await sync_to_async(services.send_message)(alice, None, "long !tokens=400 !delay=10")
-    runner.start(result.reply.pk, result.conversation.pk)
-    await asyncio.sleep(0.3)
+    # Stopped once text has streamed (a fixed sleep stopped it before the first token on a busy
+    # machine).
+    result = await started_reply(runner, alice, "long !tokens=400 !delay=10")
     runner.stop(result.reply.pk)
     await runner.wait(result.reply.pk)
     reply = await Message.objects.aget(pk=result.reply.pk)

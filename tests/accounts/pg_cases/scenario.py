@@ -16,6 +16,7 @@ from django.test import override_settings
 from accounts import ledger
 from accounts.ledger_check import problems
 from accounts.models import LedgerEntry, Quota, User
+from accounts.request_bound import request_token_bound
 from conversations.models import CatalogModel, Conversation, Message
 from conversations.services import ChatError, send_message
 
@@ -60,7 +61,7 @@ def _budget(model: CatalogModel) -> tuple[int, int, Decimal, Decimal]:
     from django.conf import settings
 
     request = {"messages": [{"role": "user", "content": [{"type": "text", "text": TEXT}]}]}
-    prompt = ledger.prompt_token_bound(request)
+    prompt = request_token_bound(request)
     wanted = min(settings.CHAT_MAX_TOKENS, model.max_output_tokens)
     per_reply = model.worst_case_cost(prompt, wanted)
     limit = FULL_REPLIES * per_reply + per_reply / 2
