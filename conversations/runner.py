@@ -329,7 +329,7 @@ class GenerationRunner:
                 await self._flush_locked(gen)
             content = acc.content or gen.snapshot()
             usage = acc.usage.as_dict()
-            stored = await database_sync_to_async(services.finish_reply)(
+            outcome = await database_sync_to_async(services.finish_reply)(
                 gen.message_id,
                 call_id=gen.call_id,
                 status=status,
@@ -340,7 +340,10 @@ class GenerationRunner:
                 error=error,
                 complete=acc.complete,
             )
-            if stored:
+            if outcome == "deleted":
+                # Readers still on the page (the admin deleted it) see the reply end.
+                status, error = Message.Status.STOPPED, services.DELETED_ERROR
+            if outcome in ("stored", "deleted"):
                 frame = {
                     "type": "message.completed",
                     "message": gen.message_id,

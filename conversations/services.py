@@ -23,6 +23,7 @@ INTERRUPTED_ERROR = {
     "code": "interrupted",
     "detail": "The server restarted while this reply was being written.",
 }
+DELETED_ERROR = {"code": "deleted", "detail": "This conversation was deleted."}
 
 
 class ChatError(Exception):
@@ -267,9 +268,10 @@ def finish_reply(
     usage: dict | None = None,
     error: dict | None = None,
     complete: bool = False,
-) -> bool:
+) -> str:
     """Store the final blocks, stop reason and usage of a reply and charge its call, in one
-    transaction; False when the reply was gone or had ended already.
+    transaction. Returns "stored", "deleted" (the reply is gone) or "ended" (another process
+    ended it first, as interrupted).
 
     `complete`: the stream reached message_stop, so the usage is the API's final figure. The
     call is charged even when its message was deleted meanwhile: the runner's usage is the best
@@ -287,7 +289,9 @@ def finish_reply(
             ledger.settle_call(call_id, usage, streamed_chars(content), complete=complete)
         elif message is not None:
             _settle_calls_of(message, usage, content, complete)
-    return message is not None
+        if message is not None:
+            return "stored"
+        return "ended" if Message.objects.filter(pk=message_id).exists() else "deleted"
 
 
 def _locked_streaming(message_id: int) -> Message | None:

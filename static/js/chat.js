@@ -119,7 +119,8 @@
     } else if (m.status === "stopped") {
       box = document.createElement("div");
       box.className = "message-note muted";
-      box.textContent = gettext("Stopped");
+      const deleted = m.error && m.error.code === "deleted";
+      box.textContent = deleted ? gettext("Stopped: this conversation was deleted.") : gettext("Stopped");
       m.el.appendChild(box);
     }
   }

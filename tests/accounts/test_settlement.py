@@ -2,6 +2,7 @@
 
 import asyncio
 import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -208,6 +209,16 @@ def test_a_reply_deleted_while_its_worker_is_dead_is_charged_by_the_reaper(alice
     assert open_holds() == 0
 
 
+class Reader:
+    """A socket's stand-in, subscribed to a conversation through the runner."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict] = []
+
+    async def deliver(self, text: str) -> None:
+        self.frames.append(json.loads(text))
+
+
 async def started_reply(runner, user, text: str):
     """A reply sent and streaming, before its first checkpoint (none for a minute)."""
     runner.checkpoint_every = 60.0
@@ -241,12 +252,17 @@ async def test_a_reply_deleted_in_the_admin_is_stopped_and_charged(
     upstream, runner, alice, admin_client
 ):
     result = await started_reply(runner, alice, "long !tokens=400 !delay=10")
+    reader = Reader()
+    await runner.join(result.conversation.pk, reader)
     url = f"/admin/conversations/conversation/{result.conversation.pk}/delete/"
 
     response = await sync_to_async(admin_client.post)(url, {"post": "yes"})
 
     assert response.status_code == 302
     await asyncio.wait_for(runner.wait(result.reply.pk), 5)
+    # The owner's open page sees the reply end instead of a cursor blinking for ever.
+    (completed,) = [f for f in reader.frames if f["type"] == "message.completed"]
+    assert completed["status"] == "stopped" and completed["error"]["code"] == "deleted"
     (charge,) = await sync_to_async(charges_of)(alice)
     assert charge.input_tokens == count_input_tokens(upstream.requests[-1]["body"])
     assert charge.output_tokens > 0 and charge.estimated
