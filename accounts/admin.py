@@ -138,6 +138,21 @@ class UserAdmin(BaseUserAdmin):
     def get_queryset(self, request):
         return annotate_balances(super().get_queryset(request))
 
+    def get_list_display(self, request):
+        # Money shows only to those who may read it elsewhere in the admin: limits to readers
+        # of quotas, spend (and what is left of a limit) to readers of the ledger.
+        quotas = self.admin_site.get_model_admin(Quota).has_view_permission(request)
+        entries = self.admin_site.get_model_admin(LedgerEntry).has_view_permission(request)
+        hidden = {"limit": not quotas, "spent": not entries, "remaining": not (quotas and entries)}
+        return [column for column in self.list_display if not hidden.get(column)]
+
+    def has_change_quota_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.change_quota")
+
+    def has_add_ledgerentry_permission(self, request) -> bool:
+        # Not LedgerEntryAdmin.has_add_permission: that one closes the ledger's own add form.
+        return request.user.has_perm("accounts.add_ledgerentry")
+
     def get_inlines(self, request, obj):
         return [QuotaInline] if obj else []
 
@@ -216,7 +231,7 @@ class UserAdmin(BaseUserAdmin):
         }
         return TemplateResponse(request, "admin/accounts/user_action.html", context)
 
-    @admin.action(description=_("Set quota…"), permissions=["change"])
+    @admin.action(description=_("Set quota…"), permissions=["change_quota"])
     def set_quota(self, request, queryset):
         def apply(data, users):
             for user in users:
@@ -246,11 +261,11 @@ class UserAdmin(BaseUserAdmin):
 
         return self._confirm(request, queryset, form_class, title, apply)
 
-    @admin.action(description=_("Grant…"), permissions=["change"])
+    @admin.action(description=_("Grant…"), permissions=["add_ledgerentry"])
     def grant(self, request, queryset):
         return self._entries_action(request, queryset, GrantForm, _("Grant"), ledger.grant)
 
-    @admin.action(description=_("Adjust…"), permissions=["change"])
+    @admin.action(description=_("Adjust…"), permissions=["add_ledgerentry"])
     def adjust(self, request, queryset):
         return self._entries_action(request, queryset, AdjustForm, _("Adjust"), ledger.adjust)
 
@@ -374,12 +389,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_module_permission(self, request) -> bool:
-        return self.has_view_permission(request)
-
+    # Viewing keeps Django's rule: the `accounts.view_ledgerentry` permission (or a superuser).
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_export"
         export = path("export/", self.admin_site.admin_view(self.export_csv), name=name)

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -67,9 +68,10 @@ def csv_response(rows: list[dict], filters: dict) -> HttpResponse:
 
 
 @staff_member_required
+@permission_required("accounts.view_usage_report", raise_exception=True)
 @require_GET
 def usage_report(request: HttpRequest) -> HttpResponse:
-    """Staff only: charges in a date range grouped by one key, as a table, bars and CSV."""
+    """Staff with `view_usage_report`: charges in a date range by one key, as a table and CSV."""
     defaults = default_filters(timezone.localdate())
     given = any(name in request.GET for name in UsageReportForm.base_fields)
     form = UsageReportForm({**defaults, **request.GET.dict()} if given else defaults)

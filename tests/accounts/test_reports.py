@@ -7,6 +7,7 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.urls import include, path
 from django.utils import timezone
@@ -250,6 +251,7 @@ def staff_client(client, make_user):
     staff = make_user("boss")
     staff.is_staff = True
     staff.save()
+    staff.user_permissions.add(Permission.objects.get(codename="view_usage_report"))
     client.force_login(staff)
     return client
 
