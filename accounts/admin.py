@@ -1,9 +1,7 @@
 """Admin for users, quotas, the read-only usage ledger and invite links."""
 
-import csv
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import chain
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -24,7 +22,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Greatest
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -32,6 +30,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import ledger
+from .exports import csv_download
 from .forms import AdjustForm, GrantForm, QuotaForm
 from .models import Invite, LedgerEntry, MoneyField, Quota, User
 
@@ -297,18 +296,6 @@ class QuotaAdmin(admin.ModelAdmin):
         return quota.updated_at
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for streaming csv.writer output."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: str) -> str:
-    # A spreadsheet runs a cell that starts with one of these as a formula.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 CSV_HEADER = (
     "id created_at user kind model message_id hold_id input_tokens output_tokens"
     " cache_creation_input_tokens cache_read_input_tokens tokens cost_usd estimated reason"
@@ -317,25 +304,24 @@ CSV_HEADER = (
 
 
 def _csv_row(entry: LedgerEntry) -> list:
-    by = entry.created_by.get_username() if entry.created_by else ""
     return [
         entry.pk,
-        entry.created_at.isoformat(),
-        _cell(entry.user.get_username()),
+        entry.created_at,
+        entry.user.get_username(),
         entry.kind,
-        _cell(entry.model),
-        entry.message_id or "",
-        entry.hold_id or "",
+        entry.model,
+        entry.message_id,
+        entry.hold_id,
         entry.input_tokens,
         entry.output_tokens,
         entry.cache_creation_input_tokens,
         entry.cache_read_input_tokens,
         entry.tokens,
         entry.cost,
-        int(entry.estimated),
-        _cell(entry.reason),
-        _cell(by),
-        _cell(str(entry.prices or "")),
+        entry.estimated,
+        entry.reason,
+        entry.created_by.get_username() if entry.created_by else "",
+        entry.prices or "",
     ]
 
 
@@ -403,15 +389,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
             queryset = self.get_changelist_instance(request).get_queryset(request)
         except IncorrectLookupParameters:
             return HttpResponseBadRequest(gettext("Unknown filter."))
-        writer = csv.writer(_Echo())
         rows = (_csv_row(entry) for entry in queryset.iterator(chunk_size=2000))
-        response = StreamingHttpResponse(
-            (writer.writerow(row) for row in chain([CSV_HEADER], rows)),
-            content_type="text/csv; charset=utf-8",
-        )
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="ledger-{stamp}.csv"'
-        return response
+        return csv_download(f"ledger-{stamp}.csv", CSV_HEADER, rows)
 
 
 @admin.register(Invite)

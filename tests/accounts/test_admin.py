@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from accounts.models import LedgerEntry, Quota
 
+from .html_forms import form_data
+
 User = get_user_model()
 Kind = LedgerEntry.Kind
 USERS_URL = "/admin/accounts/user/"
@@ -254,6 +256,19 @@ def test_csv_export_honours_the_kind_filter(admin_client, admin_user):
     assert rows[0]["reason"] == "'=cmd()"  # never a spreadsheet formula
 
 
+def test_csv_export_keeps_negative_amounts_as_numbers(admin_client, admin_user):
+    alice = member("alice")
+    LedgerEntry.objects.create(
+        user=alice, kind=Kind.GRANT, cost=Decimal("-2.5"), tokens=-1000, reason="-5 refund"
+    )
+
+    response = admin_client.get(f"{LEDGER_URL}export/")
+
+    [row] = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert (row["cost_usd"], row["tokens"]) == ("-2.5", "-1000")
+    assert row["reason"] == "'-5 refund"
+
+
 def test_csv_export_is_for_staff_only(client):
     client.force_login(User.objects.create(username="alice"))
 
@@ -261,3 +276,49 @@ def test_csv_export_is_for_staff_only(client):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+QUOTA_URL = "/admin/accounts/quota/"
+
+
+def _quota_change_form(admin_client, quota, field, value):
+    url = f"{QUOTA_URL}{quota.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    return admin_client.post(url, form_data(page, "quota_form", _save="Save", **{field: value}))
+
+
+def _quota_list_editing(admin_client, quota, field, value):
+    page = admin_client.get(QUOTA_URL).content.decode()
+    data = form_data(page, "changelist-form", _save="Save", **{f"form-0-{field}": value})
+    return admin_client.post(QUOTA_URL, data)
+
+
+def _user_inline(admin_client, quota, field, value):
+    url = f"{USERS_URL}{quota.user.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    return admin_client.post(url, form_data(page, "user_form", **{f"quota-0-{field}": value}))
+
+
+@pytest.mark.parametrize("form", [_quota_change_form, _quota_list_editing, _user_inline])
+@pytest.mark.parametrize("field", ["cost_limit", "token_limit"])
+def test_every_quota_form_refuses_a_negative_limit(admin_client, form, field):
+    quota = Quota.objects.get(user=member("alice", cost_limit=Decimal(10), token_limit=500))
+
+    response = form(admin_client, quota, field, "-1")
+
+    assert response.status_code == 200
+    assert "Ensure this value is greater than or equal to 0." in response.content.decode()
+    quota.refresh_from_db()
+    assert (quota.cost_limit, quota.token_limit) == (Decimal(10), 500)
+
+
+@pytest.mark.parametrize("form", [_quota_change_form, _quota_list_editing, _user_inline])
+def test_every_quota_form_saves_a_valid_limit(admin_client, form):
+    """The other half of the test above: the same posts, valid, do save."""
+    quota = Quota.objects.get(user=member("alice", cost_limit=Decimal(10), token_limit=500))
+
+    response = form(admin_client, quota, "cost_limit", "2.5")
+
+    assert response.status_code == 302
+    quota.refresh_from_db()
+    assert (quota.cost_limit, quota.token_limit) == (Decimal("2.5"), 500)
