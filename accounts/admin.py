@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import ledger
+from . import ledger, services
 from .exports import csv_download
 from .forms import AdjustForm, GrantForm, QuotaForm
 from .models import Invite, LedgerEntry, MoneyField, Quota, User
@@ -211,12 +211,13 @@ class UserAdmin(BaseUserAdmin):
     def last_active(self, user: User):
         return user.last_active
 
-    def _confirm(self, request, queryset, form_class, title, apply):
+    def _confirm(self, request, queryset, form_class, title, apply, **form_kwargs):
         """An action's intermediate page: show the form, apply it once it is posted valid."""
-        form = form_class(request.POST if "apply" in request.POST else None)
+        posted = request.POST if "apply" in request.POST else None
+        form = form_class(posted, **form_kwargs)
         if form.is_bound and form.is_valid():
             with transaction.atomic():
-                apply(form.cleaned_data, list(queryset))
+                apply(form, list(queryset))
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -232,22 +233,34 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description=_("Set quota…"), permissions=["change_quota"])
     def set_quota(self, request, queryset):
-        def apply(data, users):
+        def apply(form, users):
+            changes = form.changes()
+            if not changes:
+                message = gettext("Nothing changed: every field kept each user's current value.")
+                self.message_user(request, message, messages.WARNING)
+                return
             for user in users:
-                quota = ledger.quota_for(user)
-                quota.period = data["period"]
-                quota.cost_limit = data["cost_limit"]
-                quota.token_limit = data["token_limit"]
-                quota.save()
+                services.change_quota(user, **changes)
             message = ngettext(
                 "Set the quota of %(count)d user.", "Set the quotas of %(count)d users.", len(users)
             )
             self.message_user(request, message % {"count": len(users)}, messages.SUCCESS)
 
-        return self._confirm(request, queryset, QuotaForm, _("Set quota"), apply)
+        users = list(queryset[:2])
+        # One user: start from their quota (or the defaults they run on, without a row yet).
+        current = self._quota_values(users[0]) if len(users) == 1 else None
+        return self._confirm(request, queryset, QuotaForm, _("Set quota"), apply, current=current)
+
+    @staticmethod
+    def _quota_values(user: User) -> dict:
+        quota = Quota.objects.filter(user=user).first()
+        if quota is None:
+            return ledger.default_quota_values(user)
+        return {f: getattr(quota, f) for f in ("period", "cost_limit", "token_limit")}
 
     def _entries_action(self, request, queryset, form_class, title, make_entry):
-        def apply(data, users):
+        def apply(form, users):
+            data = form.cleaned_data
             for user in users:
                 cost, tokens = data["cost"] or Decimal(0), data["tokens"] or 0
                 make_entry(user, cost=cost, tokens=tokens, reason=data["reason"], by=request.user)

@@ -150,7 +150,7 @@ def test_changing_users_is_not_enough_to_set_quotas_or_write_the_ledger(alice, s
     client = staff_with("view_user", "change_user")
 
     assert offered_actions(client) == {"deactivate"}
-    post_action(client, "set_quota", alice, period="day", cost_limit="")
+    post_action(client, "set_quota", alice, period="day", cost_limit_choice="none")
     post_action(client, "grant", alice, cost="5", reason="gift")
     post_action(client, "adjust", alice, cost="-5", reason="gift")
 
@@ -163,7 +163,15 @@ def test_change_quota_allows_set_quota_and_nothing_that_writes_the_ledger(alice,
     client = staff_with("view_user", "change_quota")
 
     assert offered_actions(client) == {"set_quota"}
-    done = post_action(client, "set_quota", alice, period="day", cost_limit="5", token_limit="")
+    done = post_action(
+        client,
+        "set_quota",
+        alice,
+        period="day",
+        cost_limit_choice="limit",
+        cost_limit="5",
+        token_limit_choice="none",
+    )
 
     assert done.status_code == 302
     quota = Quota.objects.get(user=alice)
