@@ -388,7 +388,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    # Viewing keeps Django's rule: the `accounts.view_ledgerentry` permission (or a superuser).
+    # No has_view_permission here: Django's own rule (`accounts.view_ledgerentry`, or a
+    # superuser) decides who reads the ledger, an entry and the export below.
+
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_export"
         export = path("export/", self.admin_site.admin_view(self.export_csv), name=name)

@@ -75,6 +75,7 @@ class QuotaForm(forms.Form):
                     Quota._meta.get_field(name).run_validators(value)
                 except ValidationError as error:
                     self.add_error(name, error)
+                    continue
             if choice == LIMIT and value is None and name not in self.errors:
                 self.add_error(name, _("Enter a limit, or choose “No limit” above."))
             elif choice == KEEP and value is not None:
