@@ -1,9 +1,7 @@
 """Admin for users, quotas, the read-only usage ledger and invite links."""
 
-import csv
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from itertools import chain
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -24,14 +22,15 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Greatest
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import ledger
+from . import ledger, services
+from .exports import csv_download
 from .forms import AdjustForm, GrantForm, QuotaForm
 from .models import Invite, LedgerEntry, MoneyField, Quota, User
 
@@ -138,6 +137,21 @@ class UserAdmin(BaseUserAdmin):
     def get_queryset(self, request):
         return annotate_balances(super().get_queryset(request))
 
+    def get_list_display(self, request):
+        # Money shows only to those who may read it elsewhere in the admin: limits to readers
+        # of quotas, spend (and what is left of a limit) to readers of the ledger.
+        quotas = self.admin_site.get_model_admin(Quota).has_view_permission(request)
+        entries = self.admin_site.get_model_admin(LedgerEntry).has_view_permission(request)
+        hidden = {"limit": not quotas, "spent": not entries, "remaining": not (quotas and entries)}
+        return [column for column in self.list_display if not hidden.get(column)]
+
+    def has_change_quota_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.change_quota")
+
+    def has_add_ledgerentry_permission(self, request) -> bool:
+        # Not LedgerEntryAdmin.has_add_permission: that one closes the ledger's own add form.
+        return request.user.has_perm("accounts.add_ledgerentry")
+
     def get_inlines(self, request, obj):
         return [QuotaInline] if obj else []
 
@@ -197,12 +211,13 @@ class UserAdmin(BaseUserAdmin):
     def last_active(self, user: User):
         return user.last_active
 
-    def _confirm(self, request, queryset, form_class, title, apply):
+    def _confirm(self, request, queryset, form_class, title, apply, **form_kwargs):
         """An action's intermediate page: show the form, apply it once it is posted valid."""
-        form = form_class(request.POST if "apply" in request.POST else None)
+        posted = request.POST if "apply" in request.POST else None
+        form = form_class(posted, **form_kwargs)
         if form.is_bound and form.is_valid():
             with transaction.atomic():
-                apply(form.cleaned_data, list(queryset))
+                apply(form, list(queryset))
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -216,24 +231,36 @@ class UserAdmin(BaseUserAdmin):
         }
         return TemplateResponse(request, "admin/accounts/user_action.html", context)
 
-    @admin.action(description=_("Set quota…"), permissions=["change"])
+    @admin.action(description=_("Set quota…"), permissions=["change_quota"])
     def set_quota(self, request, queryset):
-        def apply(data, users):
+        def apply(form, users):
+            changes = form.changes()
+            if not changes:
+                message = gettext("Nothing changed: every field kept each user's current value.")
+                self.message_user(request, message, messages.WARNING)
+                return
             for user in users:
-                quota = ledger.quota_for(user)
-                quota.period = data["period"]
-                quota.cost_limit = data["cost_limit"]
-                quota.token_limit = data["token_limit"]
-                quota.save()
+                services.change_quota(user, **changes)
             message = ngettext(
                 "Set the quota of %(count)d user.", "Set the quotas of %(count)d users.", len(users)
             )
             self.message_user(request, message % {"count": len(users)}, messages.SUCCESS)
 
-        return self._confirm(request, queryset, QuotaForm, _("Set quota"), apply)
+        users = list(queryset[:2])
+        # One user: start from their quota (or the defaults they run on, without a row yet).
+        current = self._quota_values(users[0]) if len(users) == 1 else None
+        return self._confirm(request, queryset, QuotaForm, _("Set quota"), apply, current=current)
+
+    @staticmethod
+    def _quota_values(user: User) -> dict:
+        quota = Quota.objects.filter(user=user).first()
+        if quota is None:
+            return ledger.default_quota_values(user)
+        return {f: getattr(quota, f) for f in ("period", "cost_limit", "token_limit")}
 
     def _entries_action(self, request, queryset, form_class, title, make_entry):
-        def apply(data, users):
+        def apply(form, users):
+            data = form.cleaned_data
             for user in users:
                 cost, tokens = data["cost"] or Decimal(0), data["tokens"] or 0
                 make_entry(user, cost=cost, tokens=tokens, reason=data["reason"], by=request.user)
@@ -246,11 +273,11 @@ class UserAdmin(BaseUserAdmin):
 
         return self._confirm(request, queryset, form_class, title, apply)
 
-    @admin.action(description=_("Grant…"), permissions=["change"])
+    @admin.action(description=_("Grant…"), permissions=["add_ledgerentry"])
     def grant(self, request, queryset):
         return self._entries_action(request, queryset, GrantForm, _("Grant"), ledger.grant)
 
-    @admin.action(description=_("Adjust…"), permissions=["change"])
+    @admin.action(description=_("Adjust…"), permissions=["add_ledgerentry"])
     def adjust(self, request, queryset):
         return self._entries_action(request, queryset, AdjustForm, _("Adjust"), ledger.adjust)
 
@@ -282,18 +309,6 @@ class QuotaAdmin(admin.ModelAdmin):
         return quota.updated_at
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for streaming csv.writer output."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: str) -> str:
-    # A spreadsheet runs a cell that starts with one of these as a formula.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 CSV_HEADER = (
     "id created_at user kind model message_id hold_id input_tokens output_tokens"
     " cache_creation_input_tokens cache_read_input_tokens tokens cost_usd estimated reason"
@@ -302,25 +317,24 @@ CSV_HEADER = (
 
 
 def _csv_row(entry: LedgerEntry) -> list:
-    by = entry.created_by.get_username() if entry.created_by else ""
     return [
         entry.pk,
-        entry.created_at.isoformat(),
-        _cell(entry.user.get_username()),
+        entry.created_at,
+        entry.user.get_username(),
         entry.kind,
-        _cell(entry.model),
-        entry.message_id or "",
-        entry.hold_id or "",
+        entry.model,
+        entry.message_id,
+        entry.hold_id,
         entry.input_tokens,
         entry.output_tokens,
         entry.cache_creation_input_tokens,
         entry.cache_read_input_tokens,
         entry.tokens,
         entry.cost,
-        int(entry.estimated),
-        _cell(entry.reason),
-        _cell(by),
-        _cell(str(entry.prices or "")),
+        entry.estimated,
+        entry.reason,
+        entry.created_by.get_username() if entry.created_by else "",
+        entry.prices or "",
     ]
 
 
@@ -374,11 +388,8 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_module_permission(self, request) -> bool:
-        return self.has_view_permission(request)
+    # No has_view_permission here: Django's own rule (`accounts.view_ledgerentry`, or a
+    # superuser) decides who reads the ledger, an entry and the export below.
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_export"
@@ -393,15 +404,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
             queryset = self.get_changelist_instance(request).get_queryset(request)
         except IncorrectLookupParameters:
             return HttpResponseBadRequest(gettext("Unknown filter."))
-        writer = csv.writer(_Echo())
         rows = (_csv_row(entry) for entry in queryset.iterator(chunk_size=2000))
-        response = StreamingHttpResponse(
-            (writer.writerow(row) for row in chain([CSV_HEADER], rows)),
-            content_type="text/csv; charset=utf-8",
-        )
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="ledger-{stamp}.csv"'
-        return response
+        return csv_download(f"ledger-{stamp}.csv", CSV_HEADER, rows)
 
 
 @admin.register(Invite)

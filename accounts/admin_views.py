@@ -6,6 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -13,7 +14,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
-from .reports import CSV_COLUMNS, totals, usage_rows, write_csv
+from .exports import csv_download
+from .reports import (
+    CSV_COLUMNS,
+    EARLIEST_DAY,
+    LATEST_DAY,
+    csv_rows,
+    is_report_day,
+    totals,
+    usage_rows,
+)
 
 DEFAULT_DAYS = 30
 
@@ -22,9 +32,21 @@ DEFAULT_DAYS = 30
 DateInput = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+def validate_report_day(day: date) -> None:
+    if not is_report_day(day):
+        raise forms.ValidationError(
+            _("Enter a date from %(earliest)s to %(latest)s."),
+            params={"earliest": EARLIEST_DAY.isoformat(), "latest": LATEST_DAY.isoformat()},
+        )
+
+
 class UsageReportForm(forms.Form):
-    since = forms.DateField(label=gettext_lazy("From"), widget=DateInput)
-    until = forms.DateField(label=gettext_lazy("To"), widget=DateInput)
+    since = forms.DateField(
+        label=gettext_lazy("From"), widget=DateInput, validators=[validate_report_day]
+    )
+    until = forms.DateField(
+        label=gettext_lazy("To"), widget=DateInput, validators=[validate_report_day]
+    )
     group_by = forms.ChoiceField(
         label=gettext_lazy("Group by"),
         choices=[
@@ -58,18 +80,14 @@ def plain_number(value: Decimal) -> str:
 def csv_response(rows: list[dict], filters: dict) -> HttpResponse:
     columns = ["day", *CSV_COLUMNS] if filters["group_by"] == "day" else CSV_COLUMNS
     name = f"usage-{filters['since']:%Y%m%d}-{filters['until']:%Y%m%d}-{filters['group_by']}.csv"
-    response = HttpResponse(
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
-    write_csv(rows, response, columns)
-    return response
+    return csv_download(name, columns, csv_rows(rows, columns))
 
 
 @staff_member_required
+@permission_required("accounts.view_usage_report", raise_exception=True)
 @require_GET
 def usage_report(request: HttpRequest) -> HttpResponse:
-    """Staff only: charges in a date range grouped by one key, as a table, bars and CSV."""
+    """Staff with `view_usage_report`: charges in a date range by one key, as a table and CSV."""
     defaults = default_filters(timezone.localdate())
     given = any(name in request.GET for name in UsageReportForm.base_fields)
     form = UsageReportForm({**defaults, **request.GET.dict()} if given else defaults)

@@ -1,7 +1,6 @@
 """Forms: sign-up, and the admin's quota, grant and adjustment actions."""
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -17,25 +16,84 @@ class SignupForm(BaseUserCreationForm):
         fields = ("username",)
 
 
+KEEP, LIMIT, NO_LIMIT = "keep", "limit", "none"
+LIMIT_FIELDS = ("cost_limit", "token_limit")
+
+
+def _limit_field(name: str, label) -> forms.Field:
+    return Quota._meta.get_field(name).formfield(label=label, required=False, help_text="")
+
+
 class QuotaForm(forms.Form):
-    period = forms.ChoiceField(
-        label=_("period"), choices=Period.choices, initial=lambda: settings.QUOTA_DEFAULT_PERIOD
+    """The Set quota action. Nothing changes unless asked: with one user the fields start from
+    their quota; with several each field starts at "keep each user's current value". A limit is
+    removed only by choosing "No limit", never by an empty box."""
+
+    period = forms.ChoiceField(label=_("period"))
+    # "radiolist": the admin's own style for radio buttons, one choice a line.
+    cost_limit_choice = forms.ChoiceField(
+        label=_("cost limit"), widget=forms.RadioSelect(attrs={"class": "radiolist"})
     )
-    cost_limit = forms.DecimalField(
-        label=_("cost limit (USD)"),
-        required=False,
-        min_value=0,
-        max_digits=14,
-        decimal_places=4,
-        help_text=_("Blank: no cost limit."),
+    cost_limit = _limit_field("cost_limit", _("limit in USD"))
+    token_limit_choice = forms.ChoiceField(
+        label=_("token limit"), widget=forms.RadioSelect(attrs={"class": "radiolist"})
     )
-    token_limit = forms.IntegerField(
-        label=_("token limit"),
-        required=False,
-        min_value=0,
-        max_value=10**15,
-        help_text=_("Blank: no token limit."),
-    )
+    token_limit = _limit_field("token_limit", _("limit in tokens"))
+
+    def __init__(self, *args, current: dict | None = None, **kwargs) -> None:
+        """`current`: the one selected user's period and limits; None for several users."""
+        super().__init__(*args, **kwargs)
+        keep = [] if current else [(KEEP, _("Keep each user's current period"))]
+        self.fields["period"].choices = [*keep, *Period.choices]
+        self.fields["cost_limit_choice"].choices = self._limit_choices(
+            bool(current), _("Limit to the amount below"), _("No cost limit")
+        )
+        self.fields["token_limit_choice"].choices = self._limit_choices(
+            bool(current), _("Limit to the number of tokens below"), _("No token limit")
+        )
+        if current:
+            self.initial = {"period": current["period"]}
+            for name in LIMIT_FIELDS:
+                self.initial[name] = current[name]
+                self.initial[f"{name}_choice"] = NO_LIMIT if current[name] is None else LIMIT
+        else:
+            self.initial = {"period": KEEP, **{f"{name}_choice": KEEP for name in LIMIT_FIELDS}}
+
+    @staticmethod
+    def _limit_choices(one_user: bool, limit_label, none_label) -> list:
+        keep = [] if one_user else [(KEEP, _("Keep each user's current limit"))]
+        return [*keep, (LIMIT, limit_label), (NO_LIMIT, none_label)]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name in LIMIT_FIELDS:
+            choice, value = data.get(f"{name}_choice"), data.get(name)
+            if value is not None:
+                # A plain form does not run the model field's validators (a ModelForm would):
+                # run them, so the action refuses what every quota form refuses.
+                try:
+                    Quota._meta.get_field(name).run_validators(value)
+                except ValidationError as error:
+                    self.add_error(name, error)
+                    continue
+            if choice == LIMIT and value is None and name not in self.errors:
+                self.add_error(name, _("Enter a limit, or choose “No limit” above."))
+            elif choice == KEEP and value is not None:
+                # Typed but not chosen: applying it or dropping it would both surprise someone.
+                self.add_error(
+                    name, _("To apply this value, choose “Limit to …” above; to keep, clear it.")
+                )
+        return data
+
+    def changes(self) -> dict:
+        """The quota fields to set on every selected user (the ones not left as they are)."""
+        data = self.cleaned_data
+        changes = {} if data["period"] == KEEP else {"period": data["period"]}
+        for name in LIMIT_FIELDS:
+            choice = data[f"{name}_choice"]
+            if choice != KEEP:
+                changes[name] = data[name] if choice == LIMIT else None
+        return changes
 
 
 class GrantForm(forms.Form):

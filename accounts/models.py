@@ -6,6 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -87,6 +88,9 @@ class Quota(models.Model):
         decimal_places=4,
         null=True,
         blank=True,
+        # On the field, so every form (the quota admin, its list editing, the user's inline,
+        # the Set quota action) refuses a negative limit.
+        validators=[MinValueValidator(Decimal(0))],
         help_text=_("Blank: no cost limit."),
     )
     token_limit = models.PositiveBigIntegerField(
@@ -270,6 +274,8 @@ class LedgerEntry(models.Model):
         verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger")
         ordering = ["-created_at", "-id"]
+        # Django stores permission names untranslated, like its own "Can view ledger entry".
+        permissions = [("view_usage_report", "Can view the usage report")]
         indexes = [
             models.Index(fields=["user", "kind", "created_at"]),
             models.Index(fields=["kind", "created_at"]),  # reports over every user

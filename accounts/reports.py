@@ -1,7 +1,6 @@
 """Usage reports: the one place charges are aggregated (commands, admin report, usage page)."""
 
-import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TextIO
@@ -10,6 +9,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from . import exports
 from .models import LedgerEntry, User
 
 CSV_COLUMNS = [
@@ -31,6 +31,15 @@ TOKEN_FIELDS = (
     "cache_read_input_tokens",
 )
 SUM_FIELDS = ("calls", *TOKEN_FIELDS, "cost_usd", "estimated_calls")
+# The days a report may start or end on. Far wider than any ledger, yet far enough from the ends
+# of Python's calendar that a day's midnight converts to UTC and the day after it exists: the
+# report answered 9999-12-31 (or 0001-01-01 east of UTC) with a 500.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
+
+
+def is_report_day(day: date) -> bool:
+    return EARLIEST_DAY <= day <= LATEST_DAY
 
 
 def day_start(day: date) -> datetime:
@@ -72,12 +81,16 @@ def usage_rows(
 ) -> list[dict]:
     """Charges summed per group, sorted by the group keys, in one query.
 
-    `since` and `until` are inclusive local calendar dates. Holds, releases, grants and
+    `since` and `until` are inclusive local calendar dates within `EARLIEST_DAY` and
+    `LATEST_DAY` (callers check them first and say so to the user). Holds, releases, grants and
     adjustments are bookkeeping, not usage, so only charges count.
     """
     unknown = [key for key in by if key not in GROUP_KEYS]
     if unknown or len(set(by)) != len(by):
         raise ValueError(f"group by any of {GROUP_KEYS} once each, not {by!r}")
+    for day in (since, until):
+        if day is not None and not is_report_day(day):
+            raise ValueError(f"{day} is not between {EARLIEST_DAY} and {LATEST_DAY}")
     charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE)
     if isinstance(user, str):
         charges = charges.filter(user__username=user)
@@ -115,20 +128,11 @@ def totals(rows: Iterable[dict]) -> dict:
     return result
 
 
-def _csv_value(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        # A plain decimal string: never a float, never "1E-7" notation.
-        return format(value.normalize(), "f")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
 def write_csv(rows: Iterable[dict], stream: TextIO, columns: Sequence[str] = CSV_COLUMNS) -> None:
     """Write a header and one line per row; columns a row lacks are left empty."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_csv_value(row.get(column)) for column in columns])
+    exports.write_csv(stream, columns, csv_rows(rows, columns))
+
+
+def csv_rows(rows: Iterable[dict], columns: Sequence[str]) -> Iterator[list]:
+    """Report rows as lists of cells in the order of `columns`, for `accounts.exports`."""
+    return ([row.get(column) for column in columns] for row in rows)

@@ -1,4 +1,4 @@
-"""Account actions that change state: registering users and using invites."""
+"""Account actions that change state: registering users, using invites, changing quotas."""
 
 from datetime import timedelta
 
@@ -6,7 +6,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Invite, User
+from .ledger import quota_for
+from .models import Invite, Quota, User
 
 
 class SignupClosed(Exception):
@@ -49,3 +50,18 @@ def create_invite(created_by: User | None, note: str = "", days: int | None = No
     return Invite.objects.create(
         created_by=created_by, note=note, expires_at=timezone.now() + timedelta(days=days)
     )
+
+
+def change_quota(user: User, **changes: object) -> Quota:
+    """Set the given quota fields (period, cost_limit, token_limit) and leave the others.
+
+    Called by `manage.py set_quota` and the admin's Set quota action alike; takes the row lock
+    admission takes, so a change never lands in the middle of an admission.
+    """
+    with transaction.atomic():
+        quota = quota_for(user, lock=True)
+        for field, value in changes.items():
+            setattr(quota, field, value)
+        if changes:
+            quota.save(update_fields=[*changes, "updated_at"])
+    return quota

@@ -130,6 +130,24 @@ def test_usage_report_refuses_bad_dates(option, value):
         run("usage_report", option, value)
 
 
+@pytest.mark.parametrize("option", ["--since", "--until"])
+@pytest.mark.parametrize("value", ["9999-12-31", "0001-01-01", "1999-12-31", "3000-01-01"])
+def test_usage_report_refuses_days_outside_the_report_range(option, value):
+    with pytest.raises(CommandError, match="from 2000-01-01 to 2999-12-31"):
+        run("usage_report", option, value)
+
+
+@pytest.mark.ledger_unchecked  # a hand-made charge with a formula-like model id
+def test_usage_report_escapes_cells_a_spreadsheet_would_run(make_user):
+    LedgerEntry.objects.create(
+        user=make_user("@alice"), kind=LedgerEntry.Kind.CHARGE, model="=2+5", cost=Decimal("1")
+    )
+
+    output = run("usage_report")
+
+    assert output.splitlines() == [HEADER, "'@alice,'=2+5,1,0,0,0,0,1,0"]
+
+
 def test_usage_report_refuses_a_start_after_the_end():
     with pytest.raises(CommandError, match="after"):
         run("usage_report", "--since", "2025-03-02", "--until", "2025-03-01")

@@ -1,5 +1,6 @@
 """Usage reports: charges summed by user, model and local day, and the admin report page."""
 
+import csv
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -7,6 +8,7 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.urls import include, path
 from django.utils import timezone
@@ -243,7 +245,41 @@ def test_csv_writes_costs_as_plain_decimals():
     assert line == f"alice,{HAIKU},1,1,0,0,0,0.0000001,0"
 
 
+def test_csv_escapes_text_a_spreadsheet_would_run_but_keeps_numbers_numbers():
+    stream = StringIO()
+    texts = ["=1+2", "+1", "-1+2", "@SUM(A1)", "\tx", "\rx", "plain", "a=b", "a\r=b"]
+    rows = [
+        {"user": text, "model": HAIKU, "calls": -1, "cost_usd": Decimal("-0.5")} for text in texts
+    ]
+
+    write_csv(rows, stream)
+
+    parsed = list(csv.DictReader(StringIO(stream.getvalue())))
+    assert [row["user"] for row in parsed] == [
+        "'=1+2",
+        "'+1",
+        "'-1+2",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+        "plain",
+        "a=b",
+        "a\r=b",  # quoted, so the \r starts no row of its own
+    ]
+    assert {(row["calls"], row["cost_usd"]) for row in parsed} == {("-1", "-0.5")}
+
+
+@pytest.mark.parametrize("day", [date(1999, 12, 31), date(3000, 1, 1), date.max, date.min])
+def test_rows_refuse_days_outside_the_report_range(day):
+    with pytest.raises(ValueError, match="between 2000-01-01 and 2999-12-31"):
+        usage_rows(until=day)
+
+
 # The admin report page.
+
+
+def body(response) -> str:
+    return b"".join(response.streaming_content).decode()
 
 
 @pytest.fixture
@@ -251,6 +287,7 @@ def staff_client(client, make_user):
     staff = make_user("boss")
     staff.is_staff = True
     staff.save()
+    staff.user_permissions.add(Permission.objects.get(codename="view_usage_report"))
     client.force_login(staff)
     return client
 
@@ -322,7 +359,7 @@ def test_csv_download_has_the_contract_header(staff_client, make_user):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith("attachment;")
-    header, line = response.content.decode().splitlines()
+    header, line = body(response).splitlines()
     assert header == ",".join(CSV_COLUMNS)
     assert line == "alice,,1,9,0,0,0,0.25,0"
 
@@ -336,7 +373,7 @@ def test_csv_grouped_by_day_starts_with_the_day(staff_client, make_user):
         REPORT_URL, {"since": today, "until": today, "group_by": "day", "format": "csv"}
     )
 
-    header, line = response.content.decode().splitlines()
+    header, line = body(response).splitlines()
     assert header == ",".join(["day", *CSV_COLUMNS])
     assert line.startswith(f"{today.isoformat()},,,1,")
 
@@ -350,3 +387,44 @@ def test_a_start_after_the_end_is_an_error_not_a_report(staff_client):
     assert response.status_code == 200
     assert response.context["filters"] is None
     assert "must not be after" in response.content.decode()
+
+
+@pytest.mark.urls(__name__)
+def test_csv_download_escapes_names_that_a_spreadsheet_would_run(staff_client, make_user):
+    charge(make_user("-1+2"), model='=HYPERLINK("https://evil.example","x")', cost="0.25")
+
+    by_user = staff_client.get(REPORT_URL, {"format": "csv"})
+    by_model = staff_client.get(REPORT_URL, {"format": "csv", "group_by": "model"})
+
+    [user_row] = csv.DictReader(StringIO(body(by_user)))
+    [model_row] = csv.DictReader(StringIO(body(by_model)))
+    assert (user_row["user"], user_row["cost_usd"]) == ("'-1+2", "0.25")
+    assert model_row["model"] == '\'=HYPERLINK("https://evil.example","x")'
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"until": "9999-12-31"},
+        {"since": "0001-01-01"},
+        {"since": "9999-12-31", "until": "9999-12-31", "format": "csv"},
+        {"since": "1999-12-31"},
+        {"until": "3000-01-01"},
+    ],
+)
+def test_dates_beyond_the_report_range_are_a_form_error_not_a_500(staff_client, query):
+    response = staff_client.get(REPORT_URL, {"group_by": "user", **query})
+
+    assert response.status_code == 200
+    assert response.context["filters"] is None
+    assert "Enter a date from 2000-01-01 to 2999-12-31." in response.content.decode()
+
+
+@pytest.mark.urls(__name__)
+def test_a_five_digit_year_is_not_a_date(staff_client):
+    response = staff_client.get(REPORT_URL, {"until": "10000-01-01", "group_by": "user"})
+
+    assert response.status_code == 200
+    assert response.context["filters"] is None
+    assert "Enter a valid date." in response.content.decode()

@@ -5,11 +5,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils.translation import gettext as _
 
-from accounts.ledger import quota_for
 from accounts.models import Quota, User
+from accounts.services import change_quota
 
 NONE = "none"
 # The column's bounds: DecimalField(max_digits=14, decimal_places=4), PositiveBigIntegerField.
@@ -108,11 +107,4 @@ class Command(BaseCommand):
         user = User.objects.filter(username=options["username"]).first()
         if user is None:
             raise CommandError(_("No user named “%s”.") % options["username"])
-        with transaction.atomic():
-            # The same row lock admission takes, so a change never lands mid-admission.
-            quota = quota_for(user, lock=True)
-            for field, value in changes.items():
-                setattr(quota, field, value)
-            if changes:
-                quota.save(update_fields=[*changes, "updated_at"])
-        self.stdout.write(describe(quota))
+        self.stdout.write(describe(change_quota(user, **changes)))

@@ -8,19 +8,30 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from accounts.reports import usage_rows, write_csv
+from accounts.reports import EARLIEST_DAY, LATEST_DAY, is_report_day, usage_rows, write_csv
 
 
 def parse_day(option: str, value: str | None) -> date | None:
     if value is None:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
+        day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         raise CommandError(
             _("%(option)s must be a date written YYYY-MM-DD, not “%(value)s”.")
             % {"option": option, "value": value}
         ) from None
+    if not is_report_day(day):
+        raise CommandError(
+            _("%(option)s must be a date from %(earliest)s to %(latest)s, not “%(value)s”.")
+            % {
+                "option": option,
+                "earliest": EARLIEST_DAY.isoformat(),
+                "latest": LATEST_DAY.isoformat(),
+                "value": value,
+            }
+        )
+    return day
 
 
 class Command(BaseCommand):
