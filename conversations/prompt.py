@@ -7,22 +7,23 @@ the replies that follow it.
 
 | rule | earlier message                                      | sent upstream                  |
 |------|------------------------------------------------------|--------------------------------|
-| H1   | a reply `complete` or `stopped`, with text           | its text, after its question   |
+| H1   | a reply `complete` or `stopped`                      | its text, after its question   |
 | H2   | a reply `failed` or `interrupted` (or `streaming`)   | nothing                        |
 | H3   | a reply's non-text blocks (thinking, tool use)       | nothing yet: its text only     |
 | H4   | a user message answered by an H1 reply (the last)    | its text blocks                |
 | H5   | a user message with no H1 reply, and a later one     | nothing                        |
 | H6   | the last user message: the question being answered  | its text blocks, the last turn |
 | H7   | a user message's non-text blocks                     | nothing yet                    |
+| H8   | an H1 reply with no text (stopped at once, empty)    | none: question joins the next  |
 
 Why: H1, a stopped reply is one the user chose to end and has read (decision 24). H2, a broken
 answer may stop mid-sentence, and the model would continue or imitate it. H3, thinking and tool
 blocks cannot be replayed without their pairs (signatures, tool results). H5, the user moved on:
 sending the question again would repeat it, fault directive and all, with every later message.
-H6, replies H2 drops do not hide their question: this is how `retry` asks it again.
+H6, replies H2 drops do not hide their question: this is how `retry` asks it again. H8, the API
+wants alternating roles and no empty turn, and the question was asked and not given up on.
 
-Turns therefore alternate user, assistant, ..., user, and nothing is merged. The conversation's
-system prompt goes as `system`, outside the history.
+The conversation's system prompt goes as `system`, outside the history.
 """
 
 import hashlib
@@ -61,22 +62,25 @@ def _turns(earlier: Iterable[Message]) -> list[tuple[Message, list[Message]]]:
     return turns
 
 
+def _append(messages: list[dict], role: str, blocks: list[dict]) -> None:
+    if messages and messages[-1]["role"] == role:
+        messages[-1]["content"].extend(blocks)  # H8: the API wants alternating roles
+    elif blocks:
+        messages.append({"role": role, "content": blocks})
+
+
 def history(earlier: Iterable[Message]) -> list[dict]:
     """The `messages` of a request answering the last user message of `earlier` (the table)."""
     turns = _turns(earlier)
     messages: list[dict] = []
     for question, replies in turns[:-1]:
-        asked = _history_blocks(question)
-        answers = [
-            blocks
-            for reply in replies
-            if reply.status in _ANSWER_STATUSES and (blocks := _history_blocks(reply))
-        ]
-        if asked and answers:  # H4 with H1; else H5
-            messages.append({"role": "user", "content": asked})
-            messages.append({"role": "assistant", "content": answers[-1]})
-    if turns and (asked := _history_blocks(turns[-1][0])):  # H6
-        messages.append({"role": "user", "content": asked})
+        answers = [reply for reply in replies if reply.status in _ANSWER_STATUSES]
+        if not answers:
+            continue  # H5
+        _append(messages, "user", _history_blocks(question))  # H4
+        _append(messages, "assistant", _history_blocks(answers[-1]))  # H1
+    if turns:
+        _append(messages, "user", _history_blocks(turns[-1][0]))  # H6
     return messages
 
 

@@ -145,12 +145,7 @@ def answer(text: str, status: str = Message.Status.COMPLETE) -> Message:
 
 @pytest.mark.parametrize("status", ["failed", "interrupted"])
 def test_question_whose_replies_all_ended_badly_is_left_out_once_another_follows(status):
-    earlier = [
-        ask("one"),
-        answer("partial", status),
-        answer("", Message.Status.STOPPED),  # stopped before any text: no answer either
-        ask("two"),
-    ]
+    earlier = [ask("one"), answer("partial", status), answer("", status), ask("two")]
 
     assert history(earlier) == [user_turn("two")]
 
@@ -174,4 +169,13 @@ def test_stopped_reply_with_text_is_an_answer():
         user_turn("one"),
         assistant_turn("half an ans"),
         user_turn("two"),
+    ]
+
+
+@pytest.mark.parametrize("status", ["complete", "stopped"])
+def test_answer_with_no_text_keeps_its_question_joined_to_the_next(status):
+    earlier = [ask("one"), answer("", status), ask("two")]
+
+    assert history(earlier) == [
+        {"role": "user", "content": [{"type": "text", "text": t} for t in ("one", "two")]}
     ]
