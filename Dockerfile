@@ -14,11 +14,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so code changes reuse this layer.
-# `pip install .` installs the pinned runtime dependencies (the project itself has no
-# importable packages to install: it runs from /app, like `make run` runs from the checkout).
-COPY pyproject.toml ./
-RUN pip install .
+# Dependencies first, from pyproject.toml and the lock alone, so code changes reuse this layer.
+# `pip install .` installs the runtime dependencies (the project itself has no importable
+# packages to install: it runs from /app, like `make run` runs from the checkout), each at the
+# exact version constraints.txt holds, the transitive ones too (decision 42).
+COPY pyproject.toml constraints.txt ./
+RUN pip install -c constraints.txt pip \
+    && pip install -c constraints.txt .
 
 COPY . .
 

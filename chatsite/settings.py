@@ -128,6 +128,12 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000),
+                        # Every idle receive is a 5 s blocking pop (RedisChannelLayer.
+                        # brpop_timeout). redis-py 8 reads with a 5 s socket timeout by
+                        # default, so an idle pop raised "Timeout reading" and killed the
+                        # socket; twice the pop still notices a dead Redis (decision 42).
+                        "socket_timeout": 10,
+                        "socket_connect_timeout": 5,
                     }
                 ]
             },

@@ -56,3 +56,18 @@ def test_error_mid_stream_keeps_the_partial_text_and_retry_makes_a_new_reply(
     # The failed reply keeps its text and error, but only the last reply can be retried.
     expect(failed.locator(".message-error")).to_be_visible()
     expect(failed.get_by_role("button", name="Retry")).to_have_count(0)
+
+
+def test_message_after_a_failed_reply_is_answered_without_asking_the_failed_one_again(
+    page, sign_up
+):
+    chat = ChatPage(sign_up(page))
+    failed = chat.send("Say something !fault=error_mid")
+    ChatPage.wait_for_status(failed, "failed")
+
+    # Sent again with this one, the failed question's fault would fail it too (decision 43).
+    answered = chat.send("Something else !tokens=3")
+
+    ChatPage.wait_for_status(answered, "complete")
+    assert ChatPage.text_of(answered) == "w1 w2 w3"
+    expect(answered.locator(".message-error")).to_have_count(0)
