@@ -426,3 +426,7 @@ class InviteAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+# Registered from its own module, to keep this one readable.
+from . import admin_calls  # noqa: E402, F401

@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
@@ -164,3 +165,22 @@ def test_check_ledger_fails_on_a_corrupted_ledger(make_user, corrupt):
 
     with pytest.raises(CommandError, match="problems"):
         call_command("check_ledger", stderr=io.StringIO())
+
+
+def test_the_admin_lists_calls_read_only_to_those_who_may_view_them(make_user, client):
+    alice = make_user("alice")
+    call = a_call(alice, source=UpstreamCall.Source.TITLE).call
+    staff = make_user("support")
+    staff.is_staff = True
+    staff.save()
+    client.force_login(staff)
+    url = "/admin/accounts/upstreamcall/"
+
+    assert client.get(url).status_code == 403  # staff, but no view_upstreamcall
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_upstreamcall"))
+    listing = client.get(url).content.decode()
+    assert "alice" in listing and "title" in listing
+    detail = client.get(f"{url}{call.pk}/change/")
+    assert detail.status_code == 200 and b'name="worker"' not in detail.content
+    assert client.post(f"{url}{call.pk}/delete/", {"post": "yes"}).status_code == 403
