@@ -9,9 +9,9 @@ balancer each worker sees only part of a client's requests. The one exception is
 
 import hashlib
 import math
-import time
 from dataclasses import dataclass, field
 from functools import cache
+from time import monotonic, time
 
 from django.conf import settings
 from django.db import connection
@@ -98,7 +98,7 @@ class DatabaseCounters:
     """A RateCounter row per key, upserted in one statement (SQLite 3.35+ and PostgreSQL)."""
 
     def hit(self, key: str, window_seconds: int) -> tuple[int, float]:
-        now = time.time()
+        now = time()
         qn = connection.ops.quote_name
         t, k, h, e = qn(RateCounter._meta.db_table), qn("key"), qn("hits"), qn("expires_at")
         # One statement, so concurrent hits of one key never lose a count: the conflict
@@ -118,7 +118,7 @@ class DatabaseCounters:
         return int(hits), expires_at - now
 
     def peek(self, key: str) -> tuple[int, float]:
-        now = time.time()
+        now = time()
         row = RateCounter.objects.filter(key=key, expires_at__gt=now).values_list(
             "hits", "expires_at"
         )
@@ -159,11 +159,11 @@ class TokenBucket:
     updated: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.tokens, self.updated = float(self.burst), time.monotonic()
+        self.tokens, self.updated = float(self.burst), monotonic()
 
     def take(self) -> float | None:
         """Spend a token; None if there was one, else the seconds until there will be."""
-        now = time.monotonic()
+        now = monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1:

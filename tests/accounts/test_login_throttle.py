@@ -181,7 +181,7 @@ def test_reset_login_throttle_lifts_an_addresss_lock_out(client, alice, settings
 
 def test_a_lock_out_ends_with_its_window(client, alice, monkeypatch):
     now = 1_000_000.0
-    monkeypatch.setattr(limits.time, "time", lambda: now)
+    monkeypatch.setattr(limits, "time", lambda: now)
     fail(client, "alice", 5)
     now += 899
     assert LOCKED in sign_in(client, "alice", PASSWORD).content.decode()
