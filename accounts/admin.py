@@ -31,7 +31,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import ledger, services
 from .exports import csv_download
-from .forms import AdjustForm, GrantForm, QuotaForm
+from .forms import AdjustForm, AdminLoginForm, GrantForm, QuotaForm
 from .models import Invite, LedgerEntry, MoneyField, Quota, User
 
 Kind = LedgerEntry.Kind
@@ -111,9 +111,20 @@ def annotate_balances(queryset, now: datetime | None = None):
     )
 
 
+# The admin's sign-in counts failures with the app's (accounts/login_throttle.py).
+admin.site.login_form = AdminLoginForm
+
+
 class QuotaInline(admin.StackedInline):
     model = Quota
-    fields = ["period", "cost_limit", "token_limit", "allowed_models"]
+    fields = [
+        "period",
+        "cost_limit",
+        "token_limit",
+        "sends_per_minute",
+        "max_concurrent_replies",
+        "allowed_models",
+    ]
     filter_horizontal = ["allowed_models"]
     can_delete = False
     max_num = 1
@@ -299,7 +310,16 @@ class QuotaAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     autocomplete_fields = ["user"]
     filter_horizontal = ["allowed_models"]
-    fields = ["user", "period", "cost_limit", "token_limit", "allowed_models", "updated"]
+    fields = [
+        "user",
+        "period",
+        "cost_limit",
+        "token_limit",
+        "sends_per_minute",
+        "max_concurrent_replies",
+        "allowed_models",
+        "updated",
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         return ["user", "updated"] if obj else ["updated"]

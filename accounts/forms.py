@@ -1,10 +1,15 @@
-"""Forms: sign-up, and the admin's quota, grant and adjustment actions."""
+"""Forms: sign-up, throttled sign-in, and the admin's quota, grant and adjustment actions."""
+
+import math
 
 from django import forms
-from django.contrib.auth.forms import BaseUserCreationForm
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from . import login_throttle
 from .models import Quota, User
 
 Period = Quota.Period
@@ -22,6 +27,43 @@ LIMIT_FIELDS = ("cost_limit", "token_limit")
 
 def _limit_field(name: str, label) -> forms.Field:
     return Quota._meta.get_field(name).formfield(label=label, required=False, help_text="")
+
+
+class ThrottledLoginMixin:
+    """Refuse a locked-out sign-in before checking its password; count each failure."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = login_throttle.client_address(self.request)
+        wait = login_throttle.locked_out(username, address)
+        if wait is not None:
+            minutes = math.ceil(wait / 60)
+            raise ValidationError(
+                ngettext(
+                    "Too many failed sign-in attempts. Try again in %(minutes)d minute.",
+                    "Too many failed sign-in attempts. Try again in %(minutes)d minutes.",
+                    minutes,
+                )
+                % {"minutes": minutes},
+                code="locked_out",
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError as exc:
+            if getattr(exc, "code", None) == "invalid_login":
+                login_throttle.record_failure(username, address)
+            raise
+        if self.get_user() is not None:
+            login_throttle.record_success(username)
+        return cleaned
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    """/accounts/login/: Django's form (same fields, same success), throttled."""
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin's sign-in, throttled with the same counts as the app's."""
 
 
 class QuotaForm(forms.Form):

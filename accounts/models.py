@@ -96,6 +96,18 @@ class Quota(models.Model):
     token_limit = models.PositiveBigIntegerField(
         _("token limit"), null=True, blank=True, help_text=_("Blank: no token limit.")
     )
+    sends_per_minute = models.PositiveIntegerField(
+        _("sends per minute"),
+        null=True,
+        blank=True,
+        help_text=_("Blank: the site default (CHAT_SENDS_PER_MINUTE). 0: no limit."),
+    )
+    max_concurrent_replies = models.PositiveIntegerField(
+        _("replies at once"),
+        null=True,
+        blank=True,
+        help_text=_("Blank: the site default (CHAT_MAX_CONCURRENT_REPLIES). 0: no limit."),
+    )
     allowed_models = models.ManyToManyField(
         "conversations.CatalogModel",
         blank=True,
@@ -293,3 +305,22 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.cost} USD ({self.user})"
+
+
+class RateCounter(models.Model):
+    """One rate-limit window of `accounts.limits` when there is no Redis: hits since it opened.
+
+    A row per key, renewed in place when its window has ended; times are Unix seconds (a
+    float) so the one upsert statement compares them the same way on SQLite and PostgreSQL.
+    """
+
+    key = models.CharField(max_length=200, primary_key=True)
+    hits = models.PositiveIntegerField(default=0)
+    expires_at = models.FloatField(db_index=True)
+
+    class Meta:
+        verbose_name = _("rate counter")
+        verbose_name_plural = _("rate counters")
+
+    def __str__(self) -> str:
+        return self.key

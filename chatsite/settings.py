@@ -253,6 +253,21 @@ QUOTA_DEFAULT_TOKEN_LIMIT = _optional_int("QUOTA_DEFAULT_TOKEN_LIMIT", "none")
 if QUOTA_DEFAULT_PERIOD not in {"day", "week", "month", "none"}:
     raise environ.ImproperlyConfigured("QUOTA_DEFAULT_PERIOD must be day, week, month or none")
 
+# Abuse limits, counted by accounts/limits.py (Redis when REDIS_URL is set, else the
+# database) so that every worker sees the same counts; 0 switches a limit off.
+# Sign-in: failures allowed per account and per client address in a window (seconds).
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
+# The client's address is REMOTE_ADDR unless a proxy we trust names it in this header.
+CLIENT_ADDRESS_HEADER = env.str("CLIENT_ADDRESS_HEADER", default="")
+# Sending, per user (an admin may override both per user in the quota).
+CHAT_SENDS_PER_MINUTE = env.int("CHAT_SENDS_PER_MINUTE", default=20)
+CHAT_MAX_CONCURRENT_REPLIES = env.int("CHAT_MAX_CONCURRENT_REPLIES", default=5)
+# Frames per socket: a token bucket of this rate (per second) and burst.
+WS_FRAMES_PER_SECOND = env.float("WS_FRAMES_PER_SECOND", default=10.0)
+WS_FRAME_BURST = env.int("WS_FRAME_BURST", default=40)
+
 # Streaming: partial replies are written at most this often; a streaming message whose
 # heartbeat is older than the timeout belongs to a dead process and becomes interrupted.
 STREAM_CHECKPOINT_SECONDS = env.float("STREAM_CHECKPOINT_SECONDS", default=1.0)

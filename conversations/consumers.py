@@ -10,6 +10,8 @@ from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from accounts.limits import TokenBucket, retry_seconds
+
 from . import services
 from .frames import completed_frame, conversation_payload, encode, error_frame, message_payload
 from .models import Message
@@ -34,6 +36,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.runner = get_runner()
+        rate = settings.WS_FRAMES_PER_SECOND
+        self.frame_bucket = TokenBucket(rate, settings.WS_FRAME_BURST) if rate > 0 else None
 
     async def disconnect(self, code: int) -> None:
         for conversation_id in list(getattr(self, "conversations", ())):
@@ -58,6 +62,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._receive(text_data)
 
     async def _receive(self, text_data: str | None) -> None:
+        if await self._refused_for_frame_rate():
+            return
         frame = _parse(text_data)
         client_id = frame.get("client_id") if isinstance(frame, dict) else None
         if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
@@ -93,6 +99,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             log.exception("frame %s failed", frame["type"])
             detail = _("The server failed to handle this. Try again.")
             await self.send_frame(error_frame("internal", detail, client_id))
+
+    async def _refused_for_frame_rate(self) -> bool:
+        """Every frame spends a token of this socket's bucket; none left: an error frame, and
+        the frame is dropped unread (the socket stays open)."""
+        wait = self.frame_bucket.take() if self.frame_bucket else None
+        if wait is None:
+            return False
+        detail = _("Too many frames. Slow down.")
+        await self.send_frame(
+            error_frame("rate_limited", detail) | {"retry_after": retry_seconds(wait)}
+        )
+        return True
 
     # -- handlers ------------------------------------------------------------------------
 

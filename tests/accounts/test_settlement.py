@@ -37,7 +37,10 @@ def open_holds() -> int:
     return LedgerEntry.objects.filter(kind=LedgerEntry.Kind.HOLD, settled_by__isnull=True).count()
 
 
-async def test_ledger_reconciles_with_reported_usage_over_200_replies(upstream, runner, alice):
+async def test_ledger_reconciles_with_reported_usage_over_200_replies(
+    upstream, runner, alice, settings
+):
+    settings.CHAT_SENDS_PER_MINUTE = 0  # 200 sends in seconds: a script, not a person
     expected = dict.fromkeys(FIELDS, 0)
     expected_cost = Decimal(0)
     model = await CatalogModel.objects.aget(model_id="claude-sonnet-4-5-20250929")

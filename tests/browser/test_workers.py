@@ -2,14 +2,12 @@
 stopped from a tab on the other."""
 
 import shutil
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
+
+from tests.redis_server import redis_server
 
 from .chat_page import ChatPage, normalised, words
 from .conftest import (
@@ -26,47 +24,22 @@ from .conftest import (
 pytestmark = pytest.mark.browser
 
 
-def _start_redis(port: int, data_dir: Path) -> subprocess.Popen:
-    redis = shutil.which("redis-server")
-    if redis is None:
-        pytest.fail("redis-server is missing: apt-get install redis-server")
-    process = subprocess.Popen(
-        [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=data_dir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        probe = subprocess.run(
-            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
-        )
-        if probe.stdout.strip() == "PONG":
-            return process
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail("redis-server did not start")
-
-
 @pytest.fixture(scope="module")
 def two_workers(browser_upstream) -> Iterator[list[str]]:
     """Two Daphne processes sharing one database and a Redis channel layer."""
-    redis_dir = Path(tempfile.mkdtemp(prefix="chatsite-redis-"))
-    redis = _start_redis(_free_port(), redis_dir)
-    redis_url = f"redis://127.0.0.1:{redis.args[2]}/0"
-    data_dir, env = prepare_data(browser_upstream, "chatsite-workers-", REDIS_URL=redis_url)
-    processes, urls = [], []
-    try:
-        for n in (1, 2):
-            port = _free_port()
-            processes.append(start_daphne(env, port, f"worker-{n}"))
-            urls.append(f"http://127.0.0.1:{port}")
-        yield urls
-    finally:
-        for process in [*processes, redis]:
-            stop_process(process)
-        shutil.rmtree(data_dir, ignore_errors=True)
-        shutil.rmtree(redis_dir, ignore_errors=True)
+    with redis_server() as redis_url:
+        data_dir, env = prepare_data(browser_upstream, "chatsite-workers-", REDIS_URL=redis_url)
+        processes, urls = [], []
+        try:
+            for n in (1, 2):
+                port = _free_port()
+                processes.append(start_daphne(env, port, f"worker-{n}"))
+                urls.append(f"http://127.0.0.1:{port}")
+            yield urls
+        finally:
+            for process in processes:
+                stop_process(process)
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _context(browser: Browser, url: str, errors: list[str]) -> BrowserContext:
