@@ -8,34 +8,29 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
-from accounts import ledger, limits
-from accounts.models import Quota, UpstreamCall, User
+from accounts import ledger
+from accounts.models import UpstreamCall, User
 from accounts.request_bound import request_token_bound
 
+from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
 from .selectors import conversation_for, conversations_for, message_for, usable_model
+from .sending_limits import (
+    SendingLimits,
+    refuse_if_sending_too_fast,
+    refuse_if_too_many_replies,
+    sending_limits_for,
+)
 
 TITLE_LENGTH = 60
-SEND_WINDOW_SECONDS = 60
-# What a client refused for too many replies at once is told to wait: any of them may end now.
-BUSY_RETRY_AFTER_SECONDS = 5
 FINAL_FIELDS = ["status", "content", "seq", "stop_reason", "usage", "error", "heartbeat_at"]
 INTERRUPTED_ERROR = {
     "code": "interrupted",
     "detail": "The server restarted while this reply was being written.",
 }
 DELETED_ERROR = {"code": "deleted", "detail": "This conversation was deleted."}
-
-
-class ChatError(Exception):
-    """A refused action, with a frame error code, a message for the user, and extra fields."""
-
-    def __init__(self, code: str, detail: str, **extra: object) -> None:
-        super().__init__(detail)
-        self.code, self.detail, self.extra = code, detail, extra
 
 
 @dataclass(frozen=True)
@@ -72,69 +67,6 @@ def _validate_text(text: object) -> str:
 def _refuse_if_busy(conversation: Conversation) -> None:
     if conversation.messages.filter(status=Message.Status.STREAMING).exists():
         raise ChatError("busy", _("A reply is still being written. Stop it or wait for it."))
-
-
-@dataclass(frozen=True)
-class SendingLimits:
-    """A user's sending limits (0: none): their quota's overrides, else the settings."""
-
-    sends_per_minute: int
-    max_concurrent_replies: int
-
-
-def sending_limits_for(user: User) -> SendingLimits:
-    """The user's limits, in one read (a user without a quota row has the defaults)."""
-    row = Quota.objects.filter(user=user).values_list("sends_per_minute", "max_concurrent_replies")
-    per_minute, concurrent = row.first() or (None, None)
-    return SendingLimits(
-        settings.CHAT_SENDS_PER_MINUTE if per_minute is None else per_minute,
-        settings.CHAT_MAX_CONCURRENT_REPLIES if concurrent is None else concurrent,
-    )
-
-
-def replies_in_flight(user: User) -> int:
-    """How many upstream calls of this user are running now (what max_concurrent_replies caps):
-    chat replies, and gateway streams once they exist; a title is not a reply."""
-    return (
-        UpstreamCall.objects.filter(user=user, status=UpstreamCall.Status.RUNNING)
-        .exclude(source=UpstreamCall.Source.TITLE)
-        .count()
-    )
-
-
-def _rate_limited(detail: str, retry_after: float) -> ChatError:
-    return ChatError("rate_limited", detail, retry_after=limits.retry_seconds(retry_after))
-
-
-def _refuse_if_sending_too_fast(user: User, sending: SendingLimits) -> None:
-    """Count this send in the user's minute, across every worker (accounts/limits.py)."""
-    if not sending.sends_per_minute:
-        return
-    wait = limits.hit(f"send:{user.pk}", sending.sends_per_minute, SEND_WINDOW_SECONDS)
-    if wait is not None:
-        seconds = limits.retry_seconds(wait)
-        detail = ngettext(
-            "You are sending messages too fast. Try again in %(seconds)d second.",
-            "You are sending messages too fast. Try again in %(seconds)d seconds.",
-            seconds,
-        )
-        raise _rate_limited(detail % {"seconds": seconds}, wait)
-
-
-def _refuse_if_too_many_replies(user: User, sending: SendingLimits) -> None:
-    """Inside the send transaction. The quota row's lock, which admission takes next anyway,
-    is taken first so that racing sends count each other's replies."""
-    cap = sending.max_concurrent_replies
-    if not cap:
-        return
-    ledger.quota_for(user, lock=True)
-    if replies_in_flight(user) >= cap:
-        detail = ngettext(
-            "You already have %(count)d reply being written. Wait for it to end, or stop it.",
-            "You already have %(count)d replies being written. Wait for one to end, or stop it.",
-            cap,
-        )
-        raise _rate_limited(detail % {"count": cap}, BUSY_RETRY_AFTER_SECONDS)
 
 
 def _model_or_refuse(user: User, model_id: str | None) -> CatalogModel:
@@ -192,7 +124,7 @@ def _start_reply(
     sending: SendingLimits,
 ) -> tuple[Message, UpstreamCall]:
     """Create the streaming reply and admit its first call (inside the send transaction)."""
-    _refuse_if_too_many_replies(user, sending)
+    refuse_if_too_many_replies(user, sending)
     reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
@@ -238,7 +170,7 @@ def send_message(
         # Attachments arrive with a later issue; until then every id is unknown.
         raise ChatError("not_found", _("Attachment not found."))
     sending = sending_limits_for(user)
-    _refuse_if_sending_too_fast(user, sending)
+    refuse_if_sending_too_fast(user, sending)
     with transaction.atomic():
         created = conversation_id is None
         if created:
@@ -266,7 +198,7 @@ def send_message(
 def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResult:
     """Start a new reply after a failed or interrupted one that ends the conversation."""
     sending = sending_limits_for(user)
-    _refuse_if_sending_too_fast(user, sending)
+    refuse_if_sending_too_fast(user, sending)
     with transaction.atomic():
         failed = message_for(user, message_id, lock=True)
         conversation = failed.conversation

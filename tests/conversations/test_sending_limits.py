@@ -5,7 +5,7 @@ from asgiref.sync import sync_to_async
 
 from accounts import limits
 from accounts.models import Quota
-from conversations import services
+from conversations import sending_limits as limits_of_sending
 from conversations.models import Conversation, Message
 
 from .wsclient import ChatSocket, created
@@ -117,7 +117,7 @@ async def test_a_send_over_the_concurrent_replies_limit_is_refused(
     frame = await refusal(socket)
 
     assert frame["code"] == "rate_limited" and frame["client_id"] == "third"
-    assert frame["retry_after"] == services.BUSY_RETRY_AFTER_SECONDS
+    assert frame["retry_after"] == limits_of_sending.BUSY_RETRY_AFTER_SECONDS
     assert "2 replies being written" in frame["detail"]
     assert await Conversation.objects.filter(user=alice).acount() == 2
 
@@ -201,9 +201,9 @@ async def test_limits_cost_one_read_when_they_are_off(upstream, alice, runner):
 
     def queries_of_limits() -> list[str]:
         with CaptureQueriesContext(connection) as captured:
-            sending = services.sending_limits_for(alice)
-            services._refuse_if_sending_too_fast(alice, sending)
-            services._refuse_if_too_many_replies(alice, sending)
+            sending = limits_of_sending.sending_limits_for(alice)
+            limits_of_sending.refuse_if_sending_too_fast(alice, sending)
+            limits_of_sending.refuse_if_too_many_replies(alice, sending)
         return [q["sql"] for q in captured.captured_queries]
 
     assert len(await sync_to_async(queries_of_limits)()) == 1
