@@ -35,9 +35,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.runner = get_runner()
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the consumer ends (a close, an error that escaped, a cancel), a socket
+            # left subscribed would be delivered to, and kept alive, by the runner for good.
+            await self._clean_up()
+
     async def disconnect(self, code: int) -> None:
+        await self._clean_up()
+
+    async def _clean_up(self) -> None:
+        """Leave every conversation; each step runs even if another failed. Idempotent."""
         for conversation_id in list(getattr(self, "conversations", ())):
-            await self._leave(conversation_id)
+            try:
+                await self._leave(conversation_id)
+            except Exception:  # the channel layer is down: the local part is done already
+                log.warning("leaving conversation %s failed", conversation_id, exc_info=True)
 
     async def deliver(self, text: str) -> None:
         """Called by the runner with an encoded frame for a conversation we follow."""
@@ -55,17 +70,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not getattr(self, "runner", None):
             return  # closed as unauthenticated
         with translation.override(self.language):
-            await self._receive(text_data)
+            try:
+                await self._receive(text_data)
+            except Exception:
+                # Nothing a client sends may end its socket (1011) or skip the clean-up.
+                log.exception("a frame could not be handled")
+                detail = _("The server failed to handle this. Try again.")
+                await self.send_frame(error_frame("internal", detail))
 
     async def _receive(self, text_data: str | None) -> None:
         frame = _parse(text_data)
-        client_id = frame.get("client_id") if isinstance(frame, dict) else None
-        if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
-            client_id = None
+        client_id = _client_id(frame)
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self.send_frame(
                 error_frame("invalid_frame", _("Frames are JSON objects with a type."), client_id)
             )
+            return
+        if not _well_formed(frame):
+            # Checked before anything echoes, stores or forwards a string of the frame.
+            detail = _("Frames may not contain NUL characters or unpaired surrogates.")
+            await self.send_frame(error_frame("invalid_frame", detail, client_id))
             return
         handler = {
             "send": self.on_send,
@@ -98,10 +122,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_send(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _optional_id(frame.get("conversation"))
-        attachments = frame.get("attachments")
-        attachments = [] if attachments is None else attachments
-        if not isinstance(attachments, list):
-            raise ValueError("attachments")
+        attachments = [_required_id(i) for i in _list(frame.get("attachments"))]
         model_id = frame.get("model")
         if model_id is not None and (not isinstance(model_id, str) or len(model_id) > 100):
             raise ValueError("model")
@@ -230,9 +251,46 @@ def _parse(text_data: str | None) -> object:
     if text_data is None or len(text_data) > MAX_FRAME_BYTES:
         return None
     try:
-        return json.loads(text_data)
-    except ValueError:
+        return json.loads(text_data, parse_constant=_not_json)
+    except (ValueError, RecursionError):  # the decoder recurses once per level of nesting
         return None
+
+
+def _not_json(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python's json accepts them
+
+
+def _client_id(frame: object) -> str | None:
+    client_id = frame.get("client_id") if isinstance(frame, dict) else None
+    if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
+        return None
+    return client_id if _well_formed(client_id) else None
+
+
+def _well_formed(value: object) -> bool:
+    """No NUL and no unpaired surrogate in any key or string, however deep.
+
+    JSON's \\u escapes can spell both; a surrogate cannot be encoded as UTF-8 (an error frame
+    echoing it would close the socket) and neither can be stored in PostgreSQL text.
+    Iterative: the decoder accepts nesting deeper than a recursive walk could follow.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return False
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def _optional_id(value: object) -> int | None:
@@ -240,12 +298,13 @@ def _optional_id(value: object) -> int | None:
 
 
 def _required_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    # A string of ASCII digits only: int() would also take "١", " 7", "+7" and "1_0", and
+    # spend quadratic time on thousands of digits.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
         raise ValueError("id")
-    number = int(value)
-    if not 1 <= number < 2**63:
-        raise ValueError("id")
-    return number
+    return value
 
 
 def _language_of(scope: dict) -> str:

@@ -54,7 +54,10 @@ class ChatSocket:
         await self.send({**frame, "attachments": [], "client_id": client_id})
 
     async def receive(self, timeout: float = 5) -> dict:
-        return json.loads(await self.communicator.receive_from(timeout=timeout))
+        text = await self.communicator.receive_from(timeout=timeout)
+        # Daphne encodes every frame as UTF-8: one it cannot encode closes the socket (1011).
+        text.encode("utf-8")
+        return json.loads(text)
 
     async def receive_until(self, frame_type: str, timeout: float = 10) -> list[dict]:
         """Every frame up to and including the first of `frame_type`."""
