@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import ledger
+from . import ledger, services
 from .forms import AdjustForm, GrantForm, QuotaForm
 from .models import Invite, LedgerEntry, MoneyField, Quota, User
 
@@ -258,7 +258,7 @@ class UserAdmin(BaseUserAdmin):
     def deactivate(self, request, queryset):
         if queryset.filter(pk=request.user.pk).exists():
             self.message_user(request, gettext("You cannot deactivate yourself."), messages.WARNING)
-        count = queryset.exclude(pk=request.user.pk).update(is_active=False)
+        count = services.deactivate_users(queryset.exclude(pk=request.user.pk))
         message = ngettext("Deactivated %(count)d user.", "Deactivated %(count)d users.", count)
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
 

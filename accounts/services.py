@@ -4,8 +4,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from .live_sessions import tell_sockets_after_commit
 from .models import Invite, User
 
 
@@ -49,3 +51,15 @@ def create_invite(created_by: User | None, note: str = "", days: int | None = No
     return Invite.objects.create(
         created_by=created_by, note=note, expires_at=timezone.now() + timedelta(days=days)
     )
+
+
+def deactivate_users(users: QuerySet[User]) -> int:
+    """Deactivate users in bulk and close their open sockets; returns how many.
+
+    QuerySet.update() sends no post_save, so the sockets are told here.
+    """
+    ids = list(users.values_list("pk", flat=True))
+    count = User.objects.filter(pk__in=ids).update(is_active=False)
+    for user_id in ids:
+        tell_sockets_after_commit(user_id)
+    return count

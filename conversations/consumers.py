@@ -8,7 +8,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 from django.utils import translation
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
+
+from accounts import live_sessions
 
 from . import services
 from .frames import completed_frame, conversation_payload, encode, error_frame, message_payload
@@ -28,12 +31,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.conversations: set[int] = set()
+        self.signed_out = False
+        self.user_group: str | None = None
         self.language = _language_of(self.scope)
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.runner = get_runner()
+        self.session_key = self.scope["session"].session_key
+        self.session_tag = live_sessions.session_tag(self.session_key or "")
+        # Every worker's sockets of this user hear of a sign-out, deactivation or new password.
+        self.user_group = live_sessions.user_group(self.user.pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -53,6 +63,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self._leave(conversation_id)
             except Exception:  # the channel layer is down: the local part is done already
                 log.warning("leaving conversation %s failed", conversation_id, exc_info=True)
+        group, self.user_group = getattr(self, "user_group", None), None
+        if group is not None:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # the layer expires it (channels-redis: group_expiry)
+                log.warning("leaving %s failed", group, exc_info=True)
+
+    async def account_check(self, event: dict) -> None:
+        """The user's account or one of their sessions changed (accounts.live_sessions)."""
+        if self.signed_out or not getattr(self, "runner", None):
+            return
+        ended = event.get("ended_session")
+        if ended is not None:
+            if constant_time_compare(ended, self.session_tag):
+                await self._sign_out()
+            return
+        try:
+            signed_in = await self._signed_in()
+        except Exception:  # the database is away: the next frame checks again
+            log.warning("checking the session of a socket failed", exc_info=True)
+            return
+        if not signed_in:
+            await self._sign_out()
+
+    async def _signed_in(self) -> bool:
+        return await database_sync_to_async(live_sessions.still_signed_in)(
+            self.user.pk, self.session_key
+        )
+
+    async def _sign_out(self) -> None:
+        """Close as unauthenticated; no delta follows, frames still in flight are ignored."""
+        self.signed_out = True
+        await self._clean_up()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def deliver(self, text: str) -> None:
         """Called by the runner with an encoded frame for a conversation we follow."""
@@ -67,7 +111,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=encode(frame))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not getattr(self, "runner", None):
+        if self.signed_out or not getattr(self, "runner", None):
             return  # closed as unauthenticated
         with translation.override(self.language):
             try:
@@ -100,6 +144,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is None:
             detail = _("Unknown frame type: %(type)s") % {"type": frame["type"][:50]}
             await self.send_frame(error_frame("invalid_frame", detail, client_id))
+            return
+        if not await self._signed_in():  # signed out, deactivated, new password: act on nothing
+            await self._sign_out()
             return
         try:
             await handler(frame, client_id)

@@ -25,13 +25,21 @@ class ChatSocket:
 
     @classmethod
     async def open(
-        cls, user=None, *, origin: str | None = "http://127.0.0.1:8000", lang: str = "en"
+        cls,
+        user=None,
+        *,
+        origin: str | None = "http://127.0.0.1:8000",
+        lang: str = "en",
+        session: str | None = None,
     ):
+        """A socket signed in as `user` (a new session), or on an existing `session` key."""
         headers = [(b"accept-language", lang.encode())]
         if origin is not None:
             headers.append((b"origin", origin.encode()))
         if user is not None:
-            headers.append((b"cookie", f"sessionid={await session_cookie(user)}".encode()))
+            session = await session_cookie(user)
+        if session is not None:
+            headers.append((b"cookie", f"sessionid={session}".encode()))
         communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
         connected, code = await communicator.connect(timeout=5)
         socket = cls(communicator)
