@@ -9,8 +9,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db import transaction
-from django.db.models import Subquery
+from django.db import connections, router, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -47,25 +46,40 @@ def still_signed_in(user_id: int, session_key: str | None) -> bool:
     if not session_key:
         return False
     engine = import_module(settings.SESSION_ENGINE)
-    users = get_user_model().objects.filter(pk=user_id, is_active=True)
     if settings.SESSION_ENGINE in _DATABASE_ENGINES:
-        sessions = engine.SessionStore.get_model_class().objects.filter(
-            session_key=session_key, expire_date__gt=timezone.now()
-        )
-        row = (
-            users.annotate(session_data=Subquery(sessions.values("session_data")[:1]))
-            .values_list("password", "session_data")
-            .first()
-        )
+        row = _user_and_session(user_id, session_key, engine.SessionStore.get_model_class())
         if row is None or row[1] is None:
             return False
         password, data = row[0], engine.SessionStore().decode(row[1])
     else:
+        users = get_user_model().objects.filter(pk=user_id, is_active=True)
         password = users.values_list("password", flat=True).first()
         if password is None:
             return False
         data = engine.SessionStore(session_key).load()
     return _session_matches(data, user_id, password)
+
+
+def _user_and_session(user_id: int, session_key: str, session_model) -> tuple | None:
+    """(password, session_data or None) of an active user, in one statement.
+
+    Plain SQL: building the same query with the ORM cost ten times its run time (about 1 ms
+    against 0.1 ms on SQLite), on every frame.
+    """
+    user_model = get_user_model()
+    connection = connections[router.db_for_read(user_model)]
+    quote = connection.ops.quote_name
+    users, sessions = user_model._meta, session_model._meta
+    sql = (
+        f"SELECT u.{quote(users.get_field('password').column)}, s.{quote('session_data')}"
+        f" FROM {quote(users.db_table)} u LEFT JOIN {quote(sessions.db_table)} s"
+        f" ON s.{quote('session_key')} = %s AND s.{quote('expire_date')} > %s"
+        f" WHERE u.{quote(users.pk.column)} = %s AND u.{quote('is_active')} = %s"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [session_key, now, user_id, True])
+        return cursor.fetchone()
 
 
 def _session_matches(data: dict, user_id: int, password: str) -> bool:
