@@ -57,7 +57,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._clean_up()
 
     async def _clean_up(self) -> None:
-        """Leave every conversation; each step runs even if another failed. Idempotent."""
+        """Leave every conversation and the user group; each step runs even if another failed."""
         for conversation_id in list(getattr(self, "conversations", ())):
             try:
                 await self._leave(conversation_id)
