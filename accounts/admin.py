@@ -296,7 +296,7 @@ class UserAdmin(BaseUserAdmin):
     def deactivate(self, request, queryset):
         if queryset.filter(pk=request.user.pk).exists():
             self.message_user(request, gettext("You cannot deactivate yourself."), messages.WARNING)
-        count = queryset.exclude(pk=request.user.pk).update(is_active=False)
+        count = services.deactivate_users(queryset.exclude(pk=request.user.pk))
         message = ngettext("Deactivated %(count)d user.", "Deactivated %(count)d users.", count)
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
 

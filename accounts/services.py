@@ -4,9 +4,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .ledger import quota_for
+from .live_sessions import tell_sockets_after_commit
 from .models import Invite, Quota, User
 
 
@@ -65,3 +67,15 @@ def change_quota(user: User, **changes: object) -> Quota:
         if changes:
             quota.save(update_fields=[*changes, "updated_at"])
     return quota
+
+
+def deactivate_users(users: QuerySet[User]) -> int:
+    """Deactivate users in bulk and close their open sockets; returns how many.
+
+    QuerySet.update() sends no post_save, so the sockets are told here.
+    """
+    ids = list(users.values_list("pk", flat=True))
+    count = User.objects.filter(pk__in=ids).update(is_active=False)
+    for user_id in ids:
+        tell_sockets_after_commit(user_id)
+    return count

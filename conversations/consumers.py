@@ -8,8 +8,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 from django.utils import translation
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
+from accounts import live_sessions
 from accounts.limits import TokenBucket, retry_seconds
 
 from . import services
@@ -30,6 +32,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.conversations: set[int] = set()
+        self.signed_out = False
+        self.user_group: str | None = None
         self.language = _language_of(self.scope)
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
@@ -38,10 +42,64 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.runner = get_runner()
         rate = settings.WS_FRAMES_PER_SECOND
         self.frame_bucket = TokenBucket(rate, settings.WS_FRAME_BURST) if rate > 0 else None
+        self.session_key = self.scope["session"].session_key
+        self.session_tag = live_sessions.session_tag(self.session_key or "")
+        # Every worker's sockets of this user hear of a sign-out, deactivation or new password.
+        self.user_group = live_sessions.user_group(self.user.pk)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the consumer ends (a close, an error that escaped, a cancel), a socket
+            # left subscribed would be delivered to, and kept alive, by the runner for good.
+            await self._clean_up()
 
     async def disconnect(self, code: int) -> None:
+        await self._clean_up()
+
+    async def _clean_up(self) -> None:
+        """Leave every conversation and the user group; each step runs even if another failed."""
         for conversation_id in list(getattr(self, "conversations", ())):
-            await self._leave(conversation_id)
+            try:
+                await self._leave(conversation_id)
+            except Exception:  # the channel layer is down: the local part is done already
+                log.warning("leaving conversation %s failed", conversation_id, exc_info=True)
+        group, self.user_group = getattr(self, "user_group", None), None
+        if group is not None:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # the layer expires it (channels-redis: group_expiry)
+                log.warning("leaving %s failed", group, exc_info=True)
+
+    async def account_check(self, event: dict) -> None:
+        """The user's account or one of their sessions changed (accounts.live_sessions)."""
+        if self.signed_out or not getattr(self, "runner", None):
+            return
+        ended = event.get("ended_session")
+        if ended is not None:
+            if constant_time_compare(ended, self.session_tag):
+                await self._sign_out()
+            return
+        try:
+            signed_in = await self._signed_in()
+        except Exception:  # the database is away: the next frame checks again
+            log.warning("checking the session of a socket failed", exc_info=True)
+            return
+        if not signed_in:
+            await self._sign_out()
+
+    async def _signed_in(self) -> bool:
+        return await database_sync_to_async(live_sessions.still_signed_in)(
+            self.user.pk, self.session_key
+        )
+
+    async def _sign_out(self) -> None:
+        """Close as unauthenticated; no delta follows, frames still in flight are ignored."""
+        self.signed_out = True
+        await self._clean_up()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def deliver(self, text: str) -> None:
         """Called by the runner with an encoded frame for a conversation we follow."""
@@ -56,22 +114,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=encode(frame))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not getattr(self, "runner", None):
+        if self.signed_out or not getattr(self, "runner", None):
             return  # closed as unauthenticated
         with translation.override(self.language):
-            await self._receive(text_data)
+            try:
+                await self._receive(text_data)
+            except Exception:
+                # Nothing a client sends may end its socket (1011) or skip the clean-up.
+                log.exception("a frame could not be handled")
+                detail = _("The server failed to handle this. Try again.")
+                await self.send_frame(error_frame("internal", detail))
 
     async def _receive(self, text_data: str | None) -> None:
         if await self._refused_for_frame_rate():
             return
         frame = _parse(text_data)
-        client_id = frame.get("client_id") if isinstance(frame, dict) else None
-        if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
-            client_id = None
+        client_id = _client_id(frame)
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             await self.send_frame(
                 error_frame("invalid_frame", _("Frames are JSON objects with a type."), client_id)
             )
+            return
+        if not _well_formed(frame):
+            # Checked before anything echoes, stores or forwards a string of the frame.
+            detail = _("Frames may not contain NUL characters or unpaired surrogates.")
+            await self.send_frame(error_frame("invalid_frame", detail, client_id))
             return
         handler = {
             "send": self.on_send,
@@ -82,6 +149,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if handler is None:
             detail = _("Unknown frame type: %(type)s") % {"type": frame["type"][:50]}
             await self.send_frame(error_frame("invalid_frame", detail, client_id))
+            return
+        if not await self._signed_in():  # signed out, deactivated, new password: act on nothing
+            await self._sign_out()
             return
         try:
             await handler(frame, client_id)
@@ -116,10 +186,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_send(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _optional_id(frame.get("conversation"))
-        attachments = frame.get("attachments")
-        attachments = [] if attachments is None else attachments
-        if not isinstance(attachments, list):
-            raise ValueError("attachments")
+        attachments = [_required_id(i) for i in _list(frame.get("attachments"))]
         model_id = frame.get("model")
         if model_id is not None and (not isinstance(model_id, str) or len(model_id) > 100):
             raise ValueError("model")
@@ -248,9 +315,46 @@ def _parse(text_data: str | None) -> object:
     if text_data is None or len(text_data) > MAX_FRAME_BYTES:
         return None
     try:
-        return json.loads(text_data)
-    except ValueError:
+        return json.loads(text_data, parse_constant=_not_json)
+    except (ValueError, RecursionError):  # the decoder recurses once per level of nesting
         return None
+
+
+def _not_json(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python's json accepts them
+
+
+def _client_id(frame: object) -> str | None:
+    client_id = frame.get("client_id") if isinstance(frame, dict) else None
+    if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
+        return None
+    return client_id if _well_formed(client_id) else None
+
+
+def _well_formed(value: object) -> bool:
+    """No NUL and no unpaired surrogate in any key or string, however deep.
+
+    JSON's \\u escapes can spell both; a surrogate cannot be encoded as UTF-8 (an error frame
+    echoing it would close the socket) and neither can be stored in PostgreSQL text.
+    Iterative: the decoder accepts nesting deeper than a recursive walk could follow.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return False
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def _optional_id(value: object) -> int | None:
@@ -258,12 +362,13 @@ def _optional_id(value: object) -> int | None:
 
 
 def _required_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    # A string of ASCII digits only: int() would also take "١", " 7", "+7" and "1_0", and
+    # spend quadratic time on thousands of digits.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < 2**63:
         raise ValueError("id")
-    number = int(value)
-    if not 1 <= number < 2**63:
-        raise ValueError("id")
-    return number
+    return value
 
 
 def _language_of(scope: dict) -> str:

@@ -319,7 +319,7 @@
       if (handler) handler(frame);
     });
     socket.addEventListener("close", (event) => {
-      if (event.code === 4401) {
+      if (event.code === 4401 && !retrySignIn()) {
         location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname);
         return;
       }
@@ -332,6 +332,16 @@
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 10000);
     });
+  }
+
+  // 4401: this socket's session no longer signs in (signed out, deactivated, a new password).
+  // A password changed in this browser gives it a new session key, which a new socket carries:
+  // so reconnect once, and go to the sign-in page on a second 4401 soon after.
+  let signInRetriedAt = 0;
+  function retrySignIn() {
+    if (Date.now() - signInRetriedAt < 30000) return false;
+    signInRetriedAt = Date.now();
+    return true;
   }
 
   function setStatus(name, text) {

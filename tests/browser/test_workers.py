@@ -1,6 +1,7 @@
 """Two Daphne workers behind the Redis channel layer: a reply written by one is followed and
 stopped from a tab on the other."""
 
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -87,3 +88,41 @@ def test_tab_on_another_worker_follows_and_stops_the_reply(browser, two_workers)
     finally:
         first.close()
         second.close()
+
+
+def test_sign_out_on_one_worker_closes_the_sessions_socket_on_the_other(browser, two_workers):
+    errors: list[str] = []
+    first_url, second_url = two_workers
+    # One browser: cookies are per host, not per port, so both workers see its one session.
+    browser_context = _context(browser, first_url, errors)
+    elsewhere_context = _context(browser, second_url, errors)
+    try:
+        username = unique_username("signout")
+        signing_out = _sign_up(browser_context.new_page(), username)  # on worker 1
+        # The same user in another browser, also on worker 2: a session of its own.
+        other = elsewhere_context.new_page()
+        other.goto("/accounts/login/")
+        other.fill("#id_username", username)
+        other.fill("#id_password", PASSWORD)
+        other.click("button.primary")
+        other_chat = ChatPage(other)
+        other_chat.wait_until_connected()
+        on_second = browser_context.new_page()
+        sockets = []
+        on_second.on("websocket", lambda socket: sockets.append(socket))
+        on_second.goto(f"{second_url}/")
+        ChatPage(on_second).wait_until_connected()
+
+        signing_out.get_by_role("button", name="Sign out").click()  # handled by worker 1
+
+        # Worker 2 closes that session's socket with 4401; the page tries once more (a new
+        # password would have left it a new session key), is refused, and goes to sign in.
+        on_second.wait_for_url(re.compile(r"/accounts/login/"))
+        assert len(sockets) == 2, "the open socket was closed, not refused on a reconnect"
+        reply = other_chat.send("still signed in? !tokens=3")
+        ChatPage.wait_for_status(reply, "complete")
+        assert ChatPage.text_of(reply) == words(3)
+        assert not errors, errors
+    finally:
+        browser_context.close()
+        elsewhere_context.close()

@@ -3,8 +3,10 @@
 import json
 
 import pytest
+from channels.layers import get_channel_layer
 from django.conf import settings
 
+from conversations.consumers import ChatConsumer
 from conversations.models import Conversation, Message
 
 from .wsclient import ChatSocket
@@ -14,6 +16,13 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 
 def send(**fields) -> dict:
     return {"type": "send", "conversation": None, "text": "Hi", "attachments": [], **fields}
+
+
+def raw(**fields: str) -> str:
+    """A `send` frame as JSON text, with each field's value given as raw JSON (escapes kept)."""
+    values = {"conversation": "null", "text": '"Hi"', "attachments": "[]", "client_id": '"bad"'}
+    values |= fields
+    return "{" + ",".join(['"type":"send"', *(f'"{k}":{v}' for k, v in values.items())]) + "}"
 
 
 # (frame, code, echoed client_id); a dict frame carries client_id "bad" unless it says otherwise.
@@ -60,6 +69,49 @@ BAD_FRAMES = {
     "retry without message": ({"type": "retry"}, "invalid_frame", "bad"),
     "retry unknown message": ({"type": "retry", "message": 999_999}, "not_found", "bad"),
     "binary frame": (b'{"type": "send", "text": "Hi"}', "invalid_frame", None),
+    # Frames that once closed the socket with 1011 (issue 8, item 9), and their family.
+    "deeply nested array": ("[" * 100_000 + "]" * 100_000, "invalid_frame", None),
+    "deeply nested text": (raw(text="[" * 100_000 + "]" * 100_000), "invalid_frame", None),
+    "deeply nested object": ('{"a":' * 50_000 + "1" + "}" * 50_000, "invalid_frame", None),
+    "client_id a lone surrogate": (raw(client_id=r'"\ud800"'), "invalid_frame", None),
+    "client_id a low surrogate": (raw(client_id=r'"x\udfff"'), "invalid_frame", None),
+    "client_id with NUL": (raw(client_id=r'"a\u0000"'), "invalid_frame", None),
+    "text a lone surrogate": (raw(text=r'"Hi \ud83d"'), "invalid_frame", "bad"),
+    "text with NUL": (raw(text=r'"Hi\u0000there"'), "invalid_frame", "bad"),
+    "model a lone surrogate": (raw(model=r'"claude\udc00"'), "invalid_frame", "bad"),
+    "type a lone surrogate": ('{"type":"\\ud800","client_id":"bad"}', "invalid_frame", "bad"),
+    "key a lone surrogate": (raw(**{r"\ud800": "1"}), "invalid_frame", "bad"),
+    "surrogate in a nested list": (raw(extra=r'[["\ud800"]]'), "invalid_frame", "bad"),
+    "conversation NaN": (raw(conversation="NaN"), "invalid_frame", None),
+    "conversation Infinity": (raw(conversation="Infinity"), "invalid_frame", None),
+    "conversation -Infinity": (raw(conversation="-Infinity"), "invalid_frame", None),
+    "conversation 1e400": (raw(conversation="1e400"), "invalid_frame", "bad"),
+    "conversation 7.0": (raw(conversation="7.0"), "invalid_frame", "bad"),
+    "conversation 5000 digits": (raw(conversation="9" * 5000), "invalid_frame", None),
+    "conversation 5000-digit string": (send(conversation="9" * 5000), "invalid_frame", "bad"),
+    "conversation Arabic-Indic digits": (send(conversation="\u0661"), "invalid_frame", "bad"),
+    "conversation digits with underscores": (send(conversation="1_0"), "invalid_frame", "bad"),
+    "conversation digits with spaces": (send(conversation=" 7 "), "invalid_frame", "bad"),
+    "conversation +7": (send(conversation="+7"), "invalid_frame", "bad"),
+    "attachments a nested list": (send(attachments=[[1]]), "invalid_frame", "bad"),
+    "attachments a float": (send(attachments=[1.5]), "invalid_frame", "bad"),
+    "attachments a word": (send(attachments=["abc"]), "invalid_frame", "bad"),
+    "attachments true": (send(attachments=[True]), "invalid_frame", "bad"),
+    "attachments null": (send(attachments=[None]), "invalid_frame", "bad"),
+    "attachments 10**30": (send(attachments=[10**30]), "invalid_frame", "bad"),
+    "stop message 10**30": ({"type": "stop", "message": 10**30}, "invalid_frame", "bad"),
+    "stop message NaN": ('{"type":"stop","message":NaN,"client_id":"bad"}', "invalid_frame", None),
+    "retry message 2.0": ({"type": "retry", "message": 2.0}, "invalid_frame", "bad"),
+    "subscribe messages 10**30": (
+        {"type": "subscribe", "conversation": 1, "messages": [10**30]},
+        "invalid_frame",
+        "bad",
+    ),
+    "subscribe after a float": (
+        {"type": "subscribe", "conversation": 1, "after": 1.5},
+        "invalid_frame",
+        "bad",
+    ),
 }
 
 
@@ -108,3 +160,39 @@ async def test_error_details_follow_the_socket_language(upstream, alice, runner)
     error = await socket.receive()
     assert error["code"] == "invalid_frame" and english not in error["detail"]
     await socket.close()
+
+
+async def test_subscriptions_are_removed_even_when_a_handler_blows_up(
+    upstream, alice, runner, monkeypatch
+):
+    socket = await ChatSocket.open(alice)
+    await socket.send_text("!tokens=1", client_id="first")
+    frames = await socket.receive_until("message.completed")
+    conversation = frames[0]["conversation"]["id"]
+    assert runner.subscribers.get(conversation), "the sender follows its conversation"
+
+    async def blow_up(self, text_data=None, bytes_data=None):
+        raise RuntimeError("a handler blew up")
+
+    monkeypatch.setattr(ChatConsumer, "receive", blow_up)
+    await socket.send({"type": "subscribe", "conversation": conversation})
+    with pytest.raises(RuntimeError):
+        await socket.communicator.wait(timeout=5)
+
+    assert conversation not in runner.subscribers, "a dead socket must not stay subscribed"
+    layer = get_channel_layer()
+    assert not any(layer.groups.values()), "nor in any channel-layer group"
+
+
+async def test_malformed_frames_after_a_subscription_leave_it_working(upstream, alice, runner):
+    socket = await ChatSocket.open(alice)
+    await socket.send_text("!tokens=1", client_id="first")
+    conversation = (await socket.receive_until("message.completed"))[0]["conversation"]["id"]
+    for frame in ("[" * 100_000, raw(client_id=r'"\ud800"'), raw(text=r'"\udfff"')):
+        await socket.send(frame)
+        assert (await socket.receive())["code"] == "invalid_frame"
+    await socket.send_text("again !tokens=1", conversation=conversation, client_id="again")
+    frames = await socket.receive_until("message.completed")
+    assert frames[-1]["status"] == "complete"
+    await socket.close()
+    assert conversation not in runner.subscribers

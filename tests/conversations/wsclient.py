@@ -25,13 +25,21 @@ class ChatSocket:
 
     @classmethod
     async def open(
-        cls, user=None, *, origin: str | None = "http://127.0.0.1:8000", lang: str = "en"
+        cls,
+        user=None,
+        *,
+        origin: str | None = "http://127.0.0.1:8000",
+        lang: str = "en",
+        session: str | None = None,
     ):
+        """A socket signed in as `user` (a new session), or on an existing `session` key."""
         headers = [(b"accept-language", lang.encode())]
         if origin is not None:
             headers.append((b"origin", origin.encode()))
         if user is not None:
-            headers.append((b"cookie", f"sessionid={await session_cookie(user)}".encode()))
+            session = await session_cookie(user)
+        if session is not None:
+            headers.append((b"cookie", f"sessionid={session}".encode()))
         communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
         connected, code = await communicator.connect(timeout=5)
         socket = cls(communicator)
@@ -54,7 +62,10 @@ class ChatSocket:
         await self.send({**frame, "attachments": [], "client_id": client_id})
 
     async def receive(self, timeout: float = 5) -> dict:
-        return json.loads(await self.communicator.receive_from(timeout=timeout))
+        text = await self.communicator.receive_from(timeout=timeout)
+        # Daphne encodes every frame as UTF-8: one it cannot encode closes the socket (1011).
+        text.encode("utf-8")
+        return json.loads(text)
 
     async def receive_until(self, frame_type: str, timeout: float = 10) -> list[dict]:
         """Every frame up to and including the first of `frame_type`."""
