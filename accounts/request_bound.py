@@ -1,7 +1,7 @@
 """An upper bound on the prompt tokens of a whole Messages API request, every block kind counted.
 
 Admission holds this bound before a request goes upstream (docs/quotas.md has the table for
-admins, decision 44 the reasons). Every figure below is a ceiling the API documents, or a
+admins, decision 41 the reasons). Every figure below is a ceiling the API documents, or a
 count that is never shorter than the tokens it stands for (a token is at least one byte):
 
 - text, thinking, tool calls, tool definitions: one token per UTF-8 byte, plus framing;

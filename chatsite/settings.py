@@ -131,7 +131,7 @@ if REDIS_URL:
                         # Every idle receive is a 5 s blocking pop (RedisChannelLayer.
                         # brpop_timeout). redis-py 8 reads with a 5 s socket timeout by
                         # default, so an idle pop raised "Timeout reading" and killed the
-                        # socket; twice the pop still notices a dead Redis (decision 42).
+                        # socket; twice the pop still notices a dead Redis (decision 39).
                         "socket_timeout": 10,
                         "socket_connect_timeout": 5,
                     }

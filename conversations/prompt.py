@@ -1,6 +1,6 @@
 """Builds the Messages API request for a reply from the stored conversation.
 
-What history goes upstream, one rule a row (decision 43). A feature that changes what the model
+What history goes upstream, one rule a row (decision 40). A feature that changes what the model
 sees (attachments, thinking, tools, Continue, branches) adds or changes a row here and in
 docs/decisions.md. "Earlier" means before the reply being written; a turn is a user message and
 the replies that follow it.

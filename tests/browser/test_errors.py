@@ -65,7 +65,7 @@ def test_message_after_a_failed_reply_is_answered_without_asking_the_failed_one_
     failed = chat.send("Say something !fault=error_mid")
     ChatPage.wait_for_status(failed, "failed")
 
-    # Sent again with this one, the failed question's fault would fail it too (decision 43).
+    # Sent again with this one, the failed question's fault would fail it too (decision 40).
     answered = chat.send("Something else !tokens=3")
 
     ChatPage.wait_for_status(answered, "complete")

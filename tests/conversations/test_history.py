@@ -1,5 +1,5 @@
 """The history sent upstream: a question left unanswered is not asked again with the next one
-(conversations/prompt.py, decision 43)."""
+(conversations/prompt.py, decision 40)."""
 
 import pytest
 
