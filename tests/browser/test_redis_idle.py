@@ -1,12 +1,13 @@
 """Two Daphne workers on the Redis channel layer: idle sockets stay open and nothing is logged."""
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket
+
+from tests.redis_server import redis_server
 
 from .chat_page import ChatPage
 from .conftest import (
@@ -19,7 +20,6 @@ from .conftest import (
     stop_process,
     unique_username,
 )
-from .test_workers import _start_redis
 
 pytestmark = pytest.mark.browser
 
@@ -32,22 +32,19 @@ ERROR_MARKS = ("Timeout reading", "Traceback", " ERROR ", " CRITICAL ")
 @pytest.fixture(scope="module")
 def idle_workers(browser_upstream) -> Iterator[list[tuple[str, Path]]]:
     """Two Daphne processes on one database and a Redis layer: each one's URL and log file."""
-    redis_dir = Path(tempfile.mkdtemp(prefix="chatsite-redis-idle-"))
-    redis = _start_redis(_free_port(), redis_dir)
-    redis_url = f"redis://127.0.0.1:{redis.args[2]}/0"
-    data_dir, env = prepare_data(browser_upstream, "chatsite-idle-", REDIS_URL=redis_url)
-    processes, workers = [], []
-    try:
-        for n in (1, 2):
-            port = _free_port()
-            processes.append(start_daphne(env, port, f"idle-worker-{n}"))
-            workers.append((f"http://127.0.0.1:{port}", ARTIFACTS / f"idle-worker-{n}.log"))
-        yield workers
-    finally:
-        for process in [*processes, redis]:
-            stop_process(process)
-        shutil.rmtree(data_dir, ignore_errors=True)
-        shutil.rmtree(redis_dir, ignore_errors=True)
+    with redis_server() as redis_url:
+        data_dir, env = prepare_data(browser_upstream, "chatsite-idle-", REDIS_URL=redis_url)
+        processes, workers = [], []
+        try:
+            for n in (1, 2):
+                port = _free_port()
+                processes.append(start_daphne(env, port, f"idle-worker-{n}"))
+                workers.append((f"http://127.0.0.1:{port}", ARTIFACTS / f"idle-worker-{n}.log"))
+            yield workers
+        finally:
+            for process in processes:
+                stop_process(process)
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _chat_page(browser: Browser, url: str, sockets: list[WebSocket], closed: list[str]) -> Page:
