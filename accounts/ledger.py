@@ -10,9 +10,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from conversations.models import CatalogModel
-
 from .models import LedgerEntry, Quota, UpstreamCall, User
+from .pricing import Priced, PriceList
 from .request_bound import REQUEST_OVERHEAD_TOKENS
 
 Kind = LedgerEntry.Kind
@@ -80,7 +79,7 @@ class Balance:
         return min(1.0, max(fractions))
 
 
-def is_exhausted(current: Balance, model=None) -> bool:
+def is_exhausted(current: Balance, model: Priced | None = None) -> bool:
     """Nothing useful can be sent any more this period (with `model`, the shortest message)."""
     cost, tokens = current.remaining_cost, current.remaining_tokens
     smallest = PROMPT_OVERHEAD_TOKENS + MIN_REPLY_TOKENS
@@ -90,7 +89,7 @@ def is_exhausted(current: Balance, model=None) -> bool:
         return False
     if model is None:
         return cost <= 0
-    return cost < model.worst_case_cost(PROMPT_OVERHEAD_TOKENS, MIN_REPLY_TOKENS)
+    return cost < model.pricing().worst_case_cost(PROMPT_OVERHEAD_TOKENS, MIN_REPLY_TOKENS)
 
 
 def period_bounds(
@@ -174,7 +173,7 @@ class Admission:
 
 def admit(
     user: User,
-    model,
+    model: Priced,
     prompt_tokens: int,
     max_tokens: int,
     *,
@@ -189,14 +188,16 @@ def admit(
     lock), so concurrent calls of one user are admitted one after another and cannot
     overspend together. `prompt_tokens` is an upper bound of the whole request
     (`request_token_bound`); `input_estimate` the likely figure, charged when a call that
-    reached the model ends with no usage reported.
+    reached the model ends with no usage reported. The hold records the model's prices: the
+    call is charged at them, whatever the catalog says by the time it ends (decision 47).
     """
+    prices = model.pricing()
     quota = quota_for(user, lock=True)
     current = balance(user, quota)
     allowed = max_tokens
     if current.remaining_cost is not None:
-        prompt_cost = model.worst_case_cost(prompt_tokens, 0)
-        per_token = model.output_price_per_token(prompt_tokens)
+        prompt_cost = prices.worst_case_cost(prompt_tokens, 0)
+        per_token = prices.output_price_per_token(prompt_tokens)
         left = current.remaining_cost - prompt_cost
         if left < 0:
             raise QuotaExceeded(current)
@@ -227,8 +228,8 @@ def admit(
         input_tokens=prompt_tokens,
         output_tokens=allowed,
         tokens=prompt_tokens + allowed,
-        cost=model.worst_case_cost(prompt_tokens, allowed),
-        prices=model.price_list(),  # so the call can be priced even if the model goes
+        cost=prices.worst_case_cost(prompt_tokens, allowed),
+        prices=prices.snapshot(),
         estimated=True,
     )
     return Admission(call, allowed)
@@ -277,12 +278,16 @@ def settlement_usage(
     return usage, True
 
 
-def settle(call, model, usage: dict, *, estimated: bool) -> LedgerEntry | None:
+def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
     """Close a call's hold and charge its usage, once; None if it was settled already.
 
     `call` is an UpstreamCall or its id. Marking the call settled is the lock: of several
     settlers racing (the runner, a reaper, another worker), one UPDATE matches the running
     row and the others wait for it, then match nothing.
+
+    The usage is priced at the prices its hold recorded at admission, not the catalog's of
+    now (decision 47). Every hold has them (migration hold_price_snapshots gave them to open
+    holds from before), unless its model was unknown then: such a call costs nothing.
     """
     call_id = getattr(call, "pk", call)
     now = timezone.now()
@@ -293,10 +298,9 @@ def settle(call, model, usage: dict, *, estimated: bool) -> LedgerEntry | None:
         if not won:
             return None
         hold = LedgerEntry.objects.get(kind=Kind.HOLD, call_id=call_id)
-        if model is None and hold.prices:
-            # Removed from the catalog mid-reply: charge at the prices it was admitted at.
-            model = CatalogModel.from_price_list(hold.model, hold.prices)
-        cost, prices = (Decimal(0), {}) if model is None else model.cost(usage)
+        cost, prices = Decimal(0), {}
+        if hold.prices:
+            cost, prices = PriceList.from_snapshot(hold.prices).cost(usage)
         try:
             with transaction.atomic():
                 common = {
@@ -331,8 +335,7 @@ def settle_call(
     if call is None:
         return None
     usage, estimated = settlement_usage(reported, streamed_chars, complete, call.input_estimate)
-    model = CatalogModel.objects.filter(model_id=call.model).first()
-    return settle(call, model, usage, estimated=estimated)
+    return settle(call, usage, estimated=estimated)
 
 
 def settle_unfinished(call: UpstreamCall) -> LedgerEntry | None:

@@ -8,19 +8,11 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from conversations.models import MILLION
-
 from .ledger import USAGE_FIELDS
 from .models import LedgerEntry, MoneyField, UpstreamCall
+from .pricing import cost_at
 
 Kind = LedgerEntry.Kind
-# The usage field each price of a charge's snapshot applies to.
-PRICED_FIELD = {
-    "input": "input_tokens",
-    "output": "output_tokens",
-    "cache_write": "cache_creation_input_tokens",
-    "cache_read": "cache_read_input_tokens",
-}
 _money = MoneyField()
 
 
@@ -93,13 +85,7 @@ def charges_match_their_usage() -> Iterator[str]:
             yield f"charge {charge.pk}: tokens {charge.tokens} != {sum(usage.values())}"
         if charge.prices:
             try:
-                expected = (
-                    sum(
-                        usage[field] * Decimal(charge.prices[price])
-                        for price, field in PRICED_FIELD.items()
-                    )
-                    / MILLION
-                )
+                expected = cost_at(usage, charge.prices)
             except (KeyError, ArithmeticError, TypeError, ValueError):
                 yield f"charge {charge.pk}: its price snapshot is unreadable"
                 continue

@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.pricing import SNAPSHOT_FIELDS, PriceList
+
 
 class Conversation(models.Model):
     user = models.ForeignKey(
@@ -102,10 +104,6 @@ class Message(models.Model):
         return self.status != self.Status.STREAMING
 
 
-MILLION = Decimal(1_000_000)
-PRICE_FIELDS = ("input", "output", "cache_write", "cache_read")
-
-
 def _price(verbose_name: str, **kwargs) -> models.DecimalField:
     return models.DecimalField(verbose_name, max_digits=12, decimal_places=6, **kwargs)
 
@@ -152,53 +150,9 @@ class CatalogModel(models.Model):
     def __str__(self) -> str:
         return self.display_name or self.model_id
 
-    def price_list(self) -> dict[str, str | None]:
-        """Every price field (and the long-prompt threshold), to be priced again later."""
-        names = [f"price_{f}" for f in PRICE_FIELDS] + [f"long_price_{f}" for f in PRICE_FIELDS]
-        values = {name: getattr(self, name) for name in names}
-        values["long_prompt_threshold"] = self.long_prompt_threshold
-        return {k: None if v is None else str(v) for k, v in values.items()}
-
-    @classmethod
-    def from_price_list(cls, model_id: str, prices: dict) -> "CatalogModel":
-        """An unsaved entry priced as `price_list()` recorded (the model may be gone since)."""
-        fields = {
-            k: (int(v) if k == "long_prompt_threshold" else Decimal(v))
-            for k, v in prices.items()
-            if v is not None
-        }
-        return cls(model_id=model_id, **fields)
-
-    def prices(self, prompt_tokens: int = 0) -> dict[str, Decimal]:
-        """Prices per million tokens for a request whose prompt has `prompt_tokens` tokens."""
-        base = {f: getattr(self, f"price_{f}") for f in PRICE_FIELDS}
-        threshold = self.long_prompt_threshold
-        if threshold is not None and prompt_tokens > threshold:
-            return {f: getattr(self, f"long_price_{f}") or base[f] for f in PRICE_FIELDS}
-        return base
-
-    def cost(self, usage: dict) -> tuple[Decimal, dict[str, str]]:
-        """The exact cost of a call's usage, and the price snapshot it used."""
-        cache_write = usage.get("cache_creation_input_tokens", 0)
-        cache_read = usage.get("cache_read_input_tokens", 0)
-        prompt = usage.get("input_tokens", 0) + cache_write + cache_read
-        prices = self.prices(prompt)
-        total = (
-            usage.get("input_tokens", 0) * prices["input"]
-            + usage.get("output_tokens", 0) * prices["output"]
-            + cache_write * prices["cache_write"]
-            + cache_read * prices["cache_read"]
-        ) / MILLION
-        return total, {k: str(v) for k, v in prices.items()}
-
-    def worst_case_cost(self, prompt_tokens: int, max_tokens: int) -> Decimal:
-        """An upper bound for a request: the prompt at the dearest input rate, full output."""
-        prices = self.prices(prompt_tokens)
-        prompt_rate = max(prices["input"], prices["cache_write"], prices["cache_read"])
-        return (prompt_tokens * prompt_rate + max_tokens * prices["output"]) / MILLION
-
-    def output_price_per_token(self, prompt_tokens: int) -> Decimal:
-        return self.prices(prompt_tokens)["output"] / MILLION
+    def pricing(self) -> PriceList:
+        """Its prices as plain values: accounts.pricing does every cost computation."""
+        return PriceList.from_snapshot({name: getattr(self, name) for name in SNAPSHOT_FIELDS})
 
 
 def new_share_token() -> str:

@@ -44,8 +44,8 @@ def test_a_reply_with_three_calls_is_held_and_charged_once_per_call(make_user):
     for usage in rounds:
         admission = a_call(alice, message=reply)
         assert ledger.balance(alice).held_cost > 0
-        assert ledger.settle(admission.call, haiku, usage, estimated=False) is not None
-        assert ledger.settle(admission.call, haiku, usage, estimated=False) is None
+        assert ledger.settle(admission.call, usage, estimated=False) is not None
+        assert ledger.settle(admission.call, usage, estimated=False) is None
 
     assert len(entries(Kind.HOLD, message=reply)) == 3
     assert len(entries(Kind.RELEASE, message=reply)) == 3
@@ -54,7 +54,7 @@ def test_a_reply_with_three_calls_is_held_and_charged_once_per_call(make_user):
     assert len({c.call_id for c in charges}) == 3
     current = ledger.balance(alice)
     assert current.held_cost == 0
-    assert current.spent_cost == sum(haiku.cost(u)[0] for u in rounds)
+    assert current.spent_cost == sum(haiku.pricing().cost(u)[0] for u in rounds)
     assert problems() == []
 
 
@@ -68,10 +68,10 @@ def test_a_call_with_no_message_is_held_and_charged_once(make_user):
     assert admission.call.status == "running" and admission.call.worker
 
     usage = {"input_tokens": 40, "output_tokens": 8}
-    charge = ledger.settle(admission.call.pk, haiku, usage, estimated=False)
-    assert ledger.settle(admission.call.pk, haiku, usage, estimated=False) is None
+    charge = ledger.settle(admission.call.pk, usage, estimated=False)
+    assert ledger.settle(admission.call.pk, usage, estimated=False) is None
 
-    assert charge.cost == haiku.cost(usage)[0] and charge.message_id is None
+    assert charge.cost == haiku.pricing().cost(usage)[0] and charge.message_id is None
     admission.call.refresh_from_db()
     assert admission.call.status == "settled" and admission.call.settled_at
     assert ledger.balance(alice).held_cost == 0

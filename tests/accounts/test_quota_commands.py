@@ -43,7 +43,7 @@ def reply(user, model_id: str, usage: dict) -> Message:
     )
     with transaction.atomic():
         admission = ledger.admit(user, model, 100, 500, source="chat", message=message)
-    ledger.settle(admission.call, model, usage, estimated=False)
+    ledger.settle(admission.call, usage, estimated=False)
     return message
 
 

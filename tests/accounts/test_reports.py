@@ -65,11 +65,11 @@ def reply(user, model_id: str, usage: dict, *, estimated: bool = False) -> Ledge
     )
     with transaction.atomic():
         admission = ledger.admit(user, model, 200, 1000, source="chat", message=message)
-    return ledger.settle(admission.call, model, usage, estimated=estimated)
+    return ledger.settle(admission.call, usage, estimated=estimated)
 
 
 def price(model_id: str, usage: dict) -> Decimal:
-    return CatalogModel.objects.get(model_id=model_id).cost(usage)[0]
+    return CatalogModel.objects.get(model_id=model_id).pricing().cost(usage)[0]
 
 
 def test_rows_sum_each_users_charges_per_model_exactly(make_user):

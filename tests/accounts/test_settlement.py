@@ -1,14 +1,18 @@
 """Every reply is charged from the API's usage: complete, stopped, failed and interrupted ones."""
 
 import asyncio
+import importlib
 import io
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.apps import apps as django_apps
 from django.core.management import call_command
 
+import accounts.migrations
 from accounts import ledger
 from accounts.models import LedgerEntry
 from conversations import services
@@ -58,7 +62,7 @@ async def test_ledger_reconciles_with_reported_usage_over_200_replies(
         }
         for field in FIELDS:
             expected[field] += usage[field]
-        expected_cost += model.cost(usage)[0]
+        expected_cost += model.pricing().cost(usage)[0]
 
     charges = await sync_to_async(charges_of)(alice)
     assert len(charges) == 200
@@ -138,8 +142,8 @@ def test_interrupted_reply_is_charged_by_the_reaper_and_no_hold_survives(alice, 
 def test_settling_twice_charges_once(alice, chat_model):
     result = services.send_message(alice, None, "hi")
     usage = {"input_tokens": 10, "output_tokens": 5}
-    assert ledger.settle(result.call, chat_model, usage, estimated=False) is not None
-    assert ledger.settle(result.call, chat_model, usage, estimated=False) is None
+    assert ledger.settle(result.call, usage, estimated=False) is not None
+    assert ledger.settle(result.call, usage, estimated=False) is None
     assert len(charges_of(alice)) == 1
 
 
@@ -312,7 +316,7 @@ def test_a_model_removed_from_the_catalog_mid_reply_is_charged_at_its_admitted_p
 ):
     result = services.send_message(alice, None, "hi")
     usage = {"input_tokens": 1000, "output_tokens": 100}
-    expected = chat_model.cost(usage)[0]
+    expected = chat_model.pricing().cost(usage)[0]
     chat_model.delete()
 
     services.finish_reply(
@@ -321,3 +325,43 @@ def test_a_model_removed_from_the_catalog_mid_reply_is_charged_at_its_admitted_p
 
     (charge,) = charges_of(alice)
     assert charge.cost == expected > 0
+
+
+def test_a_price_change_mid_reply_is_charged_at_the_prices_it_was_admitted_at(alice, chat_model):
+    # The hold was sized at the admitted prices: charging dearer ones could pass the limit.
+    first = services.send_message(alice, None, "hi")
+    usage = {"input_tokens": 1000, "output_tokens": 100}
+    admitted = chat_model.pricing().cost(usage)[0]
+    chat_model.price_input *= 10
+    chat_model.price_output *= 10
+    chat_model.save()
+
+    services.finish_reply(
+        first.reply.pk, status="complete", content=[], seq=0, usage=usage, complete=True
+    )
+    second = services.send_message(alice, first.conversation.pk, "again")
+    services.finish_reply(
+        second.reply.pk, status="complete", content=[], seq=0, usage=usage, complete=True
+    )
+
+    charges = sorted(charges_of(alice), key=lambda c: c.pk)
+    assert [c.cost for c in charges] == [admitted, chat_model.pricing().cost(usage)[0]]
+    assert Decimal(charges[0].prices["output"]) == chat_model.price_output / 10
+
+
+def test_an_open_hold_placed_before_holds_recorded_prices_is_charged_at_the_catalogs(
+    alice, chat_model
+):
+    result = services.send_message(alice, None, "hi")
+    LedgerEntry.objects.filter(kind=LedgerEntry.Kind.HOLD).update(prices={})  # as before 26 Nov
+    (migration,) = Path(accounts.migrations.__file__).parent.glob("*_hold_price_snapshots.py")
+    module = importlib.import_module(f"accounts.migrations.{migration.stem}")
+
+    module.snapshot_open_holds(django_apps, None)
+    usage = {"input_tokens": 1000, "output_tokens": 100}
+    services.finish_reply(
+        result.reply.pk, status="complete", content=[], seq=0, usage=usage, complete=True
+    )
+
+    (charge,) = charges_of(alice)
+    assert charge.cost == chat_model.pricing().cost(usage)[0] > 0

@@ -63,7 +63,7 @@ def _budget(model: CatalogModel) -> tuple[int, int, Decimal, Decimal]:
     request = {"messages": [{"role": "user", "content": [{"type": "text", "text": TEXT}]}]}
     prompt = request_token_bound(request)
     wanted = min(settings.CHAT_MAX_TOKENS, model.max_output_tokens)
-    per_reply = model.worst_case_cost(prompt, wanted)
+    per_reply = model.pricing().worst_case_cost(prompt, wanted)
     limit = FULL_REPLIES * per_reply + per_reply / 2
     # Quota.cost_limit keeps 4 decimal places: round down so the stored limit is this one.
     return prompt, wanted, per_reply, limit.quantize(Decimal("0.0001"), rounding=ROUND_DOWN)
@@ -79,9 +79,10 @@ def concurrent_sends(*, quota_exists: bool = True) -> None:
     """
     model = CatalogModel.objects.get(model_id=MODEL_ID)
     prompt, wanted, per_reply, limit = _budget(model)
-    prompt_cost = model.worst_case_cost(prompt, 0)
+    prompt_cost = model.pricing().worst_case_cost(prompt, 0)
     lowered = int(
-        (limit - FULL_REPLIES * per_reply - prompt_cost) / model.output_price_per_token(prompt)
+        (limit - FULL_REPLIES * per_reply - prompt_cost)
+        / model.pricing().output_price_per_token(prompt)
     )
     assert ledger.MIN_REPLY_TOKENS <= lowered < wanted, "the scenario's budget is miscomputed"
 
@@ -132,7 +133,7 @@ def concurrent_sends(*, quota_exists: bool = True) -> None:
         # The replies end using less than their holds: spent stays within the limit.
         for hold in holds:
             usage = {"input_tokens": hold.input_tokens, "output_tokens": hold.output_tokens // 2}
-            charge = ledger.settle(hold.call, model, usage, estimated=False)
+            charge = ledger.settle(hold.call, usage, estimated=False)
             assert charge is not None and charge.cost < hold.cost
         settled = ledger.balance(user)
         assert settled.held_cost == 0
@@ -150,7 +151,7 @@ def racing_settlements(replies: int = 5, settlers: int = 4) -> None:
         usage = {"input_tokens": 70, "output_tokens": 100}
 
         def settle(i: int) -> int | None:
-            entry = ledger.settle(sent[i // settlers].call, model, usage, estimated=False)
+            entry = ledger.settle(sent[i // settlers].call, usage, estimated=False)
             return entry.pk if entry is not None else None
 
         results, errors = _run_together(replies * settlers, settle)
@@ -166,5 +167,5 @@ def racing_settlements(replies: int = 5, settlers: int = 4) -> None:
         assert LedgerEntry.objects.filter(message=reply, kind=Kind.CHARGE).get().pk == wins[0]
     current = ledger.balance(user)
     assert current.held_cost == 0
-    assert current.spent_cost == replies * model.cost(usage)[0]
+    assert current.spent_cost == replies * model.pricing().cost(usage)[0]
     assert problems() == []
