@@ -12,6 +12,5 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("invite/<str:token>/", views.signup, name="signup_invite"),
     path("usage/", views.usage, name="usage"),
-    path("usage/meter/", views.usage_meter, name="usage_meter"),
     path("", include("django.contrib.auth.urls")),
 ]

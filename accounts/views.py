@@ -6,8 +6,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from conversations.selectors import default_model_for
-
 from . import ledger, reports
 from .forms import SignupForm
 from .models import Invite, LedgerEntry, User
@@ -56,16 +54,3 @@ def usage(request: HttpRequest) -> HttpResponse:
         )[:RECENT_ENTRIES],
     }
     return render(request, "accounts/usage.html", context)
-
-
-@login_required
-@require_GET
-def usage_meter(request: HttpRequest) -> HttpResponse:
-    """The small meter under the composer (HTMX refreshes it after each reply)."""
-    return render(request, "accounts/partials/meter.html", meter_context(request.user))
-
-
-def meter_context(user: User) -> dict:
-    current = ledger.balance(user)
-    exhausted = ledger.is_exhausted(current, default_model_for(user))
-    return {"balance": current, "exhausted": exhausted}

@@ -10,6 +10,7 @@ urlpatterns = [
     path("c/<int:pk>/rename/", views.rename, name="rename"),
     path("c/<int:pk>/delete/", views.delete, name="delete"),
     path("sidebar/", views.sidebar, name="sidebar"),
+    path("meter/", views.usage_meter, name="usage_meter"),
 ]
 
 # Shared links (conversations/share_views.py).

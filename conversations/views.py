@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.views import meter_context
+from accounts.selectors import quota_meter
 
 from . import services
 from .frames import conversation_payload, message_payload
@@ -36,7 +36,7 @@ def _composer(request: HttpRequest, conv: Conversation | None) -> dict:
     default = default_model_for(request.user)
     current = conv.model if conv else (default.model_id if default else "")
     return {"models": list(available_models(request.user)), "current_model": current} | (
-        meter_context(request.user)
+        quota_meter(request.user, default)
     )
 
 
@@ -81,6 +81,14 @@ def sidebar(request: HttpRequest) -> HttpResponse:
     current = request.GET.get("current")
     context = _sidebar(request, int(current) if current and current.isdigit() else None)
     return render(request, "conversations/partials/sidebar.html", context)
+
+
+@login_required
+@require_GET
+def usage_meter(request: HttpRequest) -> HttpResponse:
+    """The quota meter under the composer (HTMX refreshes it after each reply)."""
+    context = quota_meter(request.user, default_model_for(request.user))
+    return render(request, "accounts/partials/meter.html", context)
 
 
 @login_required

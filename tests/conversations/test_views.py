@@ -3,12 +3,15 @@
 import json
 import re
 from datetime import timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts import ledger
 from conversations.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -244,6 +247,17 @@ def test_conversation_page_embeds_messages_as_json_chat_state(as_alice, alice):
     assert state["messages"][1]["content"] == [{"type": "text", "text": "Lunch."}]
 
 
+def test_the_meter_refresh_says_used_up_when_no_message_fits_on_the_default_model(as_alice, alice):
+    quota = ledger.quota_for(alice)
+    quota.cost_limit = Decimal("0.0001")  # money left, but less than the shortest message
+    quota.save()
+
+    meter = as_alice.get(reverse("usage_meter"))
+
+    assert meter.status_code == 200
+    assert 'id="quota-exhausted"' in meter.content.decode()
+
+
 def test_new_chat_page_has_empty_chat_state(as_alice):
     state = json.loads(PageAudit(as_alice.get("/").content.decode()).chat_state_text)
 
@@ -283,6 +297,7 @@ def site_pages(client, settings, make_user):
         (f"/c/{conversation.pk}/rename/", 200),
         (f"/c/{conversation.pk}/delete/", 200),
         ("/sidebar/", 200),
+        ("/meter/", 200),
         ("/accounts/password_change/", 200),
         ("/accounts/password_change/done/", 200),
         ("/admin/", 200),
