@@ -17,7 +17,7 @@ from accounts.models import UpstreamCall
 
 from . import services
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
-from .frames import completed_frame, encode, public_content
+from .frames import completed_frame, delta_frame, encode, reply_completed_frame, snapshot_frame
 from .models import Message
 from .prompt import build_request
 from .upstream import get_client
@@ -279,14 +279,7 @@ class GenerationRunner:
             key = _FIELD_OF_KIND[kind]
             gen.blocks[index][key] = gen.blocks[index].get(key, "") + text
             gen.seq += 1
-            frame = {
-                "type": "message.delta",
-                "message": gen.message_id,
-                "seq": gen.seq,
-                "block": index,
-                "kind": kind,
-                "text": text,
-            }
+            frame = delta_frame(gen.message_id, gen.seq, index, kind, text)
             await self.publish(gen.conversation_id, frame)
 
     async def _checkpoint_loop(self) -> None:
@@ -344,16 +337,15 @@ class GenerationRunner:
                 # Readers still on the page (the admin deleted it) see the reply end.
                 status, error = Message.Status.STOPPED, services.DELETED_ERROR
             if outcome in ("stored", "deleted"):
-                frame = {
-                    "type": "message.completed",
-                    "message": gen.message_id,
-                    "status": status,
-                    "stop_reason": acc.stop_reason,
-                    "usage": usage,
-                    "error": error,
-                    "content": public_content(content),
-                    "seq": gen.seq,
-                }
+                frame = reply_completed_frame(
+                    gen.message_id,
+                    status=status,
+                    stop_reason=acc.stop_reason,
+                    usage=usage,
+                    error=error,
+                    content=content,
+                    seq=gen.seq,
+                )
                 await self.publish(gen.conversation_id, frame)
         finally:
             self.generations.pop(gen.message_id, None)
@@ -410,12 +402,7 @@ class GenerationRunner:
             return  # finished meanwhile: its completed frame carries the whole content
         async with gen.lock:
             await self._flush_locked(gen)
-            frame = {
-                "type": "message.snapshot",
-                "message": gen.message_id,
-                "content": gen.snapshot(),
-                "seq": gen.seq,
-            }
+            frame = snapshot_frame(gen.message_id, gen.snapshot(), gen.seq)
             # Sent under the lock: no delta can be flushed between the snapshot and its send.
             await self.layer.send(
                 request["reply_to"], {"type": "chat.frame", "text": encode(frame), "origin": ""}
