@@ -97,10 +97,6 @@ class Message(models.Model):
     def text(self) -> str:
         return "".join(b.get("text", "") for b in self.content if b.get("type") == "text")
 
-    @property
-    def is_final(self) -> bool:
-        return self.status != self.Status.STREAMING
-
 
 MILLION = Decimal(1_000_000)
 PRICE_FIELDS = ("input", "output", "cache_write", "cache_read")

@@ -16,7 +16,7 @@ from accounts.request_bound import request_token_bound
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
-from .selectors import conversation_for, conversations_for, message_for, usable_model
+from .selectors import conversation_for, message_for, usable_model
 from .sending_limits import (
     SendingLimits,
     refuse_if_sending_too_fast,
@@ -234,11 +234,6 @@ def checkpoint_replies(batch: list[tuple[int, list[dict], int, dict]]) -> list[i
     return gone
 
 
-def checkpoint_reply(message_id: int, content: list[dict], seq: int, usage: dict) -> bool:
-    """Store one partial reply; False once it is gone or has ended."""
-    return not checkpoint_replies([(message_id, content, seq, usage)])
-
-
 def touch_replies(message_ids: list[int], call_ids: list[int] = ()) -> int:
     """Refresh the heartbeat of the replies and calls this process is still running."""
     now = timezone.now()
@@ -392,7 +387,3 @@ def delete_conversations(conversations) -> list[tuple[int, str]]:
             )
         Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
     return [(reply.pk, reply.worker) for reply in replies]
-
-
-def latest_conversation(user: User) -> Conversation | None:
-    return conversations_for(user).first()
