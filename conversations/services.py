@@ -47,6 +47,24 @@ class SendResult:
         return self.reply.upstream_request
 
 
+@dataclass(frozen=True)
+class ReplyCheckpoint:
+    """A streaming reply's partial state, as a runner stores it every second or so."""
+
+    message_id: int
+    content: list[dict]
+    seq: int
+    usage: dict
+
+
+@dataclass(frozen=True)
+class StreamingReply:
+    """A reply still being written, and the worker writing it (which is asked to stop it)."""
+
+    message_id: int
+    worker: str
+
+
 def _title_from(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
@@ -219,18 +237,19 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
     return SendResult(conversation, False, None, reply, call)
 
 
-def checkpoint_replies(batch: list[tuple[int, list[dict], int, dict]]) -> list[int]:
-    """Store partial replies (id, content, seq, usage) and refresh their heartbeats, in one
-    transaction; returns the ids that are no longer streaming (deleted, or reaped)."""
+def checkpoint_replies(batch: list[ReplyCheckpoint]) -> list[int]:
+    """Store partial replies and refresh their heartbeats, in one transaction; returns the ids
+    that are no longer streaming (deleted, or reaped)."""
     now = timezone.now()
     gone = []
     with transaction.atomic():
-        for message_id, content, seq, usage in batch:
-            stored = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-                content=content, seq=seq, usage=usage, heartbeat_at=now
+        for reply in batch:
+            streaming = Message.objects.filter(pk=reply.message_id, status=Message.Status.STREAMING)
+            stored = streaming.update(
+                content=reply.content, seq=reply.seq, usage=reply.usage, heartbeat_at=now
             )
             if not stored:
-                gone.append(message_id)
+                gone.append(reply.message_id)
     return gone
 
 
@@ -360,16 +379,16 @@ def rename_conversation(user: User, conversation_id: object, title: str) -> Conv
     return conversation
 
 
-def delete_conversation(user: User, conversation_id: object) -> list[tuple[int, str]]:
-    """Delete a conversation; returns (id, worker) of the replies that were still streaming."""
+def delete_conversation(user: User, conversation_id: object) -> list[StreamingReply]:
+    """Delete a conversation; returns the replies that were still streaming."""
     with transaction.atomic():
         conversation = conversation_for(user, conversation_id)
         return delete_conversations(Conversation.objects.filter(pk=conversation.pk))
 
 
-def delete_conversations(conversations) -> list[tuple[int, str]]:
-    """Delete conversations (the app's and the admin's one path); returns (id, worker) of the
-    replies that were still streaming, which the caller asks their workers to stop.
+def delete_conversations(conversations) -> list[StreamingReply]:
+    """Delete conversations (the app's and the admin's one path); returns the replies that
+    were still streaming, which the caller asks their workers to stop.
 
     Their calls stay open: the worker settles each from its own usage once stopped (it knows
     more than any checkpoint), and if that worker is dead, the reaper settles it from what is
@@ -386,4 +405,4 @@ def delete_conversations(conversations) -> list[tuple[int, str]]:
                 usage=reply.usage, output_chars=streamed_chars(reply.content)
             )
         Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
-    return [(reply.pk, reply.worker) for reply in replies]
+    return [StreamingReply(reply.pk, reply.worker) for reply in replies]
