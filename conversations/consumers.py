@@ -203,16 +203,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation = result.conversation
         if result.created:
             await self.send_frame(conversation_created_frame(conversation, client_id))
-        await self._start_reply(result, client_id)
+        await self._announce_and_run_reply(result, client_id)
 
     async def on_retry(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
         result = await database_sync_to_async(services.retry_reply)(
             self.user, message_id, client_id or ""
         )
-        await self._start_reply(result, client_id)
+        await self._announce_and_run_reply(result, client_id)
 
-    async def _start_reply(self, result: services.SendResult, client_id: str | None) -> None:
+    async def _announce_and_run_reply(
+        self, result: services.SendResult, client_id: str | None
+    ) -> None:
         conversation_id = result.conversation.pk
         try:
             await self._join(conversation_id)

@@ -134,7 +134,7 @@ def quota_error(balance: ledger.Balance, model: CatalogModel | None = None) -> C
     )
 
 
-def _start_reply(
+def _create_streaming_reply(
     user: User,
     conversation: Conversation,
     model: CatalogModel,
@@ -208,7 +208,7 @@ def send_message(
             content=[{"type": "text", "text": text}],
             client_id=client_id,
         )
-        reply, call = _start_reply(user, conversation, model, client_id, sending)
+        reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
         conversation.save(update_fields=["updated_at", "model"])
     return SendResult(conversation, created, user_message, reply, call)
 
@@ -232,7 +232,7 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
                 "invalid_frame", _("Only the last reply can be retried, and only if it failed.")
             )
         model = _model_or_refuse(user, conversation.model)
-        reply, call = _start_reply(user, conversation, model, client_id, sending)
+        reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
         conversation.save(update_fields=["updated_at"])
     return SendResult(conversation, False, None, reply, call)
 
