@@ -33,6 +33,7 @@ from . import ledger, services
 from .exports import csv_download
 from .forms import AdjustForm, AdminLoginForm, GrantForm, QuotaForm
 from .models import Invite, LedgerEntry, MoneyField, Quota, User
+from .usage import USAGE_FIELDS
 
 Kind = LedgerEntry.Kind
 Period = Quota.Period
@@ -329,11 +330,11 @@ class QuotaAdmin(admin.ModelAdmin):
         return quota.updated_at
 
 
-CSV_HEADER = (
-    "id created_at user kind model message_id hold_id input_tokens output_tokens"
-    " cache_creation_input_tokens cache_read_input_tokens tokens cost_usd estimated reason"
-    " created_by prices"
-).split()
+CSV_HEADER = [
+    *"id created_at user kind model message_id hold_id".split(),
+    *USAGE_FIELDS,
+    *"tokens cost_usd estimated reason created_by prices".split(),
+]
 
 
 def _csv_row(entry: LedgerEntry) -> list:
@@ -345,10 +346,7 @@ def _csv_row(entry: LedgerEntry) -> list:
         entry.model,
         entry.message_id,
         entry.hold_id,
-        entry.input_tokens,
-        entry.output_tokens,
-        entry.cache_creation_input_tokens,
-        entry.cache_read_input_tokens,
+        *(getattr(entry, field) for field in USAGE_FIELDS),
         entry.tokens,
         entry.cost,
         entry.estimated,

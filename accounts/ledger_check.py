@@ -10,17 +10,10 @@ from django.utils import timezone
 
 from conversations.models import MILLION
 
-from .ledger import USAGE_FIELDS
 from .models import LedgerEntry, MoneyField, UpstreamCall
+from .usage import PRICED_FIELD, USAGE_FIELDS
 
 Kind = LedgerEntry.Kind
-# The usage field each price of a charge's snapshot applies to.
-PRICED_FIELD = {
-    "input": "input_tokens",
-    "output": "output_tokens",
-    "cache_write": "cache_creation_input_tokens",
-    "cache_read": "cache_read_input_tokens",
-}
 _money = MoneyField()
 
 
