@@ -33,6 +33,7 @@ from . import ledger, services
 from .exports import csv_download
 from .forms import AdjustForm, AdminLoginForm, GrantForm, QuotaForm
 from .models import Invite, LedgerEntry, MoneyField, Quota, User
+from .money import usd_to_hundredth_cent
 from .usage import USAGE_FIELDS
 
 Kind = LedgerEntry.Kind
@@ -48,17 +49,15 @@ PERIOD_LABELS = {
 }
 
 
-def _usd(amount: Decimal) -> str:
-    places = 2 if amount == amount.quantize(Decimal("0.01")) else 4
-    return f"${amount:,.{places}f}"
-
-
 def _tokens(count: int) -> str:
     return ngettext("%(count)s token", "%(count)s tokens", count) % {"count": f"{count:,}"}
 
 
 def _amounts(cost: Decimal | None, tokens: int | None) -> str:
-    parts = [_usd(cost) if cost is not None else "", _tokens(tokens) if tokens is not None else ""]
+    parts = [
+        usd_to_hundredth_cent(cost) if cost is not None else "",
+        _tokens(tokens) if tokens is not None else "",
+    ]
     return " + ".join(part for part in parts if part)
 
 
