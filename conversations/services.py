@@ -373,9 +373,22 @@ def reap_calls(*, all_running: bool = False, cutoff=None) -> int:
 
 
 def rename_conversation(user: User, conversation_id: object, title: str) -> Conversation:
-    conversation = conversation_for(user, conversation_id)
-    conversation.title = " ".join(title.split())[:200]
-    conversation.save(update_fields=["title", "updated_at"])
+    return edit_conversation(conversation_for(user, conversation_id), title=title)
+
+
+def edit_conversation(
+    conversation: Conversation, *, title: str | None = None, system_prompt: str | None = None
+) -> Conversation:
+    """Change a conversation's title or system prompt (the owner's rename, the admin's edit)."""
+    changed = []
+    if title is not None:
+        conversation.title = " ".join(title.split())[:200]
+        changed.append("title")
+    if system_prompt is not None:
+        conversation.system_prompt = system_prompt
+        changed.append("system_prompt")
+    if changed:
+        conversation.save(update_fields=[*changed, "updated_at"])
     return conversation
 
 
