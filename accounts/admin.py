@@ -30,9 +30,12 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import ledger, services
+from .admin_readonly import ReadOnlyModelAdmin
 from .exports import csv_download
 from .forms import AdjustForm, AdminLoginForm, GrantForm, QuotaForm
 from .models import Invite, LedgerEntry, MoneyField, Quota, User
+from .money import usd_to_hundredth_cent
+from .usage import USAGE_FIELDS
 
 Kind = LedgerEntry.Kind
 Period = Quota.Period
@@ -47,17 +50,15 @@ PERIOD_LABELS = {
 }
 
 
-def _usd(amount: Decimal) -> str:
-    places = 2 if amount == amount.quantize(Decimal("0.01")) else 4
-    return f"${amount:,.{places}f}"
-
-
 def _tokens(count: int) -> str:
     return ngettext("%(count)s token", "%(count)s tokens", count) % {"count": f"{count:,}"}
 
 
 def _amounts(cost: Decimal | None, tokens: int | None) -> str:
-    parts = [_usd(cost) if cost is not None else "", _tokens(tokens) if tokens is not None else ""]
+    parts = [
+        usd_to_hundredth_cent(cost) if cost is not None else "",
+        _tokens(tokens) if tokens is not None else "",
+    ]
     return " + ".join(part for part in parts if part)
 
 
@@ -115,16 +116,20 @@ def annotate_balances(queryset, now: datetime | None = None):
 admin.site.login_form = AdminLoginForm
 
 
+# What an admin edits of a quota, on the user's page and on the quota's own.
+QUOTA_FORM_FIELDS = [
+    "period",
+    "cost_limit",
+    "token_limit",
+    "sends_per_minute",
+    "max_concurrent_replies",
+    "allowed_models",
+]
+
+
 class QuotaInline(admin.StackedInline):
     model = Quota
-    fields = [
-        "period",
-        "cost_limit",
-        "token_limit",
-        "sends_per_minute",
-        "max_concurrent_replies",
-        "allowed_models",
-    ]
+    fields = QUOTA_FORM_FIELDS
     filter_horizontal = ["allowed_models"]
     can_delete = False
     max_num = 1
@@ -310,16 +315,7 @@ class QuotaAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     autocomplete_fields = ["user"]
     filter_horizontal = ["allowed_models"]
-    fields = [
-        "user",
-        "period",
-        "cost_limit",
-        "token_limit",
-        "sends_per_minute",
-        "max_concurrent_replies",
-        "allowed_models",
-        "updated",
-    ]
+    fields = ["user", *QUOTA_FORM_FIELDS, "updated"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["user", "updated"] if obj else ["updated"]
@@ -329,11 +325,11 @@ class QuotaAdmin(admin.ModelAdmin):
         return quota.updated_at
 
 
-CSV_HEADER = (
-    "id created_at user kind model message_id hold_id input_tokens output_tokens"
-    " cache_creation_input_tokens cache_read_input_tokens tokens cost_usd estimated reason"
-    " created_by prices"
-).split()
+CSV_HEADER = [
+    *"id created_at user kind model message_id hold_id".split(),
+    *USAGE_FIELDS,
+    *"tokens cost_usd estimated reason created_by prices".split(),
+]
 
 
 def _csv_row(entry: LedgerEntry) -> list:
@@ -345,10 +341,7 @@ def _csv_row(entry: LedgerEntry) -> list:
         entry.model,
         entry.message_id,
         entry.hold_id,
-        entry.input_tokens,
-        entry.output_tokens,
-        entry.cache_creation_input_tokens,
-        entry.cache_read_input_tokens,
+        *(getattr(entry, field) for field in USAGE_FIELDS),
         entry.tokens,
         entry.cost,
         entry.estimated,
@@ -366,7 +359,7 @@ def _token_column(field: str, description):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyModelAdmin):
     """Append-only: nobody adds, changes or deletes entries here (grants go through actions)."""
 
     list_display = [
@@ -398,15 +391,6 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     output = _token_column("output_tokens", _("output"))
     cache_write = _token_column("cache_creation_input_tokens", _("cache write"))
     cache_read = _token_column("cache_read_input_tokens", _("cache read"))
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     # No has_view_permission here: Django's own rule (`accounts.view_ledgerentry`, or a
     # superuser) decides who reads the ledger, an entry and the export below.

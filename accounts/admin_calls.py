@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from .admin_readonly import ReadOnlyModelAdmin
 from .models import UpstreamCall
 
 
 @admin.register(UpstreamCall)
-class UpstreamCallAdmin(admin.ModelAdmin):
+class UpstreamCallAdmin(ReadOnlyModelAdmin):
     """Calls are written only by the ledger; the admin shows them to support an incident."""
 
     list_display = ["created_at", "user", "source", "model", "status", "worker", "heartbeat_at"]
@@ -29,12 +30,3 @@ class UpstreamCallAdmin(admin.ModelAdmin):
         "output_chars",
     ]
     fields = readonly_fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from .exports import csv_download
+from .money import decimal_text
 from .reports import (
     CSV_COLUMNS,
     EARLIEST_DAY,
@@ -73,10 +74,6 @@ def default_filters(today: date) -> dict:
     }
 
 
-def plain_number(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
 def csv_response(rows: list[dict], filters: dict) -> HttpResponse:
     columns = ["day", *CSV_COLUMNS] if filters["group_by"] == "day" else CSV_COLUMNS
     name = f"usage-{filters['since']:%Y%m%d}-{filters['until']:%Y%m%d}-{filters['group_by']}.csv"
@@ -106,9 +103,9 @@ def usage_report(request: HttpRequest) -> HttpResponse:
         "form": form,
         "filters": filters,
         "key": filters["group_by"] if filters else None,
-        "rows": [{**row, "bar": plain_number(row["cost_usd"])} for row in rows],
+        "rows": [{**row, "bar": decimal_text(row["cost_usd"])} for row in rows],
         "totals": totals(rows),
-        "max_cost": plain_number(max_cost),
+        "max_cost": decimal_text(max_cost),
         "csv_query": _csv_query(request),
     }
     return render(request, "admin/usage_report.html", context)

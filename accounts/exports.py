@@ -8,6 +8,8 @@ from typing import TextIO
 
 from django.http import StreamingHttpResponse
 
+from .money import decimal_text
+
 # A spreadsheet runs a text cell starting with one of these as a formula ("CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Scripts read `usage_report` line by line; "\n" is what it has always printed.
@@ -27,8 +29,7 @@ def cell(value: object) -> object:
     if isinstance(value, int | float):
         return value
     if isinstance(value, Decimal):
-        # A plain decimal string: never a float, never "1E-7" notation.
-        return format(value.normalize(), "f")
+        return decimal_text(value)
     if isinstance(value, date):  # datetimes too
         return value.isoformat()
     text = str(value)

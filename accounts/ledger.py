@@ -13,17 +13,12 @@ from django.utils import timezone
 from .models import LedgerEntry, Quota, UpstreamCall, User
 from .pricing import Priced, PriceList
 from .request_bound import REQUEST_OVERHEAD_TOKENS
+from .usage import PROMPT_FIELDS, USAGE_FIELDS
 
 Kind = LedgerEntry.Kind
 # A reply shorter than this is not worth sending: below it the quota counts as exhausted.
 MIN_REPLY_TOKENS = 16
 PROMPT_OVERHEAD_TOKENS = REQUEST_OVERHEAD_TOKENS
-USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
 
 
 class QuotaExceeded(Exception):
@@ -272,8 +267,7 @@ def settlement_usage(
     if complete or (not streamed_chars and not any(usage.values())):
         return usage, False  # exact, or nothing reached the model
     usage["output_tokens"] = max(usage["output_tokens"], math.ceil(streamed_chars / 3))
-    prompt_fields = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    if not any(usage[f] for f in prompt_fields):
+    if not any(usage[f] for f in PROMPT_FIELDS):
         usage["input_tokens"] = input_estimate
     return usage, True
 

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from .ledger import USAGE_FIELDS
 from .models import LedgerEntry, MoneyField, UpstreamCall
 from .pricing import cost_at
+from .usage import USAGE_FIELDS
 
 Kind = LedgerEntry.Kind
 _money = MoneyField()

@@ -11,26 +11,12 @@ from django.utils import timezone
 
 from . import exports
 from .models import LedgerEntry, User
+from .usage import USAGE_FIELDS
 
-CSV_COLUMNS = [
-    "user",
-    "model",
-    "calls",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "cost_usd",
-    "estimated_calls",
-]
+# usage_report's header: a contract (docs/quotas.md).
+CSV_COLUMNS = ["user", "model", "calls", *USAGE_FIELDS, "cost_usd", "estimated_calls"]
 GROUP_KEYS = ("user", "model", "day")
-TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
-SUM_FIELDS = ("calls", *TOKEN_FIELDS, "cost_usd", "estimated_calls")
+SUM_FIELDS = ("calls", *USAGE_FIELDS, "cost_usd", "estimated_calls")
 # The days a report may start or end on. Far wider than any ledger, yet far enough from the ends
 # of Python's calendar that a day's midnight converts to UTC and the day after it exists: the
 # report answered 9999-12-31 (or 0001-01-01 east of UTC) with a 500.
@@ -59,14 +45,14 @@ def _group_expressions() -> dict:
 def _sums() -> dict:
     return {
         "calls": Count("id"),
-        **{field: Sum(field) for field in TOKEN_FIELDS},
+        **{field: Sum(field) for field in USAGE_FIELDS},
         "cost_usd": Sum("cost"),
         "estimated_calls": Count("id", filter=Q(estimated=True)),
     }
 
 
 def _clean_row(row: dict) -> dict:
-    for field in TOKEN_FIELDS:
+    for field in USAGE_FIELDS:
         row[field] = row[field] or 0
     row["cost_usd"] = row["cost_usd"] if row["cost_usd"] is not None else Decimal(0)
     return row

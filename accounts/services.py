@@ -1,7 +1,5 @@
 """Account actions that change state: registering users, using invites, changing quotas."""
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -44,14 +42,6 @@ def register_user(username: str, password: str, invite_token: str | None = None)
         invite.used_by, invite.used_at = user, timezone.now()
         invite.save(update_fields=["used_by", "used_at"])
     return user
-
-
-def create_invite(created_by: User | None, note: str = "", days: int | None = None) -> Invite:
-    """Make an invite link valid for `days` (INVITE_DAYS by default)."""
-    days = settings.INVITE_DAYS if days is None else days
-    return Invite.objects.create(
-        created_by=created_by, note=note, expires_at=timezone.now() + timedelta(days=days)
-    )
 
 
 def change_quota(user: User, **changes: object) -> Quota:

@@ -13,7 +13,7 @@ from .anthropic import AnthropicError
 from .catalog import sync_catalog
 from .models import CatalogModel, Conversation, Message, Share
 from .runner import stop_replies
-from .services import delete_conversations
+from .services import delete_conversations, edit_conversation
 from .shares import revoke_shares
 from .upstream import get_client
 
@@ -39,6 +39,13 @@ class ConversationAdmin(admin.ModelAdmin):
     fields = ["title", "user", "model", "system_prompt", "created_at", "updated_at"]
     inlines = [MessageInline]
     list_select_related = ["user"]
+
+    def save_model(self, request, obj: Conversation, form, change: bool) -> None:
+        # The title and the system prompt are what the form edits; the service keeps a title
+        # what the app's rename makes it (one line, 200 characters at most).
+        if not change:
+            return super().save_model(request, obj, form, change)
+        edit_conversation(obj, **{name: form.cleaned_data[name] for name in form.changed_data})
 
     # Deleting goes through the service, like the app's delete: a reply being written is
     # stopped and its upstream call charged, never left holding the user's quota.
@@ -186,6 +193,11 @@ class ShareAdmin(admin.ModelAdmin):
         return share.conversation.user.get_username()
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Revoking keeps the record of what was shared (and the audit's); a row deleted here
+        # would skip the service that revokes.
         return False
 
     @admin.action(description=_("Revoke selected links"), permissions=["change"])

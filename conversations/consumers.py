@@ -15,7 +15,14 @@ from accounts import live_sessions
 from accounts.limits import TokenBucket, retry_seconds
 
 from . import services
-from .frames import completed_frame, conversation_payload, encode, error_frame, message_payload
+from .frames import (
+    completed_frame,
+    conversation_created_frame,
+    encode,
+    error_frame,
+    message_created_frame,
+    message_payload,
+)
 from .models import Message
 from .runner import get_runner, group_name
 from .selectors import conversation_for, message_for, streaming_messages_of
@@ -195,36 +202,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         conversation = result.conversation
         if result.created:
-            await self.send_frame(
-                {
-                    "type": "conversation.created",
-                    "conversation": conversation_payload(conversation),
-                    "client_id": client_id,
-                }
-            )
-        await self._start_reply(result, client_id)
+            await self.send_frame(conversation_created_frame(conversation, client_id))
+        await self._announce_and_run_reply(result, client_id)
 
     async def on_retry(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
         result = await database_sync_to_async(services.retry_reply)(
             self.user, message_id, client_id or ""
         )
-        await self._start_reply(result, client_id)
+        await self._announce_and_run_reply(result, client_id)
 
-    async def _start_reply(self, result: services.SendResult, client_id: str | None) -> None:
+    async def _announce_and_run_reply(
+        self, result: services.SendResult, client_id: str | None
+    ) -> None:
         conversation_id = result.conversation.pk
         try:
             await self._join(conversation_id)
             for message in (result.user_message, result.reply):
                 if message is not None:
-                    await self.runner.publish(
-                        conversation_id,
-                        {
-                            "type": "message.created",
-                            "message": message_payload(message),
-                            "client_id": client_id,
-                        },
-                    )
+                    frame = message_created_frame(message_payload(message), client_id)
+                    await self.runner.publish(conversation_id, frame)
         finally:
             # The reply is stored with a hold: it must run even if telling the sockets failed.
             self.runner.start(result.reply.pk, conversation_id, result.request, result.call.pk)
@@ -243,9 +240,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 payload = message_payload(message)
                 # The sender's client_id: a tab that lost the socket mid-send learns its words
                 # were stored after all.
-                await self.send_frame(
-                    {"type": "message.created", "message": payload, "client_id": message.client_id}
-                )
+                await self.send_frame(message_created_frame(payload, message.client_id))
         # Join after reading: the join registers this socket and snapshots the live replies
         # at one seq, and the frames below go out before any later delta can.
         snapshots = await self._join(conversation_id)
@@ -254,9 +249,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # This process's runner knows the exact state; another process's is checkpointed,
             # and its exact state follows in a message.snapshot frame from that process.
             payload.update(snapshots.get(message.pk, {}))
-            await self.send_frame(
-                {"type": "message.created", "message": payload, "client_id": client_id}
-            )
+            await self.send_frame(message_created_frame(payload, client_id))
             if message.pk not in snapshots:
                 await self.runner.request_snapshot(message, self.channel_name)
 

@@ -99,10 +99,6 @@ class Message(models.Model):
     def text(self) -> str:
         return "".join(b.get("text", "") for b in self.content if b.get("type") == "text")
 
-    @property
-    def is_final(self) -> bool:
-        return self.status != self.Status.STREAMING
-
 
 def _price(verbose_name: str, **kwargs) -> models.DecimalField:
     return models.DecimalField(verbose_name, max_digits=12, decimal_places=6, **kwargs)

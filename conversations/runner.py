@@ -17,7 +17,7 @@ from accounts.models import UpstreamCall
 
 from . import services
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
-from .frames import completed_frame, encode, public_content
+from .frames import completed_frame, delta_frame, encode, reply_completed_frame, snapshot_frame
 from .models import Message
 from .prompt import build_request
 from .upstream import get_client
@@ -39,6 +39,15 @@ class Subscriber(Protocol):
     async def deliver(self, text: str) -> None: ...
 
 
+@dataclass
+class PendingDelta:
+    """Text for one block not sent yet: consecutive deltas of a block leave as one frame."""
+
+    index: int
+    kind: str
+    pieces: list[str]
+
+
 @dataclass(eq=False)
 class Generation:
     """One reply being written: what has been sent to readers, and what waits to be."""
@@ -49,7 +58,7 @@ class Generation:
     task: asyncio.Task | None = None
     seq: int = 0
     blocks: list[dict] = field(default_factory=list)  # content as sent so far, by block index
-    pending: list[list] = field(default_factory=list)  # [index, kind, [pieces]] not yet sent
+    pending: list[PendingDelta] = field(default_factory=list)  # not yet sent
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     flush_timer: asyncio.TimerHandle | None = None
     last_flush: float = 0.0
@@ -242,10 +251,10 @@ class GenerationRunner:
 
     async def _add_delta(self, gen: Generation, index: int, kind: str, text: str) -> None:
         pending = gen.pending
-        if pending and pending[-1][0] == index and pending[-1][1] == kind:
-            pending[-1][2].append(text)
+        if pending and pending[-1].index == index and pending[-1].kind == kind:
+            pending[-1].pieces.append(text)
         else:
-            pending.append([index, kind, [text]])
+            pending.append(PendingDelta(index, kind, [text]))
         # The first delta goes out at once; later ones leave together every few tens of ms.
         due = gen.seq == 0 or time.monotonic() - gen.last_flush >= self.coalesce
         if due:
@@ -272,21 +281,14 @@ class GenerationRunner:
             gen.flush_timer = None
         gen.last_flush = time.monotonic()
         pending, gen.pending = gen.pending, []
-        for index, kind, pieces in pending:
-            text = "".join(pieces)
+        for delta in pending:
+            text, index = "".join(delta.pieces), delta.index
             while len(gen.blocks) <= index:
                 gen.blocks.append({"type": "text", "text": ""})
-            key = _FIELD_OF_KIND[kind]
+            key = _FIELD_OF_KIND[delta.kind]
             gen.blocks[index][key] = gen.blocks[index].get(key, "") + text
             gen.seq += 1
-            frame = {
-                "type": "message.delta",
-                "message": gen.message_id,
-                "seq": gen.seq,
-                "block": index,
-                "kind": kind,
-                "text": text,
-            }
+            frame = delta_frame(gen.message_id, gen.seq, index, delta.kind, text)
             await self.publish(gen.conversation_id, frame)
 
     async def _checkpoint_loop(self) -> None:
@@ -312,7 +314,9 @@ class GenerationRunner:
             async with gen.lock:
                 await self._flush_locked(gen)
                 usage = gen.accumulator.usage.as_dict()
-                batch.append((gen.message_id, gen.snapshot(), gen.seq, usage))
+                batch.append(
+                    services.ReplyCheckpoint(gen.message_id, gen.snapshot(), gen.seq, usage)
+                )
                 gen.checkpointed_seq = gen.seq
         if batch:
             gone = await database_sync_to_async(services.checkpoint_replies)(batch)
@@ -344,16 +348,15 @@ class GenerationRunner:
                 # Readers still on the page (the admin deleted it) see the reply end.
                 status, error = Message.Status.STOPPED, services.DELETED_ERROR
             if outcome in ("stored", "deleted"):
-                frame = {
-                    "type": "message.completed",
-                    "message": gen.message_id,
-                    "status": status,
-                    "stop_reason": acc.stop_reason,
-                    "usage": usage,
-                    "error": error,
-                    "content": public_content(content),
-                    "seq": gen.seq,
-                }
+                frame = reply_completed_frame(
+                    gen.message_id,
+                    status=status,
+                    stop_reason=acc.stop_reason,
+                    usage=usage,
+                    error=error,
+                    content=content,
+                    seq=gen.seq,
+                )
                 await self.publish(gen.conversation_id, frame)
         finally:
             self.generations.pop(gen.message_id, None)
@@ -410,12 +413,7 @@ class GenerationRunner:
             return  # finished meanwhile: its completed frame carries the whole content
         async with gen.lock:
             await self._flush_locked(gen)
-            frame = {
-                "type": "message.snapshot",
-                "message": gen.message_id,
-                "content": gen.snapshot(),
-                "seq": gen.seq,
-            }
+            frame = snapshot_frame(gen.message_id, gen.snapshot(), gen.seq)
             # Sent under the lock: no delta can be flushed between the snapshot and its send.
             await self.layer.send(
                 request["reply_to"], {"type": "chat.frame", "text": encode(frame), "origin": ""}
@@ -439,11 +437,11 @@ class GenerationRunner:
         await asyncio.gather(*self._finishing, return_exceptions=True)
 
 
-async def stop_replies(replies: list[tuple[int, str]]) -> None:
-    """Stop replies, each on the worker writing it: (message id, worker) pairs."""
+async def stop_replies(replies: list[services.StreamingReply]) -> None:
+    """Stop replies, each on the worker writing it."""
     runner = get_runner()
-    for message_id, worker in replies:
-        await runner.stop_anywhere(message_id, worker)
+    for reply in replies:
+        await runner.stop_anywhere(reply.message_id, reply.worker)
 
 
 def _load_request(message_id: int) -> tuple[dict | None, int | None]:

@@ -16,7 +16,7 @@ from accounts.request_bound import request_token_bound
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
-from .selectors import conversation_for, conversations_for, message_for, usable_model
+from .selectors import conversation_for, message_for, usable_model
 from .sending_limits import (
     SendingLimits,
     refuse_if_sending_too_fast,
@@ -45,6 +45,24 @@ class SendResult:
     def request(self) -> dict:
         """The Messages API request for the reply, as admitted (max_tokens included)."""
         return self.reply.upstream_request
+
+
+@dataclass(frozen=True)
+class ReplyCheckpoint:
+    """A streaming reply's partial state, as a runner stores it every second or so."""
+
+    message_id: int
+    content: list[dict]
+    seq: int
+    usage: dict
+
+
+@dataclass(frozen=True)
+class StreamingReply:
+    """A reply still being written, and the worker writing it (which is asked to stop it)."""
+
+    message_id: int
+    worker: str
 
 
 def _title_from(text: str) -> str:
@@ -116,7 +134,7 @@ def quota_error(balance: ledger.Balance, model: CatalogModel | None = None) -> C
     )
 
 
-def _start_reply(
+def _create_streaming_reply(
     user: User,
     conversation: Conversation,
     model: CatalogModel,
@@ -190,7 +208,7 @@ def send_message(
             content=[{"type": "text", "text": text}],
             client_id=client_id,
         )
-        reply, call = _start_reply(user, conversation, model, client_id, sending)
+        reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
         conversation.save(update_fields=["updated_at", "model"])
     return SendResult(conversation, created, user_message, reply, call)
 
@@ -214,29 +232,25 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
                 "invalid_frame", _("Only the last reply can be retried, and only if it failed.")
             )
         model = _model_or_refuse(user, conversation.model)
-        reply, call = _start_reply(user, conversation, model, client_id, sending)
+        reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
         conversation.save(update_fields=["updated_at"])
     return SendResult(conversation, False, None, reply, call)
 
 
-def checkpoint_replies(batch: list[tuple[int, list[dict], int, dict]]) -> list[int]:
-    """Store partial replies (id, content, seq, usage) and refresh their heartbeats, in one
-    transaction; returns the ids that are no longer streaming (deleted, or reaped)."""
+def checkpoint_replies(batch: list[ReplyCheckpoint]) -> list[int]:
+    """Store partial replies and refresh their heartbeats, in one transaction; returns the ids
+    that are no longer streaming (deleted, or reaped)."""
     now = timezone.now()
     gone = []
     with transaction.atomic():
-        for message_id, content, seq, usage in batch:
-            stored = Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-                content=content, seq=seq, usage=usage, heartbeat_at=now
+        for reply in batch:
+            streaming = Message.objects.filter(pk=reply.message_id, status=Message.Status.STREAMING)
+            stored = streaming.update(
+                content=reply.content, seq=reply.seq, usage=reply.usage, heartbeat_at=now
             )
             if not stored:
-                gone.append(message_id)
+                gone.append(reply.message_id)
     return gone
-
-
-def checkpoint_reply(message_id: int, content: list[dict], seq: int, usage: dict) -> bool:
-    """Store one partial reply; False once it is gone or has ended."""
-    return not checkpoint_replies([(message_id, content, seq, usage)])
 
 
 def touch_replies(message_ids: list[int], call_ids: list[int] = ()) -> int:
@@ -359,22 +373,35 @@ def reap_calls(*, all_running: bool = False, cutoff=None) -> int:
 
 
 def rename_conversation(user: User, conversation_id: object, title: str) -> Conversation:
-    conversation = conversation_for(user, conversation_id)
-    conversation.title = " ".join(title.split())[:200]
-    conversation.save(update_fields=["title", "updated_at"])
+    return edit_conversation(conversation_for(user, conversation_id), title=title)
+
+
+def edit_conversation(
+    conversation: Conversation, *, title: str | None = None, system_prompt: str | None = None
+) -> Conversation:
+    """Change a conversation's title or system prompt (the owner's rename, the admin's edit)."""
+    changed = []
+    if title is not None:
+        conversation.title = " ".join(title.split())[:200]
+        changed.append("title")
+    if system_prompt is not None:
+        conversation.system_prompt = system_prompt
+        changed.append("system_prompt")
+    if changed:
+        conversation.save(update_fields=[*changed, "updated_at"])
     return conversation
 
 
-def delete_conversation(user: User, conversation_id: object) -> list[tuple[int, str]]:
-    """Delete a conversation; returns (id, worker) of the replies that were still streaming."""
+def delete_conversation(user: User, conversation_id: object) -> list[StreamingReply]:
+    """Delete a conversation; returns the replies that were still streaming."""
     with transaction.atomic():
         conversation = conversation_for(user, conversation_id)
         return delete_conversations(Conversation.objects.filter(pk=conversation.pk))
 
 
-def delete_conversations(conversations) -> list[tuple[int, str]]:
-    """Delete conversations (the app's and the admin's one path); returns (id, worker) of the
-    replies that were still streaming, which the caller asks their workers to stop.
+def delete_conversations(conversations) -> list[StreamingReply]:
+    """Delete conversations (the app's and the admin's one path); returns the replies that
+    were still streaming, which the caller asks their workers to stop.
 
     Their calls stay open: the worker settles each from its own usage once stopped (it knows
     more than any checkpoint), and if that worker is dead, the reaper settles it from what is
@@ -391,8 +418,4 @@ def delete_conversations(conversations) -> list[tuple[int, str]]:
                 usage=reply.usage, output_chars=streamed_chars(reply.content)
             )
         Conversation.objects.filter(pk__in=[c.pk for c in conversations]).delete()
-    return [(reply.pk, reply.worker) for reply in replies]
-
-
-def latest_conversation(user: User) -> Conversation | None:
-    return conversations_for(user).first()
+    return [StreamingReply(reply.pk, reply.worker) for reply in replies]

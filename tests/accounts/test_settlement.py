@@ -120,23 +120,45 @@ async def test_reply_that_never_started_is_charged_nothing(upstream, runner, ali
     assert await sync_to_async(open_holds)() == 0
 
 
-def test_interrupted_reply_is_charged_by_the_reaper_and_no_hold_survives(alice, chat_model):
-    result = services.send_message(alice, None, "a reply whose process dies")
-    partial = [{"type": "text", "text": "It was the best of times, it was the"}]
-    usage = {"input_tokens": 40, "output_tokens": 1}
-    services.checkpoint_reply(result.reply.pk, partial, 3, usage)
-    assert open_holds() == 1
+async def checkpointed_then_dead(runner, user, text: str) -> tuple[services.SendResult, Message]:
+    """A reply the runner streamed and checkpointed, whose process then died: nothing of the
+    reply's end is stored, so it stays streaming with its last checkpoint."""
+    runner.checkpoint_every = 0.01
+    result = await sync_to_async(services.send_message)(user, None, text)
+    runner.start(result.reply.pk, result.conversation.pk, result.request, result.call.pk)
+    for _ in range(500):
+        if (await Message.objects.aget(pk=result.reply.pk)).content:
+            break
+        await asyncio.sleep(0.01)
 
-    (reaped,) = services.reap_interrupted(all_streaming=True)
+    async def dies_before_finishing(gen, status, error) -> None:
+        runner.generations.pop(gen.message_id, None)
 
-    assert reaped.status == "interrupted" and reaped.content == partial
-    (charge,) = charges_of(alice)
-    assert charge.estimated and charge.input_tokens == 40
-    assert charge.output_tokens == ledger.estimate_tokens(partial[0]["text"])
-    assert open_holds() == 0
+    runner._finish = dies_before_finishing
+    await runner.shutdown()
+    partial = await Message.objects.aget(pk=result.reply.pk)
+    assert partial.status == "streaming" and partial.text
+    return result, partial
+
+
+async def test_interrupted_reply_is_charged_by_the_reaper_and_no_hold_survives(
+    upstream, runner, alice
+):
+    _, partial = await checkpointed_then_dead(runner, alice, "a reply !tokens=400 !delay=5")
+    assert await sync_to_async(open_holds)() == 1
+
+    reap = sync_to_async(services.reap_interrupted)
+    (reaped,) = await reap(all_streaming=True)
+
+    assert reaped.status == "interrupted" and reaped.content == partial.content
+    (charge,) = await sync_to_async(charges_of)(alice)
+    assert charge.estimated
+    assert charge.input_tokens == count_input_tokens(upstream.requests[-1]["body"])
+    assert charge.output_tokens == ledger.estimate_tokens(partial.text)
+    assert await sync_to_async(open_holds)() == 0
     # A second reaper (another process) finds nothing left to charge.
-    assert services.reap_interrupted(all_streaming=True) == []
-    assert len(charges_of(alice)) == 1
+    assert await reap(all_streaming=True) == []
+    assert len(await sync_to_async(charges_of)(alice)) == 1
 
 
 def test_settling_twice_charges_once(alice, chat_model):
@@ -198,22 +220,24 @@ def test_token_limit_counts_prompt_and_reply(alice, chat_model):
     assert refused.value.code == "quota_exceeded"
 
 
-def test_a_reply_deleted_while_its_worker_is_dead_is_charged_by_the_reaper(alice, chat_model):
-    result = services.send_message(alice, None, "a reply deleted while it streams")
-    partial = [{"type": "text", "text": "Half a thought"}]
-    services.checkpoint_reply(result.reply.pk, partial, 2, {"input_tokens": 12})
+async def test_a_reply_deleted_while_its_worker_is_dead_is_charged_by_the_reaper(
+    upstream, runner, alice
+):
+    result, partial = await checkpointed_then_dead(runner, alice, "deleted !tokens=400 !delay=5")
 
-    services.delete_conversation(alice, result.conversation.pk)
+    await sync_to_async(services.delete_conversation)(alice, result.conversation.pk)
     # Its worker would settle it on stopping; with none alive, the call stays open until the
     # reaper settles it from what the delete recorded.
-    assert open_holds() == 1 and charges_of(alice) == []
-    services.reap_interrupted(all_streaming=True)
+    assert await sync_to_async(open_holds)() == 1
+    assert await sync_to_async(charges_of)(alice) == []
+    await sync_to_async(services.reap_interrupted)(all_streaming=True)
 
-    (charge,) = charges_of(alice)
-    assert charge.estimated and charge.input_tokens == 12
-    assert charge.output_tokens == ledger.estimate_tokens(partial[0]["text"])
+    (charge,) = await sync_to_async(charges_of)(alice)
+    assert charge.estimated
+    assert charge.input_tokens == count_input_tokens(upstream.requests[-1]["body"])
+    assert charge.output_tokens == ledger.estimate_tokens(partial.text)
     assert charge.call_id == result.call.pk and charge.message_id is None
-    assert open_holds() == 0
+    assert await sync_to_async(open_holds)() == 0
 
 
 class Reader:

@@ -1,7 +1,10 @@
 """Stream decoding and message assembly from wire transcripts shaped like the API's docs."""
 
+from dataclasses import fields
+
 import pytest
 
+from accounts.usage import USAGE_FIELDS
 from conversations.anthropic import (
     AnthropicError,
     BlockDelta,
@@ -369,3 +372,9 @@ def test_message_is_incomplete_until_message_stop():
 
     assert not message.complete
     assert message.text() == "Hello!"
+
+
+def test_usage_counts_are_the_ones_the_ledger_charges():
+    # The client package keeps its own field list (it imports nothing of the app): the two
+    # drifting apart would leave a count reported by the API and never charged.
+    assert tuple(f.name for f in fields(Usage)) == USAGE_FIELDS

@@ -5,7 +5,7 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from conversations import fake_upstream
+from conversations.fake_upstream import script
 
 from .chat_page import ChatPage
 
@@ -18,7 +18,7 @@ def upstream_recovers_on_retry(monkeypatch):
 
     The fake has no fail-once mid-stream directive, and a retry sends the very same request.
     """
-    plan_reply = fake_upstream.plan_reply
+    plan_reply = script.plan_reply
     seen: set[str] = set()
 
     def plan_once(body, ttft, delay):
@@ -29,7 +29,7 @@ def upstream_recovers_on_retry(monkeypatch):
         seen.add(key)
         return reply
 
-    monkeypatch.setattr(fake_upstream, "plan_reply", plan_once)
+    monkeypatch.setattr(script, "plan_reply", plan_once)
 
 
 def test_error_mid_stream_keeps_the_partial_text_and_retry_makes_a_new_reply(

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from accounts.models import Quota, User
+from accounts.money import decimal_text
 from accounts.services import change_quota
 
 NONE = "none"
@@ -58,11 +59,7 @@ def parse_token_limit(value: str) -> int | None:
 def describe(quota: Quota) -> str:
     """One line: who, the cost limit, the token limit and the period."""
     unlimited = _("unlimited")
-    cost = (
-        unlimited
-        if quota.cost_limit is None
-        else _("%s USD") % format(Decimal(quota.cost_limit).normalize(), "f")
-    )
+    cost = unlimited if quota.cost_limit is None else _("%s USD") % decimal_text(quota.cost_limit)
     tokens = unlimited if quota.token_limit is None else str(quota.token_limit)
     line = _("Quota for %(user)s: cost limit %(cost)s, token limit %(tokens)s, period %(period)s.")
     return line % {

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from conversations.fake_upstream import add_cli_arguments, run
+from conversations.fake_upstream.command import add_cli_arguments, run
 
 
 class Command(BaseCommand):

@@ -1,14 +1,12 @@
-"""A loopback HTTP/1.1 server that speaks the Anthropic Messages API, with scripted replies."""
+"""The fake upstream's HTTP/1.1 server: the Messages API on loopback, replies as scripted."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import hashlib
 import itertools
 import json
-import re
 import secrets
 import sys
 import threading
@@ -18,12 +16,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-DEMO_MODEL = "chatsite-demo"
-MODELS = [
-    (DEMO_MODEL, "Chatsite demo (fake upstream, no API key)", "2025-01-01T00:00:00Z"),
-    ("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-15T00:00:00Z"),
-    ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
-]
+from . import script
+from .script import MODELS, Block, Reply, count_input_tokens, message_json
+
 FAULT_AFTER = 5  # content deltas sent before error_mid / drop / hang strike
 PING_EVERY = 50  # deltas between pings, like the real API's keep-alive pings
 YIELD_EVERY = 16  # with no token delay, give other streams a turn this often
@@ -37,8 +32,6 @@ _STATUS_FAULTS = {
     "400": (400, "invalid_request_error", "Scripted bad request (!fault=400)"),
     "404": (404, "not_found_error", "model: the requested model is retired"),
 }
-_DIRECTIVE = re.compile(r"(?:^|(?<=\s))!([a-z_]+)(?:=(\S+))?")
-_PIECE = re.compile(r"\s*\S+\s*|\s+")
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _DELTA_FIELD = {
     "text_delta": "text",
@@ -50,182 +43,6 @@ _TERMINATOR = b"0\r\n\r\n"
 
 class _ClientGone(Exception):
     """The client closed the connection; the stream just ends."""
-
-
-@dataclass
-class Block:
-    kind: str  # "text", "thinking" or "tool_use"
-    pieces: list[str]
-    signature: str = ""
-    tool_id: str = ""
-    tool_name: str = ""
-
-
-@dataclass
-class Reply:
-    blocks: list[Block]
-    stop_reason: str
-    usage: dict[str, int]
-    ttft: float
-    delay: float
-    fault: str | None = None
-
-
-def text_of(content: Any) -> str:
-    """Concatenate the text of a string or a list of content blocks (text and tool results)."""
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content if isinstance(content, list) else []:
-        if isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-        elif isinstance(block, dict) and block.get("type") == "tool_result":
-            parts.append(text_of(block.get("content", "")))
-    return "\n".join(parts)
-
-
-def count_input_tokens(body: dict) -> int:
-    """A deterministic stand-in for the tokenizer: a quarter of the characters sent."""
-    chars = len(text_of(body.get("system", "")))
-    chars += sum(len(text_of(m.get("content", ""))) for m in body.get("messages", []))
-    return max(1, chars // 4)
-
-
-def parse_directives(text: str) -> dict[str, str]:
-    """`!name` or `!name=value` tokens; the last one of a name wins."""
-    return {m.group(1): m.group(2) or "" for m in _DIRECTIVE.finditer(text)}
-
-
-def split_words(text: str) -> list[str]:
-    """Roughly one word per piece; joining the pieces gives back the text exactly."""
-    return _PIECE.findall(text)
-
-
-def _default_text(user_text: str) -> str:
-    quoted = " ".join(_DIRECTIVE.sub("", user_text).split())[:60] or "(nothing)"
-    return (
-        "## Demo reply\n\n"
-        f'You said: "{quoted}". This scripted answer comes from the fake upstream '
-        f"({DEMO_MODEL}), not from Claude.\n\n"
-        "- It streams about one word per delta.\n"
-        "- It shows **markdown**, a list and `inline code`.\n"
-        "- Usage counts one output token per delta.\n\n"
-        "```python\n"
-        "def greet(name: str) -> str:\n"
-        '    return f"Hello, {name}!"\n'
-        "```\n"
-    )
-
-
-def _reply_text(d: dict[str, str], user_text: str) -> str:
-    """The text block; !tokens is handled by _text_pieces."""
-    if "xss" in d:
-        return (
-            'Unsafe markup: <img src=x onerror="window.__xss=1"> and '
-            "<script>window.__xss=2</script> and [link](javascript:window.__xss=3) end."
-        )
-    if "tool" in d:
-        return "Let me check the weather in Tokyo."
-    return _default_text(user_text)
-
-
-def _ms(value: str | None, default: float) -> float:
-    try:
-        return max(0.0, float(value) / 1000.0) if value else default
-    except ValueError:
-        return default
-
-
-def _cache_figures(value: str | None) -> tuple[int, int]:
-    try:
-        written, read = (value or "0,0").split(",")
-        return max(0, int(written)), max(0, int(read))
-    except ValueError:
-        return 0, 0
-
-
-def _text_pieces(d: dict[str, str], text: str) -> list[str]:
-    # !tokens promises exactly one delta per word, so don't re-split those.
-    if "tokens" in d and d["tokens"].isdigit():
-        return [f"w{i} " for i in range(1, min(int(d["tokens"]), 1_000_000) + 1)]
-    return split_words(text)
-
-
-def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
-    """Turn a validated request body into the scripted reply, already cut to max_tokens."""
-    user_msgs = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
-    user_text = text_of(user_msgs[-1].get("content", "")) if user_msgs else ""
-    d = parse_directives(user_text)
-    blocks = []
-    if "thinking" in d:
-        thoughts = "Let me think about this step by step. The user wants a scripted answer."
-        blocks.append(Block("thinking", split_words(thoughts), signature="ZmFrZS1zaWduYXR1cmU="))
-    blocks.append(Block("text", _text_pieces(d, _reply_text(d, user_text))))
-    if "tool" in d:
-        args = ['{"city": ', '"Tokyo", ', '"unit": ', '"celsius"}']
-        blocks.append(Block("tool_use", args, tool_id="toolu_fake_1", tool_name="get_weather"))
-    budget = int(body["max_tokens"])
-    total = sum(len(b.pieces) for b in blocks)
-    stop_reason = "tool_use" if "tool" in d else "end_turn"
-    if total > budget or "maxtokens" in d:
-        stop_reason, blocks = "max_tokens", _truncate(blocks, budget)
-    written, read = _cache_figures(d.get("cache"))
-    usage = {
-        "input_tokens": count_input_tokens(body),
-        "cache_creation_input_tokens": written,
-        "cache_read_input_tokens": read,
-        "output_tokens": sum(len(b.pieces) for b in blocks),
-    }
-    return Reply(
-        blocks,
-        stop_reason,
-        usage,
-        _ms(d.get("ttft"), ttft),
-        _ms(d.get("delay"), delay),
-        d.get("fault"),
-    )
-
-
-def _truncate(blocks: list[Block], budget: int) -> list[Block]:
-    kept = []
-    for block in blocks:
-        if budget <= 0:
-            break
-        if len(block.pieces) > budget:
-            # A block cut short never got its signature; the real API stops mid-block too.
-            block = Block(block.kind, block.pieces[:budget], "", block.tool_id, block.tool_name)
-        budget -= len(block.pieces)
-        kept.append(block)
-    return kept
-
-
-def message_json(reply: Reply, model: str, msg_id: str) -> dict:
-    """The non-streaming form of a reply."""
-    content: list[dict] = []
-    for b in reply.blocks:
-        joined = "".join(b.pieces)
-        if b.kind == "thinking":
-            content.append({"type": "thinking", "thinking": joined, "signature": b.signature})
-        elif b.kind == "tool_use":
-            try:
-                args = json.loads(joined)
-            except ValueError:  # cut short by max_tokens
-                args = {}
-            content.append(
-                {"type": "tool_use", "id": b.tool_id, "name": b.tool_name, "input": args}
-            )
-        else:
-            content.append({"type": "text", "text": joined})
-    return {
-        "id": msg_id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": reply.stop_reason,
-        "stop_sequence": None,
-        "usage": reply.usage,
-    }
 
 
 def _chunk(payload: bytes) -> bytes:
@@ -468,7 +285,7 @@ class FakeUpstream:
         return await self._error(req, 404, "not_found_error", f"model: {model_id}")
 
     async def _messages(self, req: _Request) -> bool:
-        reply = plan_reply(req.body, self.ttft, self.token_delay)
+        reply = script.plan_reply(req.body, self.ttft, self.token_delay)
         if reply.fault == "429once":
             # Keyed by the raw body, so a client's retry of the same request succeeds.
             digest = hashlib.sha256(req.raw).digest()
@@ -579,46 +396,3 @@ async def _wait_for_disconnect(reader: asyncio.StreamReader) -> None:
         async with asyncio.timeout(HANG_SECONDS):
             while await reader.read(65536):
                 pass
-
-
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by `python -m conversations.fake_upstream` and `manage.py fake_upstream`."""
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--ttft-ms", type=float, default=50.0, help="time to first token")
-    parser.add_argument("--token-delay-ms", type=float, default=10.0, help="delay per delta")
-    parser.add_argument("--api-key", default=None, help="require this x-api-key (default: any)")
-    parser.add_argument("--verbose", action="store_true", help="log one line per request")
-
-
-def run(
-    host: str,
-    port: int,
-    ttft_ms: float,
-    token_delay_ms: float,
-    api_key: str | None = None,
-    verbose: bool = False,
-) -> None:
-    """Run a server in the foreground until interrupted."""
-    ttft, delay = ttft_ms / 1000, token_delay_ms / 1000
-    server = FakeUpstream(
-        host, port, ttft=ttft, token_delay=delay, api_key=api_key, verbose=verbose
-    )
-
-    def announce() -> None:
-        print(f"Fake Anthropic upstream (demo model {DEMO_MODEL}) on {server.base_url}", flush=True)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(server.serve_forever(on_listening=announce))
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of `python -m conversations.fake_upstream`."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_cli_arguments(parser)
-    args = parser.parse_args(argv)
-    run(args.host, args.port, args.ttft_ms, args.token_delay_ms, args.api_key, args.verbose)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,10 @@
+"""A loopback HTTP/1.1 server that speaks the Anthropic Messages API, with scripted replies.
+
+`script` decides a reply from the `!directives` of the request, `server` speaks HTTP and SSE,
+`command` runs it in the foreground (`python -m conversations.fake_upstream`).
+"""
+
+from .script import DEMO_MODEL, count_input_tokens
+from .server import FakeUpstream
+
+__all__ = ["DEMO_MODEL", "FakeUpstream", "count_input_tokens"]

@@ -1,0 +1,5 @@
+"""`python -m conversations.fake_upstream`: run the fake Messages API in the foreground."""
+
+from .command import main
+
+main()
