@@ -1,8 +1,18 @@
-"""Model catalog actions: sync from the upstream's model list."""
+"""Model catalog actions: sync from the upstream's model list, audit an admin's edits."""
 
 from django.db import transaction
 
+from accounts import audit
+from accounts.models import User
+
 from .models import CatalogModel
+
+# Every field an admin edits: prices, switches and limits all decide what a reply may cost.
+AUDITED_FIELDS = tuple(
+    field.name
+    for field in CatalogModel._meta.concrete_fields
+    if field.editable and field.name not in {"id", "updated_at"}
+)
 
 _MODEL_ID_MAX = CatalogModel._meta.get_field("model_id").max_length
 _NAME_MAX = CatalogModel._meta.get_field("display_name").max_length
@@ -26,7 +36,27 @@ def _listed_models(models: list[dict]) -> dict[str, str]:
     return listed
 
 
-def sync_catalog(models: list[dict]) -> list[CatalogModel]:
+def catalog_values(model: CatalogModel | None) -> dict:
+    """A catalog row's audited fields as stored (an absent row has none)."""
+    stored = CatalogModel.objects.filter(pk=model.pk).first() if model and model.pk else None
+    return audit.field_values(stored, AUDITED_FIELDS)
+
+
+def record_catalog_change(
+    by: User | None, model: CatalogModel, before: dict, after: dict | None = None
+) -> None:
+    """Audit an admin's edit of `model` made since `before` was read: an addition, a change,
+    or a deletion (recorded just before it, with `after` empty, while the row has its id)."""
+    after = catalog_values(model) if after is None else after
+    action = audit.Action.CATALOG_CHANGED
+    if not before:
+        action = audit.Action.CATALOG_ADDED
+    elif not after:
+        action = audit.Action.CATALOG_DELETED
+    audit.record(by, action, model, before, after)
+
+
+def sync_catalog(models: list[dict], by: User | None = None) -> list[CatalogModel]:
     """Add the ids of an upstream model list that the catalog lacks; return the new rows.
 
     New rows are disabled with zero prices: nobody can chat with a model, and run up
@@ -46,4 +76,5 @@ def sync_catalog(models: list[dict]) -> list[CatalogModel]:
             )
             if created:
                 added.append(model)
+                audit.record(by, audit.Action.CATALOG_ADDED, model, {}, catalog_values(model))
     return added
