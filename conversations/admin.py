@@ -11,7 +11,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .anthropic import AnthropicError
-from .catalog import catalog_values, record_catalog_change, sync_catalog
+from .catalog import catalog_values, delete_catalog_model, record_catalog_change, sync_catalog
 from .models import CatalogModel, Conversation, Message, Share
 from .runner import stop_replies
 from .services import delete_conversations
@@ -120,9 +120,7 @@ class CatalogModelAdmin(admin.ModelAdmin):
         record_catalog_change(request.user, obj, before)
 
     def delete_model(self, request, obj: CatalogModel) -> None:
-        with transaction.atomic():
-            record_catalog_change(request.user, obj, catalog_values(obj), after={})
-            super().delete_model(request, obj)
+        delete_catalog_model(obj, by=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         with transaction.atomic():

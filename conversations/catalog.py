@@ -4,6 +4,7 @@ from django.db import transaction
 
 from accounts import audit
 from accounts.models import User
+from accounts.services import quota_values, record_quota_change
 
 from .models import CatalogModel
 
@@ -54,6 +55,19 @@ def record_catalog_change(
     elif not after:
         action = audit.Action.CATALOG_DELETED
     audit.record(by, action, model, before, after)
+
+
+def delete_catalog_model(model: CatalogModel, by: User | None = None) -> None:
+    """Delete a catalog row (the admin's delete), auditing it and every quota whose allowed
+    models lose it: a list emptied this way means "every enabled model" from now on."""
+    with transaction.atomic():
+        users = list(User.objects.filter(quota__allowed_models=model))
+        before = {user.pk: quota_values(user) for user in users}
+        # Recorded first, while the row still has its id; the same transaction either way.
+        record_catalog_change(by, model, catalog_values(model), after={})
+        model.delete()
+        for user in users:
+            record_quota_change(by, user, before[user.pk], quota_values(user))
 
 
 def sync_catalog(models: list[dict], by: User | None = None) -> list[CatalogModel]:

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import AuditEntry
+from accounts.models import AuditEntry, Quota
 from conversations.catalog import sync_catalog
 from conversations.models import CatalogModel
 from tests.accounts.html_forms import form_data
@@ -190,3 +190,15 @@ def test_deleting_a_catalog_model_records_what_it_was(admin_client):
     [(actor, action, label, before, after)] = catalog_trail()
     assert (actor, action, label, after) == ("admin", "catalog_deleted", model.display_name, {})
     assert before["model_id"] == HAIKU
+
+
+def test_deleting_a_model_records_the_model_access_it_takes_away(admin_client, django_user_model):
+    haiku = CatalogModel.objects.get(model_id=HAIKU)
+    alice = django_user_model.objects.create(username="alice")
+    Quota.objects.create(user=alice).allowed_models.set([haiku])
+
+    admin_client.post(f"{CATALOG_URL}{haiku.pk}/delete/", {"post": "yes"})
+
+    assert [entry[1:] for entry in catalog_trail()][1:] == [
+        ("model_access", "alice", {"allowed_models": [HAIKU]}, {"allowed_models": []})
+    ]
