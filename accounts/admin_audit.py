@@ -10,7 +10,11 @@ from .models import AuditEntry
 
 
 def _shown(value: object) -> str:
-    return gettext("(none)") if value is None else json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return gettext("(none)")
+    if isinstance(value, str) and value:
+        return value  # amounts and choices read better bare: 10 → 25, month → day
+    return json.dumps(value, ensure_ascii=False)
 
 
 @admin.register(AuditEntry)

@@ -357,11 +357,11 @@ class AuditEntry(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        verbose_name=_("by"),
+        verbose_name=_("account"),
     )
     # Kept as text: the trail still names the actor once their account is gone, and names
     # the command when no account acted.
-    actor_name = models.CharField(_("by (name)"), max_length=150)
+    actor_name = models.CharField(_("who"), max_length=150)
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     target_type = models.CharField(_("target type"), max_length=100)
     target_id = models.CharField(_("target id"), max_length=64)

@@ -321,6 +321,14 @@ def test_trail_lists_who_what_and_the_change(admin_client, entry):
     assert "token_limit: 500 → 9" in page
 
 
+def test_trail_shows_amounts_bare_and_a_removed_limit_as_none(admin_client, alice):
+    services.change_quota(alice, by="test", cost_limit=None)
+
+    page = admin_client.get(AUDIT_URL).content.decode()
+
+    assert "cost_limit: 10 → (none)" in page
+
+
 def test_trail_filters_by_action_and_searches_by_target(admin_client, entry, alice):
     services.deactivate_users(User.objects.filter(pk=alice.pk), by="test")
     bob = User.objects.create(username="bob")
