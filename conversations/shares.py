@@ -109,7 +109,10 @@ def revoke_shares(shares: QuerySet[Share], by: User | None = None) -> int:
     """
     now = timezone.now()
     with transaction.atomic():
-        live = list(shares.filter(revoked_at__isnull=True).select_for_update())
+        # Locked through a plain query: PostgreSQL refuses FOR UPDATE on the DISTINCT or
+        # joined querysets an admin changelist may hand over.
+        selected = Share.objects.filter(pk__in=shares.values("pk"), revoked_at__isnull=True)
+        live = list(selected.select_for_update())
         Share.objects.filter(pk__in=[share.pk for share in live]).update(revoked_at=now)
         for share in live:
             audit.record(by, Action.SHARE_REVOKED, share, {"revoked_at": None}, {"revoked_at": now})
