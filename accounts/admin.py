@@ -227,6 +227,26 @@ class UserAdmin(BaseUserAdmin):
     def last_active(self, user: User):
         return user.last_active
 
+    # The audit trail: the change form saves the flags first and groups, permissions and the
+    # quota inline after, so the stored access is read before the first and compared after all.
+    def save_model(self, request, obj: User, form, change: bool) -> None:
+        if change:
+            obj._access_before = services.access_values(obj.pk)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if change:
+            services.record_access_change(request.user, form.instance, form.instance._access_before)
+
+    def save_formset(self, request, form, formset, change: bool) -> None:
+        if formset.model is not Quota:
+            return super().save_formset(request, form, formset, change)
+        before = services.quota_values(formset.instance)
+        super().save_formset(request, form, formset, change)
+        after = services.quota_values(formset.instance)
+        services.record_quota_change(request.user, formset.instance, before, after)
+
     def _confirm(self, request, queryset, form_class, title, apply, **form_kwargs):
         """An action's intermediate page: show the form, apply it once it is posted valid."""
         posted = request.POST if "apply" in request.POST else None
@@ -256,7 +276,7 @@ class UserAdmin(BaseUserAdmin):
                 self.message_user(request, message, messages.WARNING)
                 return
             for user in users:
-                services.change_quota(user, **changes)
+                services.change_quota(user, by=request.user, **changes)
             message = ngettext(
                 "Set the quota of %(count)d user.", "Set the quotas of %(count)d users.", len(users)
             )
@@ -291,17 +311,17 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description=_("Grant…"), permissions=["add_ledgerentry"])
     def grant(self, request, queryset):
-        return self._entries_action(request, queryset, GrantForm, _("Grant"), ledger.grant)
+        return self._entries_action(request, queryset, GrantForm, _("Grant"), services.grant)
 
     @admin.action(description=_("Adjust…"), permissions=["add_ledgerentry"])
     def adjust(self, request, queryset):
-        return self._entries_action(request, queryset, AdjustForm, _("Adjust"), ledger.adjust)
+        return self._entries_action(request, queryset, AdjustForm, _("Adjust"), services.adjust)
 
     @admin.action(description=_("Deactivate"), permissions=["change"])
     def deactivate(self, request, queryset):
         if queryset.filter(pk=request.user.pk).exists():
             self.message_user(request, gettext("You cannot deactivate yourself."), messages.WARNING)
-        count = services.deactivate_users(queryset.exclude(pk=request.user.pk))
+        count = services.deactivate_users(queryset.exclude(pk=request.user.pk), by=request.user)
         message = ngettext("Deactivated %(count)d user.", "Deactivated %(count)d users.", count)
         self.message_user(request, message % {"count": count}, messages.SUCCESS)
 
@@ -319,6 +339,31 @@ class QuotaAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["user", "updated"] if obj else ["updated"]
+
+    # The audit trail. The change form and list editing save the fields here and the allowed
+    # models in save_related: read the quota before the first, compare after the second.
+    def save_model(self, request, obj: Quota, form, change: bool) -> None:
+        obj._audit_before = services.quota_values(obj.user)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        quota = form.instance
+        after = services.quota_values(quota.user)
+        services.record_quota_change(request.user, quota.user, quota._audit_before, after)
+
+    def delete_model(self, request, obj: Quota) -> None:
+        # Without its row the user runs on the defaults: that is the value after.
+        with transaction.atomic():
+            user = obj.user  # deleting clears obj's key, which is the user's
+            before = services.quota_values(user)
+            super().delete_model(request, obj)
+            services.record_quota_change(request.user, user, before, services.quota_values(user))
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            for quota in queryset.select_related("user"):
+                self.delete_model(request, quota)
 
     @admin.display(description=_("updated"), ordering="updated_at")
     def updated(self, quota: Quota):
@@ -433,4 +478,4 @@ class InviteAdmin(admin.ModelAdmin):
 
 
 # Registered from its own module, to keep this one readable.
-from . import admin_calls  # noqa: E402, F401
+from . import admin_audit, admin_calls  # noqa: E402, F401

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -324,3 +325,65 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class AuditEntry(models.Model):
+    """One append-only line of the audit trail: who changed money or access, when, from what to
+    what.
+
+    Written only by `accounts.audit.record`, in the transaction of the change it describes.
+    `before` and `after` hold the changed fields only; a creation has an empty `before`.
+    """
+
+    class Action(models.TextChoices):
+        QUOTA = "quota", _("quota changed")
+        MODEL_ACCESS = "model_access", _("model access changed")
+        GRANT = "grant", _("grant")
+        ADJUSTMENT = "adjustment", _("adjustment")
+        USER_ACCESS = "user_access", _("account access changed")
+        DEACTIVATION = "deactivation", _("deactivated")
+        CATALOG_ADDED = "catalog_added", _("model added to the catalog")
+        CATALOG_CHANGED = "catalog_changed", _("catalog model changed")
+        CATALOG_DELETED = "catalog_deleted", _("model deleted from the catalog")
+        SHARE_REVOKED = "share_revoked", _("shared link revoked")
+        API_KEY_CREATED = "api_key_created", _("API key created")
+        API_KEY_REVOKED = "api_key_revoked", _("API key revoked")
+        API_KEY_ENVELOPE = "api_key_envelope", _("API key switched to the envelope")
+
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("account"),
+    )
+    # Kept as text: the trail still names the actor once their account is gone, and names
+    # the command when no account acted.
+    actor_name = models.CharField(_("who"), max_length=150)
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    target_type = models.CharField(_("target type"), max_length=100)
+    target_id = models.CharField(_("target id"), max_length=64)
+    target_label = models.CharField(_("target"), max_length=200)
+    before = models.JSONField(_("before"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(_("after"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.target_label}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Append-only: a line once written is never rewritten, whatever form reaches it.
+        if not self._state.adding:
+            raise ValueError("audit entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("audit entries are append-only")

@@ -3,6 +3,7 @@
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path
@@ -10,7 +11,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .anthropic import AnthropicError
-from .catalog import sync_catalog
+from .catalog import catalog_values, delete_catalog_model, record_catalog_change, sync_catalog
 from .models import CatalogModel, Conversation, Message, Share
 from .runner import stop_replies
 from .services import delete_conversations, edit_conversation
@@ -118,6 +119,21 @@ class CatalogModelAdmin(admin.ModelAdmin):
         ),
     ]
 
+    # The audit trail: the change form, list editing, the add form and deletions each record
+    # the fields they changed (the form has already set them on `obj`: read the stored row).
+    def save_model(self, request, obj: CatalogModel, form, change: bool) -> None:
+        before = catalog_values(obj) if change else {}
+        super().save_model(request, obj, form, change)
+        record_catalog_change(request.user, obj, before)
+
+    def delete_model(self, request, obj: CatalogModel) -> None:
+        delete_catalog_model(obj, by=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            for model in queryset:
+                self.delete_model(request, model)
+
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_sync"
         sync = path("sync/", self.admin_site.admin_view(self.sync_view), name=name)
@@ -136,7 +152,7 @@ class CatalogModelAdmin(admin.ModelAdmin):
             text = gettext("Could not list the gateway's models: %(error)s")
             self.message_user(request, text % {"error": error.message}, messages.ERROR)
         else:
-            self._report_sync(request, sync_catalog(listed))
+            self._report_sync(request, sync_catalog(listed, by=request.user))
         return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
 
     def _report_sync(self, request, added: list[CatalogModel]) -> None:
@@ -202,6 +218,6 @@ class ShareAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke selected links"), permissions=["change"])
     def revoke_selected(self, request, queryset):
-        count = revoke_shares(queryset)
+        count = revoke_shares(queryset, by=request.user)
         text = ngettext("Revoked %(count)d link.", "Revoked %(count)d links.", count)
         self.message_user(request, text % {"count": count}, messages.SUCCESS)

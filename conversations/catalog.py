@@ -1,8 +1,19 @@
-"""Model catalog actions: sync from the upstream's model list."""
+"""Model catalog actions: sync from the upstream's model list, audit an admin's edits."""
 
 from django.db import transaction
 
+from accounts import audit
+from accounts.models import User
+from accounts.services import quota_values, record_quota_change
+
 from .models import CatalogModel
+
+# Every field an admin edits: prices, switches and limits all decide what a reply may cost.
+AUDITED_FIELDS = tuple(
+    field.name
+    for field in CatalogModel._meta.concrete_fields
+    if field.editable and field.name not in {"id", "updated_at"}
+)
 
 _MODEL_ID_MAX = CatalogModel._meta.get_field("model_id").max_length
 _NAME_MAX = CatalogModel._meta.get_field("display_name").max_length
@@ -26,7 +37,40 @@ def _listed_models(models: list[dict]) -> dict[str, str]:
     return listed
 
 
-def sync_catalog(models: list[dict]) -> list[CatalogModel]:
+def catalog_values(model: CatalogModel | None) -> dict:
+    """A catalog row's audited fields as stored (an absent row has none)."""
+    stored = CatalogModel.objects.filter(pk=model.pk).first() if model and model.pk else None
+    return audit.field_values(stored, AUDITED_FIELDS)
+
+
+def record_catalog_change(
+    by: User | None, model: CatalogModel, before: dict, after: dict | None = None
+) -> None:
+    """Audit an admin's edit of `model` made since `before` was read: an addition, a change,
+    or a deletion (recorded just before it, with `after` empty, while the row has its id)."""
+    after = catalog_values(model) if after is None else after
+    action = audit.Action.CATALOG_CHANGED
+    if not before:
+        action = audit.Action.CATALOG_ADDED
+    elif not after:
+        action = audit.Action.CATALOG_DELETED
+    audit.record(by, action, model, before, after)
+
+
+def delete_catalog_model(model: CatalogModel, by: User | None = None) -> None:
+    """Delete a catalog row (the admin's delete), auditing it and every quota whose allowed
+    models lose it: a list emptied this way means "every enabled model" from now on."""
+    with transaction.atomic():
+        users = list(User.objects.filter(quota__allowed_models=model))
+        before = {user.pk: quota_values(user) for user in users}
+        # Recorded first, while the row still has its id; the same transaction either way.
+        record_catalog_change(by, model, catalog_values(model), after={})
+        model.delete()
+        for user in users:
+            record_quota_change(by, user, before[user.pk], quota_values(user))
+
+
+def sync_catalog(models: list[dict], by: User | None = None) -> list[CatalogModel]:
     """Add the ids of an upstream model list that the catalog lacks; return the new rows.
 
     New rows are disabled with zero prices: nobody can chat with a model, and run up
@@ -46,4 +90,5 @@ def sync_catalog(models: list[dict]) -> list[CatalogModel]:
             )
             if created:
                 added.append(model)
+                audit.record(by, audit.Action.CATALOG_ADDED, model, {}, catalog_values(model))
     return added

@@ -8,12 +8,14 @@ from django.db.models import F, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from accounts import audit
 from accounts.models import User
 
 from .frames import public_content
 from .models import Conversation, Message, Share
 from .selectors import conversation_for, default_model_for, messages_of
 
+Action = audit.Action
 # Block types a reader of a shared page may see; anything else (redacted thinking, whose
 # payload is opaque ciphertext, or future types) stays on the server.
 SHARED_BLOCK_TYPES = {"text", "thinking", "tool_use"}
@@ -100,9 +102,21 @@ def revoke_share(user: User, share_id: object) -> Share:
     return share
 
 
-def revoke_shares(shares: QuerySet[Share]) -> int:
-    """Revoke many links at once (the admin's action); returns how many were live."""
-    return shares.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+def revoke_shares(shares: QuerySet[Share], by: User | None = None) -> int:
+    """Revoke many links at once (the admin's action); returns how many were live.
+
+    Each link revoked gets an audit entry naming `by`.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked through a plain query: PostgreSQL refuses FOR UPDATE on the DISTINCT or
+        # joined querysets an admin changelist may hand over.
+        selected = Share.objects.filter(pk__in=shares.values("pk"), revoked_at__isnull=True)
+        live = list(selected.select_for_update())
+        Share.objects.filter(pk__in=[share.pk for share in live]).update(revoked_at=now)
+        for share in live:
+            audit.record(by, Action.SHARE_REVOKED, share, {"revoked_at": None}, {"revoked_at": now})
+    return len(live)
 
 
 def share_for_token(token: str) -> Share | None:

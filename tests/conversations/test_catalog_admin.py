@@ -4,8 +4,10 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.models import AuditEntry, Quota
 from conversations.catalog import sync_catalog
 from conversations.models import CatalogModel
+from tests.accounts.html_forms import form_data
 
 CATALOG_URL = "/admin/conversations/catalogmodel/"
 SYNC_URL = f"{CATALOG_URL}sync/"
@@ -115,3 +117,88 @@ def test_sync_view_is_for_staff_only(client, django_user_model, upstream):
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
     assert not upstream.requests
+
+
+# The audit trail: every edit of prices, switches and limits, and every model added.
+
+
+def catalog_trail() -> list[tuple]:
+    entries = AuditEntry.objects.order_by("created_at", "id")
+    return [(e.actor_name, e.action, e.target_label, e.before, e.after) for e in entries]
+
+
+def post_page_form(client, url: str, form_id: str, **changes):
+    page = client.get(url).content.decode()
+    return client.post(url, form_data(page, form_id, **changes))
+
+
+def test_catalog_change_form_records_only_the_price_changed(admin_client):
+    model = CatalogModel.objects.get(model_id=HAIKU)
+    old = format(model.price_output.normalize(), "f")
+
+    post_page_form(
+        admin_client, f"{CATALOG_URL}{model.pk}/change/", "catalogmodel_form", price_output="7.5"
+    )
+
+    assert catalog_trail() == [
+        (
+            "admin",
+            "catalog_changed",
+            model.display_name,
+            {"price_output": old},
+            {"price_output": "7.5"},
+        )
+    ]
+
+
+def test_catalog_change_form_saved_unchanged_records_nothing(admin_client):
+    model = CatalogModel.objects.get(model_id=HAIKU)
+
+    response = post_page_form(admin_client, f"{CATALOG_URL}{model.pk}/change/", "catalogmodel_form")
+
+    assert response.status_code == 302
+    assert catalog_trail() == []
+
+
+def test_catalog_list_editing_records_the_switch(admin_client):
+    first = CatalogModel.objects.order_by("display_name").first()
+    CatalogModel.objects.filter(pk=first.pk).update(enabled=False, is_default=False)
+    changes = {"form-0-enabled": "on", "_save": "Save"}
+
+    post_page_form(admin_client, CATALOG_URL, "changelist-form", **changes)
+
+    assert catalog_trail() == [
+        ("admin", "catalog_changed", first.display_name, {"enabled": False}, {"enabled": True})
+    ]
+
+
+def test_sync_view_records_each_model_it_adds(admin_client, upstream):
+    CatalogModel.objects.filter(model_id=HAIKU).delete()
+
+    admin_client.post(SYNC_URL)
+
+    [(actor, action, label, before, after)] = catalog_trail()
+    assert (actor, action, label, before) == ("admin", "catalog_added", after["display_name"], {})
+    assert (after["model_id"], after["enabled"], after["price_input"]) == (HAIKU, False, "0")
+
+
+def test_deleting_a_catalog_model_records_what_it_was(admin_client):
+    model = CatalogModel.objects.get(model_id=HAIKU)
+
+    admin_client.post(f"{CATALOG_URL}{model.pk}/delete/", {"post": "yes"})
+
+    [(actor, action, label, before, after)] = catalog_trail()
+    assert (actor, action, label, after) == ("admin", "catalog_deleted", model.display_name, {})
+    assert before["model_id"] == HAIKU
+
+
+def test_deleting_a_model_records_the_model_access_it_takes_away(admin_client, django_user_model):
+    haiku = CatalogModel.objects.get(model_id=HAIKU)
+    alice = django_user_model.objects.create(username="alice")
+    Quota.objects.create(user=alice).allowed_models.set([haiku])
+
+    admin_client.post(f"{CATALOG_URL}{haiku.pk}/delete/", {"post": "yes"})
+
+    assert [entry[1:] for entry in catalog_trail()][1:] == [
+        ("model_access", "alice", {"allowed_models": [HAIKU]}, {"allowed_models": []})
+    ]

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import AuditEntry
 from conversations import shares
 from conversations.models import Conversation, Message, Share
 from conversations.selectors import default_model_for
@@ -404,3 +405,22 @@ def test_admin_lists_and_revokes_any_link(chat, django_user_model):
         {"action": "revoke_selected", "_selected_action": [share.pk]},
     )
     assert Client().get(share.get_absolute_url()).status_code == 404
+
+
+def test_admin_revoking_a_link_is_recorded_once(chat, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw-12345")
+    client = Client()
+    client.force_login(admin)
+    live, revoked = share_of(chat), share_of(chat)
+    shares.revoke_share(chat.user, revoked.pk)
+    selected = [live.pk, revoked.pk]
+
+    client.post(
+        "/admin/conversations/share/", {"action": "revoke_selected", "_selected_action": selected}
+    )
+
+    [entry] = AuditEntry.objects.all()
+    live.refresh_from_db()
+    assert (entry.actor, entry.action, entry.target_id) == (admin, "share_revoked", str(live.pk))
+    assert entry.before == {"revoked_at": None}
+    assert entry.after == {"revoked_at": live.revoked_at.isoformat()}

@@ -104,4 +104,6 @@ class Command(BaseCommand):
         user = User.objects.filter(username=options["username"]).first()
         if user is None:
             raise CommandError(_("No user named “%s”.") % options["username"])
-        self.stdout.write(describe(change_quota(user, **changes)))
+        # No account acts here: the audit trail names the command instead.
+        quota = change_quota(user, by="manage.py set_quota", **changes)
+        self.stdout.write(describe(quota))
