@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | cksum | 
 HOLDS := redis==7.4.1
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Logs for people at a terminal; the app's default without DEBUG is one JSON object per line.
+LOG_FORMAT ?= text
+export LOG_FORMAT
 IGNORE := --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'data/*'
 
 .PHONY: install run test bench lint format messages clean constraints

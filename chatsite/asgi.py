@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from chatsite.access_log import SocketLogMiddleware  # noqa: E402
 from conversations.lifecycle import StartupReaper  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
@@ -19,7 +20,7 @@ application = StartupReaper(
         {
             "http": django_asgi_app,
             "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                AuthMiddlewareStack(SocketLogMiddleware(URLRouter(websocket_urlpatterns)))
             ),
         }
     )

@@ -86,6 +86,7 @@ def _server_env(data_dir: Path, upstream: FakeUpstream) -> dict[str, str]:
         ANTHROPIC_READ_TIMEOUT="3",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
+        LOG_FORMAT="text",  # people read these logs, and tests look for " ERROR " in them
     )
     return env
 
