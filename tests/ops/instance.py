@@ -10,6 +10,7 @@ import json
 from decimal import Decimal
 
 from django.apps import apps
+from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.backends.db import SessionStore
 
 from accounts import ledger
@@ -38,9 +39,12 @@ def _reply(user: User, conversation_id: int | None, text: str, answer: str, toke
 
 
 def populate() -> None:
-    admin = User.objects.create_superuser("admin", password=PASSWORD)
-    alice = User.objects.create_user("alice", password=PASSWORD)
-    bob = User.objects.create_user("bob", password=PASSWORD)
+    """Fill the instance, then print its session key and its fingerprint."""
+    hashed = make_password(PASSWORD)  # one hash for all: the production hasher takes a while
+    admin = User.objects.create_superuser("admin", password=None)
+    alice = User.objects.create_user("alice", password=None)
+    bob = User.objects.create_user("bob", password=None)
+    User.objects.update(password=hashed)
     first = _reply(alice, None, "Bonjour, こんにちは", "Hello in two languages", 1200)
     _reply(alice, first, "And a follow-up", "A second answer", 800)
     _reply(bob, None, "Bob's question", "Bob's answer", 400)
@@ -51,6 +55,7 @@ def populate() -> None:
     session["_auth_user_id"] = str(alice.pk)
     session.create()
     print(json.dumps({"session": session.session_key}))
+    fingerprint(session.session_key)
 
 
 def fingerprint(session_key: str) -> None:
@@ -98,8 +103,9 @@ def fingerprint(session_key: str) -> None:
     )
 
 
-def write_after_restore() -> None:
-    """A new entry on the restored copy: PostgreSQL's sequences must have come back too."""
+def check_restored(session_key: str) -> None:
+    """Print the restored instance's fingerprint, then write to it: a new entry needs
+    PostgreSQL's sequences to have come back too."""
+    fingerprint(session_key)
     entry = ledger.grant(User.objects.get(username="bob"), cost=Decimal("1"), reason="after")
     assert entry.pk > LedgerEntry.objects.exclude(pk=entry.pk).order_by("-pk").first().pk
-    print(json.dumps({"entry": entry.pk}))

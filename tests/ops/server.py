@@ -100,7 +100,7 @@ class Site:
     def stub_calls(self) -> list[str]:
         return self.stubs_log.read_text().splitlines() if self.stubs_log.exists() else []
 
-    def python(self, env_file: Path, code: str) -> dict:
-        """Run `code` in the instance's Django (`chatsite-manage shell`); its last JSON line."""
+    def python(self, env_file: Path, code: str) -> list:
+        """Run `code` in the instance's Django (`chatsite-manage shell`); the JSON it printed."""
         out = self.run(env_file, f'chatsite-manage shell -c "{code}"')
-        return json.loads(out.strip().splitlines()[-1])
+        return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
