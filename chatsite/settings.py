@@ -242,6 +242,13 @@ if not isinstance(SECRET_PATTERNS_EXTRA, list) or not all(
     raise environ.ImproperlyConfigured(
         "SECRET_PATTERNS_EXTRA must be a JSON list of regular expressions"
     )
+for _number, _pattern in enumerate(SECRET_PATTERNS_EXTRA, start=1):
+    try:
+        re.compile(_pattern, re.ASCII)
+    except re.error:  # named by position: the pattern may quote a real key
+        raise environ.ImproperlyConfigured(
+            f"SECRET_PATTERNS_EXTRA: pattern {_number} is not a valid regular expression"
+        ) from None
 SECRET_PATTERNS_DISABLED = env.list("SECRET_PATTERNS_DISABLED", default=[])
 
 

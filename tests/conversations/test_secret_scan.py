@@ -2,8 +2,12 @@
 
 import base64
 import hashlib
+import os
 import re
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -193,3 +197,33 @@ def test_the_page_gets_every_active_pattern_with_its_label(settings):
     assert "slack_token" not in {p["kind"] for p in page}
     assert {p["kind"] for p in page} == set(LABELS) - {"slack_token"}
     assert all(p["label"] and p["flags"] in ("", "i") for p in page)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('["ok_[0-9]+", "sk-REALKEY(unclosed"]', "pattern 2 is not a valid"),
+        ('"sk-REALKEY"', "must be a JSON list"),
+        ('["ok", ""]', "must be a JSON list"),
+    ],
+)
+def test_bad_extra_patterns_stop_start_up_without_quoting_them(tmp_path, value, message):
+    env = os.environ | {
+        "SECRET_PATTERNS_EXTRA": value,
+        "SECRET_KEY": "test-only",
+        "DATA_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import chatsite.settings"],
+        cwd=settings_module_dir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and message in result.stderr
+    assert "REALKEY" not in result.stderr
+
+
+def settings_module_dir() -> Path:
+    return Path(__file__).resolve().parents[2]
