@@ -73,10 +73,12 @@ BUILTIN_PATTERNS: tuple[Pattern, ...] = (
         ignore_case=True,
     ),
     # The header alone is often quoted in code; a header followed by key material is a key.
+    # Header lines ("Proc-Type: ...") end at their line break, so that "a: a: a: ..." cannot
+    # be split in exponentially many ways.
     Pattern(
         "private_key",
         r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\r\n \t]+"
-        r"(?:[A-Za-z-]+:[^\r\n]*[\r\n \t]+)*[A-Za-z0-9+/=]{40}",
+        r"(?:[A-Za-z-]+:[^\r\n]*\r?\n[\r\n \t]*)*[A-Za-z0-9+/=]{40}",
     ),
     Pattern(
         "jwt",

@@ -90,7 +90,8 @@ def test_pgp_and_encrypted_private_keys_are_found():
         "DEK-Info: AES-128-CBC,ABCDEF\n\n" + ALNUM * 2
     )
     openssh = "-----BEGIN OPENSSH PRIVATE KEY-----\r\nb3BlbnNzaC1rZXktdjEAAAAA" + ALNUM
-    assert kinds(pgp) == kinds(encrypted) == kinds(openssh) == {"private_key"}
+    crlf = encrypted.replace("\n", "\r\n")
+    assert kinds(pgp) == kinds(encrypted) == kinds(openssh) == kinds(crlf) == {"private_key"}
 
 
 # -- ordinary text that must not warn ----------------------------------------------------------
@@ -113,6 +114,8 @@ def test_pgp_and_encrypted_private_keys_are_found():
         "def get_secret_key(self):\n    return os.environ['SECRET_KEY']\n",
         "commit 3f786850e387550fdab836ed7e6dc881de23001b"
         " and a9993e364706816aba3e25717850c26c9cd0d89d",
+        # Would take hours if the header lines could be split in many ways (backtracking).
+        "-----BEGIN PRIVATE KEY-----\n" + "a: " * 40 + "!",
         "AIza",
         "ghp_",
     ],
