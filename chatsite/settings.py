@@ -236,6 +236,23 @@ CHAT_MODEL = env.str(
 )
 CHAT_MAX_TOKENS = env.int("CHAT_MAX_TOKENS", default=4096)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
+# Credential patterns a send is checked against (conversations/secret_scan.py): a JSON list of
+# extra regular expressions, and built-in kinds to switch off ("all" for every built-in one).
+SECRET_PATTERNS_EXTRA = env.json("SECRET_PATTERNS_EXTRA", default=[])
+if not isinstance(SECRET_PATTERNS_EXTRA, list) or not all(
+    isinstance(p, str) and p for p in SECRET_PATTERNS_EXTRA
+):
+    raise environ.ImproperlyConfigured(
+        "SECRET_PATTERNS_EXTRA must be a JSON list of regular expressions"
+    )
+for _number, _pattern in enumerate(SECRET_PATTERNS_EXTRA, start=1):
+    try:
+        re.compile(_pattern, re.ASCII)
+    except re.error:  # named by position: the pattern may quote a real key
+        raise environ.ImproperlyConfigured(
+            f"SECRET_PATTERNS_EXTRA: pattern {_number} is not a valid regular expression"
+        ) from None
+SECRET_PATTERNS_DISABLED = env.list("SECRET_PATTERNS_DISABLED", default=[])
 
 
 def _optional_decimal(name: str, default: str) -> Decimal | None:

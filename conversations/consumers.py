@@ -197,8 +197,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         model_id = frame.get("model")
         if model_id is not None and (not isinstance(model_id, str) or len(model_id) > 100):
             raise ValueError("model")
+        allow_secrets = frame.get("allow_secrets", False)  # the user confirmed "Send anyway"
+        if not isinstance(allow_secrets, bool):
+            raise ValueError("allow_secrets")
         result = await database_sync_to_async(services.send_message)(
-            self.user, conversation_id, frame.get("text"), attachments, client_id or "", model_id
+            self.user,
+            conversation_id,
+            frame.get("text"),
+            attachments,
+            client_id or "",
+            model_id,
+            allow_secrets=allow_secrets,
         )
         conversation = result.conversation
         if result.created:

@@ -16,6 +16,7 @@ from accounts.request_bound import request_token_bound
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
+from .secret_scan import refuse_if_secrets
 from .selectors import conversation_for, message_for, usable_model
 from .sending_limits import (
     SendingLimits,
@@ -181,9 +182,11 @@ def send_message(
     attachments: object = (),
     client_id: str = "",
     model_id: str | None = None,
+    allow_secrets: bool = False,
 ) -> SendResult:
     """Store the user's words and a streaming reply in one transaction; nothing goes upstream."""
     text = _validate_text(text)
+    refuse_if_secrets(text, confirmed=allow_secrets)  # before the limits: only the resend counts
     if attachments:
         # Attachments arrive with a later issue; until then every id is unknown.
         raise ChatError("not_found", _("Attachment not found."))

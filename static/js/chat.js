@@ -12,6 +12,18 @@
   const errorBox = document.getElementById("composer-error");
   const statusEl = document.getElementById("connection-status");
   const modelSelect = document.getElementById("model-select");
+  const secretWarning = document.getElementById("secret-warning");
+
+  // The server's own credential patterns (conversations/secret_scan.py), from a JSON data
+  // block: the page warns before sending what the server would refuse. A pattern this browser
+  // cannot compile is skipped; the server still checks.
+  const SECRET_PATTERNS = JSON.parse(document.getElementById("secret-patterns").textContent).flatMap((p) => {
+    try {
+      return [{ kind: p.kind, label: p.label, regex: new RegExp(p.pattern, p.flags) }];
+    } catch (e) {
+      return [];
+    }
+  });
 
   // Errors a reply or a frame can carry, in the reader's language. Server details are
   // already translated; these cover the codes the client shows on its own.
@@ -260,6 +272,11 @@
     error(frame) {
       if (pendingSend && frame.client_id === pendingSend.client_id) restorePending();
       if (frame.code === "quota_exceeded") refreshMeter();
+      if (frame.code === "secret_detected") {
+        // The server's patterns found what this page's did not: the same choice, its words.
+        showSecretWarning(frame.detail);
+        return;
+      }
       showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
     },
   };
@@ -361,10 +378,19 @@
 
   // ---- the composer --------------------------------------------------------------------
 
-  function send() {
+  function send(allowSecrets) {
     const text = input.value;
     if (!text.trim() || pendingSend) return;
     clearError();
+    hideSecretWarning();
+    const found = allowSecrets ? null : SECRET_PATTERNS.find((p) => p.regex.test(text));
+    if (found) {
+      const warning = window.interpolate
+        ? window.interpolate(gettext("This looks like %(what)s. Sending it stores it in the conversation and sends it to the model provider."), { what: found.label }, true)
+        : found.label;
+      showSecretWarning(warning);
+      return;
+    }
     const clientId = newClientId();
     // Shown at once, kept until the server confirms it stored the words.
     const el = document.createElement("article");
@@ -379,7 +405,17 @@
     scrollIfStuck();
     const frame = { type: "send", conversation: conversationId, text, attachments: [], client_id: clientId };
     if (modelSelect && modelSelect.value) frame.model = modelSelect.value;
+    if (allowSecrets) frame.allow_secrets = true;
     sendFrame(frame);
+  }
+
+  function showSecretWarning(text) {
+    secretWarning.querySelector(".secret-warning-text").textContent = text;
+    secretWarning.hidden = false;
+  }
+
+  function hideSecretWarning() {
+    secretWarning.hidden = true;
   }
 
   function restorePending() {
@@ -401,16 +437,24 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    send();
+    send(false);
   });
   input.addEventListener("keydown", (event) => {
     // isComposing: Enter that confirms a Japanese IME conversion must not send.
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
       event.preventDefault();
-      send();
+      send(false);
     }
   });
-  input.addEventListener("input", autosize);
+  input.addEventListener("input", () => {
+    autosize();
+    hideSecretWarning(); // "Send anyway" confirms the words it warned about, not new ones
+  });
+  document.getElementById("secret-send-anyway").addEventListener("click", () => send(true));
+  document.getElementById("secret-edit").addEventListener("click", () => {
+    hideSecretWarning();
+    input.focus();
+  });
   stopButton.addEventListener("click", () => {
     messages.forEach((m) => {
       if (m.status === "streaming") sendFrame({ type: "stop", message: m.id });
