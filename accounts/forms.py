@@ -30,12 +30,12 @@ def _limit_field(name: str, label) -> forms.Field:
 
 
 class ThrottledLoginMixin:
-    """Refuse a locked-out sign-in before checking its password; count each failure."""
+    """Count each sign-in attempt before its password is checked; refuse over the limits."""
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
         address = login_throttle.client_address(self.request)
-        wait = login_throttle.locked_out(username, address)
+        wait = login_throttle.begin_attempt(username, address)
         if wait is not None:
             minutes = math.ceil(wait / 60)
             raise ValidationError(
@@ -49,12 +49,11 @@ class ThrottledLoginMixin:
             )
         try:
             cleaned = super().clean()
-        except ValidationError as exc:
-            if getattr(exc, "code", None) == "invalid_login":
-                login_throttle.record_failure(username, address)
-            raise
-        if self.get_user() is not None:
-            login_throttle.record_success(username)
+        finally:
+            # The password matched (even where the admin then refuses a non-staff member):
+            # not a guess.
+            if self.get_user() is not None:
+                login_throttle.succeeded(username, address)
         return cleaned
 
 

@@ -15,6 +15,7 @@ from time import monotonic, time
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 
 from .models import RateCounter
 
@@ -39,6 +40,17 @@ def peek(key: str, limit: int) -> float | None:
 def reset(key: str) -> None:
     """Forget a key's hits (an admin lifting a lock-out)."""
     _backend().reset(_storage_key(key))
+
+
+def reset_prefix(prefix: str) -> None:
+    """Forget the hits of every key starting with `prefix` (short prefixes only: a key longer
+    than MAX_KEY is stored hashed past its first 100 characters)."""
+    _backend().reset_prefix(prefix[:100])
+
+
+def refund(key: str) -> None:
+    """Take back one hit of an open window (an attempt counted before it turned out fine)."""
+    _backend().refund(_storage_key(key))
 
 
 def retry_seconds(retry_after: float) -> int:
@@ -88,6 +100,24 @@ class RedisCounters:
     def reset(self, key: str) -> None:
         self.client.delete(REDIS_PREFIX + key)
 
+    def reset_prefix(self, prefix: str) -> None:
+        names = list(self.client.scan_iter(match=REDIS_PREFIX + _glob_escaped(prefix) + "*"))
+        if names:
+            self.client.delete(*names)
+
+    def refund(self, key: str) -> None:
+        # Only while the key exists: DECR on a missing key would make one that never expires.
+        self.client.eval(
+            "if redis.call('GET', KEYS[1]) and tonumber(redis.call('GET', KEYS[1])) > 0 "
+            "then return redis.call('DECR', KEYS[1]) end return 0",
+            1,
+            REDIS_PREFIX + key,
+        )
+
+
+def _glob_escaped(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
 
 @cache
 def _redis_counters(url: str) -> RedisCounters:
@@ -127,6 +157,14 @@ class DatabaseCounters:
 
     def reset(self, key: str) -> None:
         RateCounter.objects.filter(key=key).delete()
+
+    def reset_prefix(self, prefix: str) -> None:
+        RateCounter.objects.filter(key__startswith=prefix).delete()
+
+    def refund(self, key: str) -> None:
+        RateCounter.objects.filter(key=key, hits__gt=0, expires_at__gt=time()).update(
+            hits=F("hits") - 1
+        )
 
     @staticmethod
     def _forget_ended(now: float) -> None:

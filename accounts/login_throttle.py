@@ -1,9 +1,12 @@
-"""Sign-in brute-force throttle: failed sign-ins counted per account and per client address.
+"""Sign-in brute-force throttle: attempts counted per account and address, account, and address.
 
-Used by the app's and the admin's login forms (accounts/forms.py). Once either count reaches
-its limit, further attempts are refused before any password is checked, until the window ends
-or an admin runs `manage.py reset_login_throttle`.
+Used by the app's and the admin's login forms (accounts/forms.py). Every attempt is counted
+before its password is checked and given back when the password was right; once a count
+passes its limit, attempts are refused without checking the password, until the window ends or
+an admin runs `manage.py reset_login_throttle`.
 """
+
+import hashlib
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -37,33 +40,58 @@ def client_address(request: HttpRequest) -> str:
 
 
 def _limits(username: str, address: str) -> list[tuple[str, int]]:
+    """The counts one attempt adds to, with their limits: this account from this address,
+    this account from anywhere (a looser limit, against guesses spread over many addresses),
+    and this address whatever the account."""
     checks = []
-    if username and settings.LOGIN_FAILURES_PER_ACCOUNT:
-        checks.append((account_key(username), settings.LOGIN_FAILURES_PER_ACCOUNT))
+    per_account = settings.LOGIN_FAILURES_PER_ACCOUNT
+    if username and per_account:
+        checks.append((pair_key(username, address), per_account))
+        total = settings.LOGIN_FAILURES_PER_ACCOUNT_TOTAL
+        if total:
+            checks.append((account_key(username), total))
     if settings.LOGIN_FAILURES_PER_ADDRESS:
         checks.append((address_key(address), settings.LOGIN_FAILURES_PER_ADDRESS))
     return checks
 
 
-def locked_out(username: str, address: str) -> float | None:
-    """Seconds until this account or address may try again, or None if it may now."""
-    waits = [limits.peek(key, limit) for key, limit in _limits(username, address)]
+def pair_key(username: str, address: str) -> str:
+    # The account first, hashed to a fixed length, so that its keys share a short prefix.
+    return pair_prefix(username) + address
+
+
+def pair_prefix(username: str) -> str:
+    digest = hashlib.sha256(username.casefold().encode()).hexdigest()[:24]
+    return f"login:pair:{digest}:"
+
+
+def begin_attempt(username: str, address: str) -> float | None:
+    """Count an attempt before its password is checked; the seconds to wait if it is refused.
+
+    Counted first, so parallel guesses cannot all pass a check made before any of them was
+    counted; an attempt whose password turns out right gives its counts back (`succeeded`).
+    """
+    waits = [
+        limits.hit(key, limit, settings.LOGIN_FAILURE_WINDOW)
+        for key, limit in _limits(username, address)
+    ]
     return max((w for w in waits if w is not None), default=None)
 
 
-def record_failure(username: str, address: str) -> None:
-    for key, limit in _limits(username, address):
-        limits.hit(key, limit, settings.LOGIN_FAILURE_WINDOW)
-
-
-def record_success(username: str) -> None:
-    """The account's failures are forgotten; the address's are not (an attacker with an
-    account of their own could otherwise clear their count between guesses)."""
-    if settings.LOGIN_FAILURES_PER_ACCOUNT:
-        limits.reset(account_key(username))
+def succeeded(username: str, address: str) -> None:
+    """The password was right: the account's failures are forgotten (from this address and in
+    all), and this attempt's count on the address is given back. The address's other failures
+    stay: an attacker with an account of their own could otherwise clear them between guesses.
+    """
+    for key, _limit in _limits(username, address):
+        if key == address_key(address):
+            limits.refund(key)
+        else:
+            limits.reset(key)
 
 
 def reset(target: str) -> None:
     """Lift the lock-out of a username or an address (both are tried: a name may be either)."""
     limits.reset(account_key(target))
+    limits.reset_prefix(pair_prefix(target))
     limits.reset(address_key(target))

@@ -277,6 +277,9 @@ if QUOTA_DEFAULT_PERIOD not in {"day", "week", "month", "none"}:
 # database) so that every worker sees the same counts; 0 switches a limit off.
 # Sign-in: failures allowed per account and per client address in a window (seconds).
 LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=5)
+# From every address together: higher, so guesses from elsewhere cannot lock a member out of
+# their own address for long, yet spreading guesses over many addresses still hits a wall.
+LOGIN_FAILURES_PER_ACCOUNT_TOTAL = env.int("LOGIN_FAILURES_PER_ACCOUNT_TOTAL", default=50)
 LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=30)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
 # The client's address is REMOTE_ADDR unless a proxy we trust names it in this header.

@@ -68,6 +68,29 @@ def test_reset_forgets_the_hits(store):
     assert limits.hit("k", 1, 60) is None
 
 
+def test_refund_gives_back_one_hit_and_never_goes_below_zero(store):
+    for _ in range(2):
+        limits.hit("r", 2, 60)
+    assert limits.hit("r", 2, 60) is not None
+
+    limits.refund("r")
+    limits.refund("r")
+    assert limits.hit("r", 2, 60) is None
+    limits.refund("nothing-here")
+    assert limits.peek("nothing-here", 1) is None
+
+
+def test_reset_prefix_forgets_only_the_keys_it_names(store):
+    for key in ("login:pair:abc:192.0.2.1", "login:pair:abc:192.0.2.2", "login:pair:abd:x"):
+        limits.hit(key, 1, 60)
+
+    limits.reset_prefix("login:pair:abc:")
+
+    assert limits.peek("login:pair:abc:192.0.2.1", 1) is None
+    assert limits.peek("login:pair:abc:192.0.2.2", 1) is None
+    assert limits.peek("login:pair:abd:x", 1) is not None
+
+
 def test_refused_hits_do_not_extend_the_window(store):
     first = limits.hit("k", 0, 60)
     for _ in range(5):

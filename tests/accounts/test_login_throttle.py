@@ -1,8 +1,14 @@
 """Sign-in brute force: failures counted per account and per address, in the app and the admin."""
 
+import threading
+import time
+
 import pytest
+from django.contrib.auth import forms as forms_module
 from django.contrib.auth.backends import ModelBackend
 from django.core.management import call_command
+from django.db import connection
+from django.test import Client
 
 from accounts import limits
 
@@ -90,12 +96,68 @@ def test_a_success_under_the_limit_signs_in_and_clears_the_accounts_failures(cli
     assert sign_in(client, "alice", PASSWORD).status_code == 302
 
 
-def test_an_accounts_lock_out_holds_from_every_address(client, alice):
+def test_an_accounts_lock_out_holds_from_every_address_once_its_total_is_reached(
+    client, alice, settings
+):
+    settings.LOGIN_FAILURES_PER_ACCOUNT_TOTAL = 10
     fail(client, "alice", 5, address="192.0.2.1")
+    fail(client, "alice", 5, address="192.0.2.2")
 
     response = sign_in(client, "alice", PASSWORD, address="198.51.100.7")
 
     assert response.status_code == 200 and LOCKED in response.content.decode()
+
+
+def test_guesses_from_elsewhere_do_not_lock_a_member_out_of_their_own_address(client, alice):
+    fail(client, "ALICE", 5, address="203.0.113.9")
+
+    assert LOCKED in sign_in(client, "alice", PASSWORD, address="203.0.113.9").content.decode()
+    assert sign_in(client, "alice", PASSWORD, address="198.51.100.7").status_code == 302
+
+
+def test_the_right_password_on_the_admin_sign_in_is_not_a_guess(client, alice):
+    for _ in range(6):
+        response = client.post(
+            "/admin/login/?next=/admin/",
+            {"username": "alice", "password": PASSWORD},
+            REMOTE_ADDR="192.0.2.1",
+        )
+        assert LOCKED not in response.content.decode()  # refused as not staff, not locked
+
+    assert sign_in(client, "alice", PASSWORD, address="192.0.2.1").status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_cannot_all_pass_the_check(alice, monkeypatch):
+    checked = []
+    real = forms_module.authenticate
+
+    def slow_authenticate(*args, **kwargs):
+        checked.append(1)
+        time.sleep(0.2)  # every parallel guess is past the check before any is counted
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(forms_module, "authenticate", slow_authenticate)
+    barrier = threading.Barrier(12)
+
+    def guess(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            Client().post(
+                "/accounts/login/",
+                {"username": "alice", "password": f"guess-{i}"},
+                REMOTE_ADDR="192.0.2.1",
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert len(checked) == 5  # the limit, however many arrive at once
 
 
 def test_one_address_guessing_many_accounts_is_locked_out(client, alice, settings):
@@ -162,8 +224,11 @@ def test_a_trusted_proxys_header_gives_the_address_and_the_clients_part_is_ignor
     assert other.status_code == 302
 
 
-def test_reset_login_throttle_lifts_an_accounts_lock_out(client, alice):
+@pytest.mark.parametrize("total", [50, 5])  # locked from one address; from every address
+def test_reset_login_throttle_lifts_an_accounts_lock_out(client, alice, settings, total):
+    settings.LOGIN_FAILURES_PER_ACCOUNT_TOTAL = total
     fail(client, "alice", 5)
+    assert LOCKED in sign_in(client, "alice", PASSWORD, address="192.0.2.1").content.decode()
 
     call_command("reset_login_throttle", "alice")
 
