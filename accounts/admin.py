@@ -76,6 +76,9 @@ def _ledger_sum(field: str, output_field, **filters) -> Coalesce:
     )
 
 
+MONEY_ANNOTATIONS = {"period_start", "spent_cost", "spent_tokens", "held_cost", "held_tokens"}
+
+
 def annotate_balances(queryset, now: datetime | None = None):
     """Users with this period's spend, open holds and last activity, in the same query.
 
@@ -152,6 +155,13 @@ class UserAdmin(BaseUserAdmin):
 
     def get_queryset(self, request):
         return annotate_balances(super().get_queryset(request))
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # The balances are annotations: Django would let `?spent_cost__gte=` filter by them,
+        # and a binary search read anyone's spend without the ledger's permission.
+        if lookup.split("__")[0] in MONEY_ANNOTATIONS:
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_list_display(self, request):
         # Money shows only to those who may read it elsewhere in the admin: limits to readers

@@ -254,22 +254,40 @@ def estimate_prompt_tokens(request: dict) -> int:
     return math.ceil(chars / 3) + PROMPT_OVERHEAD_TOKENS
 
 
+# Any usage figure above this is not a count (the API's context and output limits are far
+# below it); it is charged as missing, so one bad figure cannot overflow a column or a sum.
+MAX_USAGE_COUNT = 10**9
+
+
 def settlement_usage(
     reported: dict, streamed_chars: int, complete: bool, input_estimate: int = 0
 ) -> tuple[dict, bool]:
-    """The usage to charge: the reported figures, or an estimate where the call ended early.
+    """The usage to charge: the reported figures, estimated where they are missing.
 
-    A call that streamed text or reported usage reached the model: what was not reported is
-    estimated, the output from the characters streamed, the prompt from the request. A call
-    with neither never reached it and costs nothing.
+    A call that completed, streamed text or reported usage reached the model: a prompt or an
+    output it did not report is estimated (the prompt from the request, the output from the
+    characters streamed) and the charge is marked estimated; a gateway that sends no usage
+    cannot make its replies free. A call with none of these never reached the model and costs
+    nothing.
     """
-    usage = {field: int(reported.get(field) or 0) for field in USAGE_FIELDS}
-    if complete or (not streamed_chars and not any(usage.values())):
-        return usage, False  # exact, or nothing reached the model
-    usage["output_tokens"] = max(usage["output_tokens"], math.ceil(streamed_chars / 3))
+    usage = {field: _count(reported.get(field)) for field in USAGE_FIELDS}
+    if not complete and not streamed_chars and not any(usage.values()):
+        return usage, False  # nothing reached the model
+    estimated = not complete
+    output_estimate = math.ceil(streamed_chars / 3)
+    if usage["output_tokens"] < output_estimate and (not complete or not usage["output_tokens"]):
+        usage["output_tokens"] = output_estimate
+        estimated = True
     if not any(usage[f] for f in PROMPT_FIELDS):
         usage["input_tokens"] = input_estimate
-    return usage, True
+        estimated = True
+    return usage, estimated
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value if 0 <= value <= MAX_USAGE_COUNT else 0
 
 
 def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:

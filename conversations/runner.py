@@ -12,6 +12,7 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
+from django.db import DatabaseError
 
 from accounts.models import UpstreamCall
 
@@ -307,9 +308,12 @@ class GenerationRunner:
                 log.exception("checkpoint failed")
 
     async def _checkpoint_all(self) -> None:
-        batch = []
+        batch, idle = [], []
         for gen in list(self.generations.values()):
-            if gen.finishing or (gen.seq == gen.checkpointed_seq and not gen.pending):
+            if gen.finishing:
+                continue
+            if gen.seq == gen.checkpointed_seq and not gen.pending:
+                idle.append(gen.message_id)  # only asked whether it still exists
                 continue
             async with gen.lock:
                 await self._flush_locked(gen)
@@ -318,8 +322,8 @@ class GenerationRunner:
                     services.ReplyCheckpoint(gen.message_id, gen.snapshot(), gen.seq, usage)
                 )
                 gen.checkpointed_seq = gen.seq
-        if batch:
-            gone = await database_sync_to_async(services.checkpoint_replies)(batch)
+        if batch or idle:
+            gone = await database_sync_to_async(services.checkpoint_replies)(batch, idle)
             for message_id in gone:
                 # Deleted (by the admin, say) or reaped by another worker: end the upstream
                 # call now; finishing charges it from this runner's usage.
@@ -333,7 +337,8 @@ class GenerationRunner:
                 await self._flush_locked(gen)
             content = acc.content or gen.snapshot()
             usage = acc.usage.as_dict()
-            outcome = await database_sync_to_async(services.finish_reply)(
+            outcome = await _with_retries(
+                services.finish_reply,
                 gen.message_id,
                 call_id=gen.call_id,
                 status=status,
@@ -438,6 +443,23 @@ class GenerationRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*self._finishing, return_exceptions=True)
+
+
+FINISH_ATTEMPTS = 5
+
+
+async def _with_retries(function: Callable, *args, **kwargs):
+    """Run a final write on the database thread, again after a passing failure (SQLite's
+    "database is locked", a dropped connection): losing it would leave the reply to the reaper,
+    charged from an older checkpoint."""
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            return await database_sync_to_async(function)(*args, **kwargs)
+        except DatabaseError:
+            if attempt == FINISH_ATTEMPTS - 1:
+                raise
+            log.warning("storing the end of a reply failed; trying again", exc_info=True)
+            await asyncio.sleep(0.1 * 2**attempt)
 
 
 async def stop_replies(replies: list[services.StreamingReply]) -> None:

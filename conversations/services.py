@@ -1,5 +1,7 @@
 """Chat actions that change state: send, retry, finish and reap replies, rename and delete."""
 
+import json
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,6 +27,7 @@ from .sending_limits import (
     sending_limits_for,
 )
 
+log = logging.getLogger(__name__)
 TITLE_LENGTH = 60
 FINAL_FIELDS = ["status", "content", "seq", "stop_reason", "usage", "error", "heartbeat_at"]
 INTERRUPTED_ERROR = {
@@ -240,11 +243,15 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
     return SendResult(conversation, False, None, reply, call)
 
 
-def checkpoint_replies(batch: list[ReplyCheckpoint]) -> list[int]:
+def checkpoint_replies(batch: list[ReplyCheckpoint], idle: list[int] = ()) -> list[int]:
     """Store partial replies and refresh their heartbeats, in one transaction; returns the ids
-    that are no longer streaming (deleted, or reaped)."""
+    that are no longer streaming (deleted, or reaped), of those and of the `idle` replies
+    (nothing new to store, such as one still waiting for its first token)."""
     now = timezone.now()
     gone = []
+    if idle:
+        alive = Message.objects.filter(pk__in=idle, status=Message.Status.STREAMING)
+        gone = sorted(set(idle) - set(alive.values_list("pk", flat=True)))
     with transaction.atomic():
         for reply in batch:
             streaming = Message.objects.filter(pk=reply.message_id, status=Message.Status.STREAMING)
@@ -268,11 +275,20 @@ def touch_replies(message_ids: list[int], call_ids: list[int] = ()) -> int:
 
 
 def streamed_chars(content: list[dict]) -> int:
-    """Characters a reply has streamed (text, thinking, tool input): the output estimate's base."""
-    return sum(
-        len(b.get("text", "") or b.get("thinking", "") or b.get("partial_json", ""))
-        for b in content
-    )
+    """Characters a reply has streamed (text, thinking, tool input): the output estimate's base.
+
+    A tool call is counted from its streamed JSON or, once the stream has parsed it, its input.
+    """
+    return sum(_block_chars(b) for b in content if isinstance(b, dict))
+
+
+def _block_chars(block: dict) -> int:
+    text = block.get("text") or block.get("thinking") or block.get("partial_json")
+    if text:
+        return len(text)
+    if block.get("type") == "tool_use" and block.get("input"):
+        return len(json.dumps(block["input"], ensure_ascii=False))
+    return len(block.get("data") or "")  # redacted thinking
 
 
 def _settle_calls_of(message: Message, usage: dict, content: list[dict], complete: bool) -> None:
@@ -342,18 +358,28 @@ def reap_interrupted(*, all_streaming: bool = False) -> list[Message]:
         orphans = orphans.filter(heartbeat_at__lt=cutoff)
     reaped = []
     for message_id in orphans.values_list("pk", flat=True):
-        with transaction.atomic():
-            message = _locked_streaming(message_id)
-            if message is None:
-                continue
-            message.status = Message.Status.INTERRUPTED
-            message.heartbeat_at = None
-            message.error = INTERRUPTED_ERROR
-            message.save(update_fields=["status", "heartbeat_at", "error"])
-            _settle_calls_of(message, message.usage, message.content, complete=False)
+        try:
+            message = _reap_one(message_id)
+        except Exception:  # one bad row must not keep every other orphan's hold open
+            log.exception("reaping reply %s failed", message_id)
+            continue
+        if message is not None:
             reaped.append(message)
     reap_calls(all_running=all_streaming, cutoff=cutoff)
     return reaped
+
+
+def _reap_one(message_id: int) -> Message | None:
+    with transaction.atomic():
+        message = _locked_streaming(message_id)
+        if message is None:
+            return None
+        message.status = Message.Status.INTERRUPTED
+        message.heartbeat_at = None
+        message.error = INTERRUPTED_ERROR
+        message.save(update_fields=["status", "heartbeat_at", "error"])
+        _settle_calls_of(message, message.usage, message.content, complete=False)
+        return message
 
 
 def reap_calls(*, all_running: bool = False, cutoff=None) -> int:
@@ -363,14 +389,18 @@ def reap_calls(*, all_running: bool = False, cutoff=None) -> int:
         cutoff = cutoff or timezone.now() - timedelta(seconds=settings.STREAM_HEARTBEAT_TIMEOUT)
         calls = calls.filter(heartbeat_at__lt=cutoff)
     settled = 0
-    for call in calls:
+    for call in calls.select_related("message"):
         message = call.message
-        if message is not None and message.content:
-            entry = ledger.settle_call(
-                call.pk, message.usage, streamed_chars(message.content), complete=False
-            )
-        else:
-            entry = ledger.settle_unfinished(call)
+        try:
+            if message is not None and message.content:
+                entry = ledger.settle_call(
+                    call.pk, message.usage, streamed_chars(message.content), complete=False
+                )
+            else:
+                entry = ledger.settle_unfinished(call)
+        except Exception:  # as above: the next call is settled all the same
+            log.exception("settling call %s failed", call.pk)
+            continue
         settled += entry is not None
     return settled
 

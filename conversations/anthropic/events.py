@@ -8,6 +8,9 @@ from typing import Any
 
 from .errors import AnthropicError, ErrorKind, error_from_payload, make_error
 
+# Far above any context window or output limit, far below a 64-bit column.
+MAX_USAGE_COUNT = 10**9
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -24,7 +27,10 @@ class Usage:
         for f in fields(self):
             value = raw.get(f.name)
             # bool is an int subclass; a null field means "unchanged", not zero.
+            # A negative or absurd figure from a gateway is not a count: it would credit the
+            # user or overflow the ledger's columns.
             is_count = isinstance(value, int) and not isinstance(value, bool)
+            is_count = is_count and 0 <= value <= MAX_USAGE_COUNT
             values[f.name] = value if is_count else getattr(self, f.name)
         return Usage(**values)
 

@@ -189,3 +189,12 @@ def test_add_ledgerentry_allows_grant_and_adjust(alice, staff_with):
 
     kinds = sorted(alice.ledger.values_list("kind", flat=True))
     assert kinds == sorted([Kind.CHARGE, Kind.GRANT, Kind.ADJUSTMENT])
+
+
+@pytest.mark.parametrize("lookup", ["spent_cost__gte", "held_cost__lt", "spent_tokens"])
+def test_users_list_cannot_be_filtered_by_spend(alice, staff_with, lookup):
+    # Found in review: the hidden column's annotation still filtered the list.
+    client = staff_with("view_user")
+
+    for value in ("0", "123.45", "123.46"):
+        assert client.get(USERS_URL, {lookup: value}).status_code == 400
