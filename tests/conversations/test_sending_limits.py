@@ -110,8 +110,23 @@ async def test_a_send_over_the_concurrent_replies_limit_is_refused(
     streaming = []
     for n in range(2):
         await socket.send_text(SLOW, client_id=f"slow{n}")
-        frames = await socket.receive_until("message.delta")
-        streaming.append(created(frames, "assistant")["id"])
+        # The first reply's deltas keep coming meanwhile: wait for this send's own reply.
+        frames = []
+        while not any(
+            f["type"] == "message.created"
+            and f["message"]["role"] == "assistant"
+            and f["client_id"] == f"slow{n}"
+            for f in frames
+        ):
+            frames.append(await socket.receive())
+        reply = next(
+            f["message"]
+            for f in frames
+            if f["type"] == "message.created"
+            and f["client_id"] == f"slow{n}"
+            and f["message"]["role"] == "assistant"
+        )
+        streaming.append(reply["id"])
 
     await socket.send_text("a third at once", client_id="third")
     frame = await refusal(socket)
