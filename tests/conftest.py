@@ -1,12 +1,14 @@
 """Shared fixtures: the fake upstream on loopback, users, and a clean runner per test."""
 
 import importlib
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.management import call_command
+from django.test import override_settings
 
 from conversations.fake_upstream import FakeUpstream
 from conversations.models import CatalogModel
@@ -21,6 +23,25 @@ def _collected_static(django_db_blocker, tmp_path_factory):
     settings.STATIC_ROOT = tmp_path_factory.mktemp("static")
     with django_db_blocker.unblock():
         call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[list[str]]:
+    """MD5 for the whole run; yields the hashers the settings name.
+
+    The production hasher costs a third of a second per password, most of the time of the
+    fast tiers. Tests whose behaviour is signing in, signing up or changing a password ask
+    for the real one with the `real_password_hasher` marker.
+    """
+    configured = list(settings.PASSWORD_HASHERS)
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield configured
+
+
+@pytest.fixture(autouse=True)
+def _real_password_hasher(request, _fast_password_hashing):
+    if request.node.get_closest_marker("real_password_hasher") is not None:
+        request.getfixturevalue("settings").PASSWORD_HASHERS = _fast_password_hashing
 
 
 @pytest.fixture(autouse=True)
@@ -124,16 +145,10 @@ async def runner(chat_model):
 
 
 @pytest.fixture
-def fast_passwords(settings):
-    # The production hasher costs a third of a second per user: most of a socket test.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-async def alice(make_user, fast_passwords):
+async def alice(make_user):
     return await sync_to_async(make_user)("alice")
 
 
 @pytest.fixture
-async def bob(make_user, fast_passwords):
+async def bob(make_user):
     return await sync_to_async(make_user)("bob")

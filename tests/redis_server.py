@@ -8,12 +8,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until
 
 START_SECONDS = 10
 
@@ -35,16 +36,19 @@ def start_redis(port: int, data_dir: Path) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
+
+    def answers_ping() -> bool:
         probe = subprocess.run(
             ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
         )
-        if probe.stdout.strip() == "PONG":
-            return process
-        time.sleep(0.1)
-    process.kill()
-    pytest.fail("redis-server did not start")
+        return probe.stdout.strip() == "PONG"
+
+    try:
+        wait_until(answers_ping, START_SECONDS, every=0.1, what="redis-server to answer PING")
+    except AssertionError:
+        process.kill()
+        raise
+    return process
 
 
 def stop_redis(process: subprocess.Popen) -> None:

@@ -131,7 +131,7 @@ async def test_layer_that_never_delivers_answers_503(runner, settings, short_che
     assert (response["status"], response["body"]) == (503, b"unavailable")
 
 
-async def test_redis_layer_answers_while_sockets_wait_on_it(make_user, fast_passwords, settings):
+async def test_redis_layer_answers_while_sockets_wait_on_it(make_user, settings):
     """Every open socket holds a receive on the layer; the probe's round trip must pass them."""
     with redis_server() as redis_url:
         settings.CHANNEL_LAYERS = {

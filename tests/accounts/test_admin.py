@@ -25,11 +25,6 @@ LEDGER_URL = "/admin/accounts/ledgerentry/"
 pytestmark = [pytest.mark.django_db, pytest.mark.ledger_unchecked]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def member(username: str, *, cost_limit=None, token_limit=None, period="month") -> User:
     user = User.objects.create(username=username)
     Quota.objects.create(user=user, period=period, cost_limit=cost_limit, token_limit=token_limit)

@@ -21,11 +21,6 @@ SECRET_COST = "123.4567"  # a spend that appears nowhere else on the pages
 pytestmark = [pytest.mark.django_db, pytest.mark.ledger_unchecked]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def alice():
     """A member with a limit and one charge that staff without rights must not read."""

@@ -26,11 +26,6 @@ SONNET = "claude-sonnet-4-5-20250929"
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def alice() -> User:
     user = User.objects.create(username="alice")

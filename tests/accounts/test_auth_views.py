@@ -1,10 +1,12 @@
 """Sign in, sign out, password change, and the login wall in front of the chat."""
 
 import pytest
+from django.conf import global_settings
+from django.contrib.auth.hashers import identify_hasher
 
 from .conftest import PASSWORD
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.real_password_hasher]
 
 
 def signed_in(client) -> bool:
@@ -14,6 +16,12 @@ def signed_in(client) -> bool:
 @pytest.fixture
 def alice(make_user):
     return make_user("alice", PASSWORD)
+
+
+def test_passwords_are_stored_with_the_production_hasher(alice):
+    # The rest of the run hashes with MD5 for speed; this module signs in as deployed.
+    production = global_settings.PASSWORD_HASHERS[0].rsplit(".", 1)[1]
+    assert type(identify_hasher(alice.password)).__name__ == production
 
 
 def test_login_form_posts_username_and_password(client, alice):

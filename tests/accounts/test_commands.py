@@ -9,6 +9,7 @@ User = get_user_model()
 
 
 @pytest.mark.django_db
+@pytest.mark.real_password_hasher
 def test_createsuperuser_noinput_reads_username_and_password_from_env(monkeypatch, client):
     monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "root")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long admin passphrase")

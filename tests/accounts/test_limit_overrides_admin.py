@@ -13,7 +13,6 @@ User = get_user_model()
 
 @pytest.fixture
 def alice(settings) -> User:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CHAT_SENDS_PER_MINUTE = 20
     settings.CHAT_MAX_CONCURRENT_REPLIES = 5
     user = User.objects.create_user("alice", password="x")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alice(make_user, fast_passwords):
+def alice(make_user):
     return make_user("alice")
 
 

@@ -22,7 +22,7 @@ ADMIN = "/admin/login/"
 
 
 @pytest.fixture(autouse=True)
-def throttle(settings, fast_passwords):
+def throttle(settings):
     settings.REDIS_URL = ""  # the database store (the limiter's own tests cover Redis)
     settings.LOGIN_FAILURES_PER_ACCOUNT = 5
     settings.LOGIN_FAILURES_PER_ADDRESS = 30

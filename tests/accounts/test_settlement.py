@@ -19,6 +19,7 @@ from conversations import services
 from conversations.fake_upstream import count_input_tokens
 from conversations.models import CatalogModel, Conversation, Message
 from conversations.runner import stop_replies
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -256,11 +257,8 @@ async def started_reply(runner, user, text: str):
     result = await sync_to_async(services.send_message)(user, None, text)
     runner.start(result.reply.pk, result.conversation.pk, result.request, result.call.pk)
     gen = runner.generations[result.reply.pk]
-    for _ in range(500):
-        if gen.seq:
-            break
-        await asyncio.sleep(0.01)
-    assert gen.seq and not (await Message.objects.aget(pk=result.reply.pk)).content
+    await eventually(lambda: gen.seq, what="the first delta")
+    assert not (await Message.objects.aget(pk=result.reply.pk)).content
     return result
 
 

@@ -135,6 +135,17 @@ async def test_error_event_mid_stream_raises_after_the_earlier_text(make_client)
     assert len(upstream.requests) == 1
 
 
+async def test_error_event_before_any_other_event_is_retried(make_client):
+    # A gateway may answer 200 and then send only an error: nothing reached the user yet.
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Busy"}}
+    upstream = Upstream(sse(f"event: error\ndata: {json.dumps(overloaded)}\n\n"), sse(TEXT_STREAM))
+
+    events, error = await drain(make_client(upstream))
+
+    assert error is None and isinstance(events[-1], MessageStop)
+    assert len(upstream.requests) == 2
+
+
 async def test_stream_closed_without_message_stop_is_incomplete(make_client):
     cut_off = TEXT_STREAM[: TEXT_STREAM.index("event: message_delta")]
     upstream = Upstream(sse(cut_off))

@@ -68,5 +68,6 @@ class ChatPage:
         deadline = time.monotonic() + STREAM_TIMEOUT_MS / 1000
         while time.monotonic() < deadline and reply.get_attribute("data-status") == "streaming":
             lengths.append(len(cls.text_of(reply)))
+            # A sampling interval, not a wait for a state: growth over time is what is measured.
             time.sleep(every)
         return lengths

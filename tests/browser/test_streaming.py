@@ -41,6 +41,8 @@ def test_shift_enter_inserts_a_newline_instead_of_sending(page, sign_up):
     chat.input.type("line two")
 
     expect(chat.input).to_have_value("line one\nline two")
+    # Nothing to wait for: a message wrongly sent would show within this time (the page adds
+    # the user's message as it sends); expect() alone would pass before it could appear.
     time.sleep(0.3)
     expect(chat.user_messages).to_have_count(0)
 
@@ -63,7 +65,9 @@ def test_stop_keeps_the_partial_reply_and_it_stops_growing(page, sign_up):
     stopped_text = ChatPage.text_of(reply)
     assert stopped_text.startswith("w1 w2 w3 w4 w5")
     assert not stopped_text.endswith("w500")
-    time.sleep(0.6)  # twenty more tokens' worth of time
+    # Not a wait for a state: the claim is that nothing arrives during twenty more tokens'
+    # worth of time (30 ms each), so the test must let that time pass.
+    time.sleep(0.6)
     assert ChatPage.text_of(reply) == stopped_text
     expect(chat.send_button).to_be_visible()
     expect(chat.stop_button).to_be_hidden()

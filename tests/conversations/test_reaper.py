@@ -34,8 +34,7 @@ def streaming_reply(user, text: str, heartbeat_age: float | None) -> Message:
 
 
 @pytest.fixture
-def user(make_user, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def user(make_user):
     return make_user("carol")
 
 

@@ -1,5 +1,7 @@
 """Per-user sending limits and the per-socket frame rate, over the WebSocket."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -34,6 +36,23 @@ async def refusal(socket: ChatSocket) -> dict:
     frames = await socket.receive_until("error")
     assert {f["type"] for f in frames[:-1]} <= {"message.delta"}, frames
     return frames[-1]
+
+
+async def streaming_reply(socket: ChatSocket, client_id: str) -> int:
+    """The id of the reply to `client_id`'s send, once its first delta has arrived.
+
+    Deltas of replies already streaming may come before its frames (on a loaded machine they
+    do), so this reads past them rather than taking the first delta for this reply's.
+    """
+    reply_id = None
+    async with asyncio.timeout(10):
+        while True:
+            frame = await socket.receive()
+            if frame["type"] == "message.created" and frame.get("client_id") == client_id:
+                if frame["message"]["role"] == "assistant":
+                    reply_id = frame["message"]["id"]
+            elif frame["type"] == "message.delta" and frame["message"] == reply_id:
+                return reply_id
 
 
 async def set_quota(user, **fields) -> None:
@@ -110,23 +129,7 @@ async def test_a_send_over_the_concurrent_replies_limit_is_refused(
     streaming = []
     for n in range(2):
         await socket.send_text(SLOW, client_id=f"slow{n}")
-        # The first reply's deltas keep coming meanwhile: wait for this send's own reply.
-        frames = []
-        while not any(
-            f["type"] == "message.created"
-            and f["message"]["role"] == "assistant"
-            and f["client_id"] == f"slow{n}"
-            for f in frames
-        ):
-            frames.append(await socket.receive())
-        reply = next(
-            f["message"]
-            for f in frames
-            if f["type"] == "message.created"
-            and f["client_id"] == f"slow{n}"
-            and f["message"]["role"] == "assistant"
-        )
-        streaming.append(reply["id"])
+        streaming.append(await streaming_reply(socket, f"slow{n}"))
 
     await socket.send_text("a third at once", client_id="third")
     frame = await refusal(socket)

@@ -110,7 +110,7 @@ def _delete_in_the_admin(admin_client: Client, user: User) -> None:
     ids=["save", "bulk action", "change form", "deleted"],
 )
 async def test_deactivated_users_sockets_are_closed(
-    upstream, fast_passwords, admin_client, alice, bob, runner, deactivate
+    upstream, admin_client, alice, bob, runner, deactivate
 ):
     _, session = await signed_in(alice)
     _, other_session = await signed_in(alice)

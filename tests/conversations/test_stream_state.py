@@ -2,15 +2,16 @@
 
 import asyncio
 import json
-import time
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
 
 from conversations import services
 from conversations.models import Message
+from tests.waiting import eventually
 
-from .wsclient import ChatSocket, created, deltas, text_of, wait_for
+from .wsclient import ChatSocket, created, deltas, text_of
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -107,7 +108,7 @@ async def test_partial_reply_is_checkpointed_while_streaming(upstream, alice, ru
         message = Message.objects.get(pk=reply_id)
         return message.status == "streaming" and message.seq > 0 and message.text != ""
 
-    await wait_for(checkpointed, timeout=3)
+    await eventually(sync_to_async(checkpointed), timeout=3, what="a checkpoint")
     stored = await Message.objects.aget(pk=reply_id)
     assert stored.text.startswith("w1 ") and stored.usage.get("input_tokens", 0) > 0
     await socket.send({"type": "stop", "message": reply_id})
@@ -142,27 +143,28 @@ async def _maybe_receive(socket: ChatSocket) -> dict | None:
     return frame if frame["type"] == "message.delta" else None
 
 
-async def _writes_for_reply(socket: ChatSocket, counter, text: str) -> list[str]:
+async def _writes_for_reply(socket: ChatSocket, runner, counter, text: str) -> list[str]:
     counter.start()
     await socket.send_text(text)
     frames = await socket.receive_until("message.completed", timeout=20)
     assert frames[-1]["status"] == "complete"
-    await asyncio.sleep(0.05)  # let the finishing thread's statements land
+    # The frame goes out before the reply's task has quite ended: count its last statements.
+    await asyncio.wait_for(runner.wait(created(frames, "assistant")["id"]), 5)
     return counter.stop()
 
 
 async def test_database_writes_per_reply_do_not_grow_with_its_length(
     upstream, alice, runner, write_counter
 ):
-    # Checkpoints are once a second whatever the length; on a busy machine the long reply
-    # could take a second more than the short one, so none are taken here.
+    # The once-a-second checkpoint is bounded by time, not tokens; on a loaded machine the long
+    # reply would outlast a second and write one. Counted here: writes per delta.
     runner.checkpoint_every = 60.0
     socket = await ChatSocket.open(alice)
     await socket.send_text("Warm up !tokens=1")
     await socket.receive_until("message.completed")
 
-    short = await _writes_for_reply(socket, write_counter, "Short one !tokens=20")
-    long = await _writes_for_reply(socket, write_counter, "Long one !tokens=2000")
+    short = await _writes_for_reply(socket, runner, write_counter, "Short one !tokens=20")
+    long = await _writes_for_reply(socket, runner, write_counter, "Long one !tokens=2000")
 
     assert any("INSERT" in sql.upper() for sql in short), "the counter sees the runner's writes"
     assert len(long) == len(short), (
@@ -183,9 +185,10 @@ async def test_stop_while_the_reply_is_being_stored_changes_nothing(
     upstream, alice, runner, monkeypatch
 ):
     original = services.finish_reply
+    stop_sent = threading.Event()
 
     def slow_finish(*args, **kwargs):
-        time.sleep(0.3)  # the final write is under way when the stop arrives
+        stop_sent.wait(5)  # the final write is under way when the stop arrives
         return original(*args, **kwargs)
 
     monkeypatch.setattr(services, "finish_reply", slow_finish)
@@ -193,11 +196,10 @@ async def test_stop_while_the_reply_is_being_stored_changes_nothing(
     reader = Collector()
     await runner.join(result.conversation.pk, reader)
     runner.start(result.reply.pk, result.conversation.pk, result.request)
-    async with asyncio.timeout(5):
-        while not runner.generations[result.reply.pk].finishing:
-            await asyncio.sleep(0.01)
+    await eventually(lambda: runner.generations[result.reply.pk].finishing, what="finishing")
 
     assert runner.stop(result.reply.pk) is False
+    stop_sent.set()
     await runner.wait(result.reply.pk)
 
     completed = [f for f in reader.frames if f["type"] == "message.completed"]

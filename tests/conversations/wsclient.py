@@ -1,6 +1,5 @@
 """A small WebSocket test client: signs a user in and speaks contract v1 to the real ASGI app."""
 
-import asyncio
 import json
 
 from asgiref.sync import sync_to_async
@@ -117,11 +116,3 @@ def created(frames: list[dict], role: str) -> dict:
         for f in frames
         if f["type"] == "message.created" and f["message"]["role"] == role
     )
-
-
-async def wait_for(predicate, timeout: float = 5) -> None:
-    """Poll a synchronous predicate (in a thread, for the ORM) until it holds."""
-    check = sync_to_async(predicate)
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
