@@ -97,19 +97,19 @@ def change_quota(user: User, by: User | str | None = None, **changes: object) ->
 
 def grant(user: User, *, cost: Decimal, tokens: int, reason: str, by: User | None) -> LedgerEntry:
     """The admin's Grant: a ledger grant and its audit entry, in one transaction."""
-    with transaction.atomic():
-        entry = ledger.grant(user, cost=cost, tokens=tokens, reason=reason, by=by)
-        after = {"cost": cost, "tokens": tokens, "ledger_entry": entry.pk}
-        audit.record(by, Action.GRANT, user, {}, after, reason=reason)
-    return entry
+    return _audited_entry(ledger.grant, Action.GRANT, user, cost, tokens, reason, by)
 
 
 def adjust(user: User, *, cost: Decimal, tokens: int, reason: str, by: User | None) -> LedgerEntry:
     """The admin's Adjust: a signed ledger adjustment and its audit entry, in one transaction."""
+    return _audited_entry(ledger.adjust, Action.ADJUSTMENT, user, cost, tokens, reason, by)
+
+
+def _audited_entry(write, action: str, user: User, cost, tokens, reason, by) -> LedgerEntry:
     with transaction.atomic():
-        entry = ledger.adjust(user, cost=cost, tokens=tokens, reason=reason, by=by)
+        entry = write(user, cost=cost, tokens=tokens, reason=reason, by=by)
         after = {"cost": cost, "tokens": tokens, "ledger_entry": entry.pk}
-        audit.record(by, Action.ADJUSTMENT, user, {}, after, reason=reason)
+        audit.record(by, action, user, {}, after, reason=reason)
     return entry
 
 
