@@ -252,7 +252,7 @@ class UserAdmin(BaseUserAdmin):
     def save_formset(self, request, form, formset, change: bool) -> None:
         if formset.model is not Quota:
             return super().save_formset(request, form, formset, change)
-        before = services.quota_values(formset.instance)
+        before = services.begin_quota_edit(formset.instance)
         super().save_formset(request, form, formset, change)
         after = services.quota_values(formset.instance)
         services.record_quota_change(request.user, formset.instance, before, after)
@@ -353,7 +353,7 @@ class QuotaAdmin(admin.ModelAdmin):
     # The audit trail. The change form and list editing save the fields here and the allowed
     # models in save_related: read the quota before the first, compare after the second.
     def save_model(self, request, obj: Quota, form, change: bool) -> None:
-        obj._audit_before = services.quota_values(obj.user)
+        obj._audit_before = services.begin_quota_edit(obj.user)
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change: bool) -> None:
@@ -366,7 +366,7 @@ class QuotaAdmin(admin.ModelAdmin):
         # Without its row the user runs on the defaults: that is the value after.
         with transaction.atomic():
             user = obj.user  # deleting clears obj's key, which is the user's
-            before = services.quota_values(user)
+            before = services.begin_quota_edit(user)
             super().delete_model(request, obj)
             services.record_quota_change(request.user, user, before, services.quota_values(user))
 

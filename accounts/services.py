@@ -51,6 +51,14 @@ def register_user(username: str, password: str, invite_token: str | None = None)
     return user
 
 
+def begin_quota_edit(user: User) -> dict:
+    """An admin form is about to change `user`'s quota, inside the admin's transaction: take the
+    row lock admission takes (held until that transaction ends, so no admission reads a half-
+    saved quota) and return the values the audit entry will compare with."""
+    Quota.objects.select_for_update().filter(user=user).first()
+    return quota_values(user)
+
+
 def quota_values(user: User) -> dict:
     """What the user's quota is now, as the audit trail compares it: without a row, the
     defaults they run on; `allowed_models` as a set of API model ids (empty: every model)."""

@@ -360,3 +360,21 @@ def test_the_trail_is_read_with_its_view_permission(client, entry):
 
     assert client.get(AUDIT_URL).status_code == 200
     assert client.get(f"{AUDIT_URL}{entry.pk}/change/").status_code == 200
+
+
+def test_the_quota_admin_edits_under_the_admission_lock(admin_client, make_user, monkeypatch):
+    # The admin saves the form itself; the service takes admission's row lock first.
+    member = make_user("member")
+    Quota.objects.create(user=member, period="month", cost_limit=Decimal("10"))
+    locked = []
+    real = services.begin_quota_edit
+    monkeypatch.setattr(
+        services, "begin_quota_edit", lambda user: locked.append(user.pk) or real(user)
+    )
+    url = f"/admin/accounts/quota/{member.pk}/change/"
+    form = {"period": "week", "cost_limit": "10", "token_limit": ""}
+
+    admin_client.post(url, form)
+
+    assert locked == [member.pk]
+    assert Quota.objects.get(user=member).period == "week"
