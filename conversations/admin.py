@@ -11,7 +11,14 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .anthropic import AnthropicError
-from .catalog import catalog_values, delete_catalog_model, record_catalog_change, sync_catalog
+from .catalog import (
+    SoleAllowedModel,
+    catalog_values,
+    delete_catalog_model,
+    record_catalog_change,
+    sync_catalog,
+    users_only_allowed,
+)
 from .models import CatalogModel, Conversation, Message, Share
 from .runner import stop_replies
 from .services import delete_conversations, edit_conversation
@@ -126,13 +133,33 @@ class CatalogModelAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         record_catalog_change(request.user, obj, before)
 
+    def delete_view(self, request, object_id, extra_context=None):
+        model = self.get_object(request, object_id)
+        if model is not None and (sole := users_only_allowed(model)):
+            self._refuse_delete(request, model, sole)
+            return redirect("admin:conversations_catalogmodel_change", model.pk)
+        return super().delete_view(request, object_id, extra_context)
+
     def delete_model(self, request, obj: CatalogModel) -> None:
         delete_catalog_model(obj, by=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         with transaction.atomic():
             for model in queryset:
-                self.delete_model(request, model)
+                try:
+                    self.delete_model(request, model)
+                except SoleAllowedModel as exc:
+                    self._refuse_delete(request, model, exc.usernames)
+
+    def _refuse_delete(self, request, model: CatalogModel, usernames: list[str]) -> None:
+        messages.error(
+            request,
+            gettext(
+                "%(model)s is the only model %(users)s may use: deleting it would let them use "
+                "every model. Disable it, or change their allowed models first."
+            )
+            % {"model": model, "users": ", ".join(usernames)},
+        )
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}_sync"

@@ -1,9 +1,10 @@
 """Model catalog actions: sync from the upstream's model list, audit an admin's edits."""
 
 from django.db import transaction
+from django.db.models import Count
 
 from accounts import audit
-from accounts.models import User
+from accounts.models import Quota, User
 from accounts.services import quota_values, record_quota_change
 
 from .models import CatalogModel
@@ -57,9 +58,28 @@ def record_catalog_change(
     audit.record(by, action, model, before, after)
 
 
+class SoleAllowedModel(Exception):
+    """Deleting this model would empty some users' allowed models, which means "every model"."""
+
+    def __init__(self, usernames: list[str]) -> None:
+        super().__init__(", ".join(usernames))
+        self.usernames = usernames
+
+
+def users_only_allowed(model: CatalogModel) -> list[str]:
+    """Usernames whose allowed models are this one alone."""
+    # Counted before filtering: the filter's join would count only this model.
+    quotas = Quota.objects.annotate(models=Count("allowed_models", distinct=True))
+    quotas = quotas.filter(models=1, allowed_models=model)
+    return sorted(quotas.values_list("user__username", flat=True))
+
+
 def delete_catalog_model(model: CatalogModel, by: User | None = None) -> None:
     """Delete a catalog row (the admin's delete), auditing it and every quota whose allowed
-    models lose it: a list emptied this way means "every enabled model" from now on."""
+    models lose it. Refused (SoleAllowedModel) when it is some user's only allowed model: an
+    emptied list would mean "every enabled model", giving them more, not less."""
+    if sole := users_only_allowed(model):
+        raise SoleAllowedModel(sole)
     with transaction.atomic():
         users = list(User.objects.filter(quota__allowed_models=model))
         before = {user.pk: quota_values(user) for user in users}

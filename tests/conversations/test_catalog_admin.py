@@ -194,11 +194,37 @@ def test_deleting_a_catalog_model_records_what_it_was(admin_client):
 
 def test_deleting_a_model_records_the_model_access_it_takes_away(admin_client, django_user_model):
     haiku = CatalogModel.objects.get(model_id=HAIKU)
+    sonnet = CatalogModel.objects.get(model_id="claude-sonnet-4-5-20250929")
     alice = django_user_model.objects.create(username="alice")
-    Quota.objects.create(user=alice).allowed_models.set([haiku])
+    Quota.objects.create(user=alice).allowed_models.set([haiku, sonnet])
 
     admin_client.post(f"{CATALOG_URL}{haiku.pk}/delete/", {"post": "yes"})
 
     assert [entry[1:] for entry in catalog_trail()][1:] == [
-        ("model_access", "alice", {"allowed_models": [HAIKU]}, {"allowed_models": []})
+        (
+            "model_access",
+            "alice",
+            {"allowed_models": sorted([HAIKU, sonnet.model_id])},
+            {"allowed_models": [sonnet.model_id]},
+        )
     ]
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_users_only_allowed_model_cannot_be_deleted(admin_client, django_user_model, bulk):
+    # An emptied list means "every enabled model": the delete would give alice more.
+    haiku = CatalogModel.objects.get(model_id=HAIKU)
+    alice = django_user_model.objects.create(username="alice")
+    Quota.objects.create(user=alice).allowed_models.set([haiku])
+
+    if bulk:
+        data = {"action": "delete_selected", "_selected_action": [haiku.pk], "post": "yes"}
+        response = admin_client.post(CATALOG_URL, data, follow=True)
+    else:
+        response = admin_client.post(
+            f"{CATALOG_URL}{haiku.pk}/delete/", {"post": "yes"}, follow=True
+        )
+
+    assert "the only model alice may use" in response.content.decode()
+    assert CatalogModel.objects.filter(pk=haiku.pk).exists()
+    assert list(Quota.objects.get(user=alice).allowed_models.all()) == [haiku]
