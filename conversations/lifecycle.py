@@ -6,7 +6,7 @@ import sys
 
 from channels.db import database_sync_to_async
 
-from . import services
+from . import settlement
 from .runner import get_runner
 from .upstream import close_client
 
@@ -37,7 +37,7 @@ class StartupReaper:
             runner = get_runner()
             # One process with the in-memory layer: every streaming reply in the database
             # belongs to a process that is gone. Several processes: trust heartbeats only.
-            reaped = await database_sync_to_async(services.reap_interrupted)(
+            reaped = await database_sync_to_async(settlement.reap_interrupted)(
                 all_streaming=not runner.cross_process
             )
             if reaped:

@@ -16,7 +16,7 @@ from django.db import DatabaseError
 
 from accounts.models import UpstreamCall
 
-from . import call_log, services
+from . import call_log, services, settlement
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
 from .frames import completed_frame, delta_frame, encode, reply_completed_frame, snapshot_frame
 from .models import Message
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 _FIELD_OF_KIND = {"text": "text", "thinking": "thinking", "tool_input": "partial_json"}
 MAINTENANCE_SECONDS = 10.0
 READ_WAIT_SECONDS = 0.002  # an event that took longer than this came from an empty socket
-INTERRUPTED_ERROR = services.INTERRUPTED_ERROR
+INTERRUPTED_ERROR = settlement.INTERRUPTED_ERROR
 
 
 def group_name(conversation_id: int) -> str:
@@ -319,11 +319,11 @@ class GenerationRunner:
                 await self._flush_locked(gen)
                 usage = gen.accumulator.usage.as_dict()
                 batch.append(
-                    services.ReplyCheckpoint(gen.message_id, gen.snapshot(), gen.seq, usage)
+                    settlement.ReplyCheckpoint(gen.message_id, gen.snapshot(), gen.seq, usage)
                 )
                 gen.checkpointed_seq = gen.seq
         if batch or idle:
-            gone = await database_sync_to_async(services.checkpoint_replies)(batch, idle)
+            gone = await database_sync_to_async(settlement.checkpoint_replies)(batch, idle)
             for message_id in gone:
                 # Deleted (by the admin, say) or reaped by another worker: end the upstream
                 # call now; finishing charges it from this runner's usage.
@@ -338,7 +338,7 @@ class GenerationRunner:
             content = acc.content or gen.snapshot()
             usage = acc.usage.as_dict()
             outcome = await _with_retries(
-                services.finish_reply,
+                settlement.finish_reply,
                 gen.message_id,
                 call_id=gen.call_id,
                 status=status,
@@ -351,7 +351,7 @@ class GenerationRunner:
             )
             if outcome == "deleted":
                 # Readers still on the page (the admin deleted it) see the reply end.
-                status, error = Message.Status.STOPPED, services.DELETED_ERROR
+                status, error = Message.Status.STOPPED, settlement.DELETED_ERROR
             if outcome in ("stored", "deleted"):
                 frame = reply_completed_frame(
                     gen.message_id,
@@ -485,8 +485,8 @@ def _load_request(message_id: int) -> tuple[dict | None, int | None]:
 
 def _heartbeat_and_reap(message_ids: list[int], call_ids: list[int]) -> list[Message]:
     if message_ids or call_ids:
-        services.touch_replies(message_ids, call_ids)
-    return services.reap_interrupted()
+        settlement.touch_replies(message_ids, call_ids)
+    return settlement.reap_interrupted()
 
 
 _runners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GenerationRunner]" = (

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts import ledger
 from accounts.ledger_check import problems
 from accounts.models import LedgerEntry, UpstreamCall
-from conversations import services
+from conversations import settlement
 from conversations.models import CatalogModel, Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -87,7 +87,7 @@ def test_the_reaper_settles_a_call_whose_worker_is_gone_and_spares_a_live_one(ma
         output_chars=30,
     )
 
-    services.reap_interrupted()
+    settlement.reap_interrupted()
 
     (charge,) = entries(Kind.CHARGE)
     assert charge.call_id == dead.pk and charge.estimated

@@ -15,7 +15,7 @@ from django.core.management import call_command
 import accounts.migrations
 from accounts import ledger
 from accounts.models import LedgerEntry
-from conversations import services
+from conversations import services, settlement
 from conversations.fake_upstream import count_input_tokens
 from conversations.models import CatalogModel, Conversation, Message
 from conversations.runner import stop_replies
@@ -148,7 +148,7 @@ async def test_interrupted_reply_is_charged_by_the_reaper_and_no_hold_survives(
     _, partial = await checkpointed_then_dead(runner, alice, "a reply !tokens=400 !delay=5")
     assert await sync_to_async(open_holds)() == 1
 
-    reap = sync_to_async(services.reap_interrupted)
+    reap = sync_to_async(settlement.reap_interrupted)
     (reaped,) = await reap(all_streaming=True)
 
     assert reaped.status == "interrupted" and reaped.content == partial.content
@@ -231,7 +231,7 @@ async def test_a_reply_deleted_while_its_worker_is_dead_is_charged_by_the_reaper
     # reaper settles it from what the delete recorded.
     assert await sync_to_async(open_holds)() == 1
     assert await sync_to_async(charges_of)(alice) == []
-    await sync_to_async(services.reap_interrupted)(all_streaming=True)
+    await sync_to_async(settlement.reap_interrupted)(all_streaming=True)
 
     (charge,) = await sync_to_async(charges_of)(alice)
     assert charge.estimated
@@ -324,7 +324,7 @@ def test_a_long_conversation_that_no_longer_fits_suggests_a_new_chat(alice, chat
     quota.cost_limit = Decimal("0.003")  # a short prompt with 16 reply tokens still fits
     quota.save()
     result = services.send_message(alice, None, "x" * 300)
-    services.finish_reply(result.reply.pk, status="complete", content=[], seq=0, complete=True)
+    settlement.finish_reply(result.reply.pk, status="complete", content=[], seq=0, complete=True)
 
     with pytest.raises(services.ChatError) as refused:
         services.send_message(alice, result.conversation.pk, "y" * 600)
@@ -341,7 +341,7 @@ def test_a_model_removed_from_the_catalog_mid_reply_is_charged_at_its_admitted_p
     expected = chat_model.pricing().cost(usage)[0]
     chat_model.delete()
 
-    services.finish_reply(
+    settlement.finish_reply(
         result.reply.pk, status="complete", content=[], seq=0, usage=usage, complete=True
     )
 
@@ -358,11 +358,11 @@ def test_a_price_change_mid_reply_is_charged_at_the_prices_it_was_admitted_at(al
     chat_model.price_output *= 10
     chat_model.save()
 
-    services.finish_reply(
+    settlement.finish_reply(
         first.reply.pk, status="complete", content=[], seq=0, usage=usage, complete=True
     )
     second = services.send_message(alice, first.conversation.pk, "again")
-    services.finish_reply(
+    settlement.finish_reply(
         second.reply.pk, status="complete", content=[], seq=0, usage=usage, complete=True
     )
 
@@ -381,7 +381,7 @@ def test_an_open_hold_placed_before_holds_recorded_prices_is_charged_at_the_cata
 
     module.snapshot_open_holds(django_apps, None)
     usage = {"input_tokens": 1000, "output_tokens": 100}
-    services.finish_reply(
+    settlement.finish_reply(
         result.reply.pk, status="complete", content=[], seq=0, usage=usage, complete=True
     )
 

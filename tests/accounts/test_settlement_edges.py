@@ -9,7 +9,7 @@ from django.db import OperationalError
 
 from accounts import ledger
 from accounts.models import LedgerEntry, UpstreamCall
-from conversations import services
+from conversations import services, settlement
 from conversations.anthropic import BlockDelta, BlockStart, MessageAccumulator
 from conversations.anthropic.events import Usage
 from conversations.models import Conversation, Message
@@ -28,7 +28,7 @@ def test_a_complete_reply_whose_gateway_reports_no_usage_is_charged_an_estimate(
     result = services.send_message(make_user("alice"), None, "hello " * 200)
     content = [{"type": "text", "text": "a long answer " * 100}]
 
-    services.finish_reply(
+    settlement.finish_reply(
         result.reply.pk, status="complete", content=content, seq=3, usage={}, complete=True
     )
 
@@ -45,7 +45,7 @@ def test_a_complete_reply_without_its_input_figure_is_charged_an_estimated_promp
 ):
     result = services.send_message(make_user("alice"), None, "hello " * 2000)
 
-    services.finish_reply(
+    settlement.finish_reply(
         result.reply.pk,
         status="complete",
         content=[{"type": "text", "text": "ok"}],
@@ -63,7 +63,7 @@ def test_a_complete_reply_with_its_usage_is_charged_exactly(make_user, chat_mode
     result = services.send_message(make_user("alice"), None, "hi")
     usage = {"input_tokens": 12, "output_tokens": 1}
 
-    services.finish_reply(
+    settlement.finish_reply(
         result.reply.pk,
         status="complete",
         content=[{"type": "text", "text": "a reply much longer than one token"}],
@@ -93,23 +93,23 @@ def test_one_row_the_reaper_cannot_settle_does_not_stop_it_for_everyone(
     alice, bob = make_user("alice"), make_user("bob")
     bad = services.send_message(alice, None, "hi")
     innocent = services.send_message(bob, None, "hi")
-    real = services._settle_calls_of
+    real = settlement._settle_calls_of
 
     def fails_for_alice(message, *args, **kwargs):
         if message.pk == bad.reply.pk:
             raise OperationalError("a row the database refuses")
         return real(message, *args, **kwargs)
 
-    monkeypatch.setattr(services, "_settle_calls_of", fails_for_alice)
+    monkeypatch.setattr(settlement, "_settle_calls_of", fails_for_alice)
     settings.STREAM_HEARTBEAT_TIMEOUT = -1  # every heartbeat is stale now
 
-    services.reap_interrupted()
+    settlement.reap_interrupted()
 
     innocent.reply.refresh_from_db()
     assert innocent.reply.status == Message.Status.INTERRUPTED
     assert UpstreamCall.objects.get(pk=innocent.call.pk).status == "settled"
-    monkeypatch.setattr(services, "_settle_calls_of", real)
-    services.reap_interrupted()  # the next cycle settles alice's once it can
+    monkeypatch.setattr(settlement, "_settle_calls_of", real)
+    settlement.reap_interrupted()  # the next cycle settles alice's once it can
 
 
 def test_streamed_tool_input_counts_in_the_output_estimate():
@@ -117,7 +117,7 @@ def test_streamed_tool_input_counts_in_the_output_estimate():
     acc.feed(BlockStart(0, {"type": "tool_use", "id": "toolu_1", "name": "search", "input": {}}))
     acc.feed(BlockDelta(0, "tool_input", '{"query": "' + "x" * 3000 + '"}'))
 
-    assert services.streamed_chars(acc.content) >= 3000
+    assert settlement.streamed_chars(acc.content) >= 3000
 
 
 @pytest.mark.django_db(transaction=True)
@@ -139,7 +139,7 @@ async def test_a_reply_deleted_while_waiting_for_its_first_token_is_noticed(
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_final_write_that_fails_once_is_retried(upstream, runner, alice, monkeypatch):
-    real = services.finish_reply
+    real = settlement.finish_reply
     attempts = []
 
     def flaky(*args, **kwargs):
@@ -148,7 +148,7 @@ async def test_a_final_write_that_fails_once_is_retried(upstream, runner, alice,
             raise OperationalError("database is locked")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "finish_reply", flaky)
+    monkeypatch.setattr(settlement, "finish_reply", flaky)
     result = await sync_to_async(services.send_message)(alice, None, "hello !tokens=5")
     runner.start(result.reply.pk, result.conversation.pk, result.request, result.call.pk)
     await asyncio.wait_for(runner.wait(result.reply.pk), 5)

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations import services
+from conversations import settlement
 from conversations.lifecycle import StartupReaper
 from conversations.models import Conversation, Message
 
@@ -42,7 +42,7 @@ def user(make_user):
 def test_reply_with_stale_heartbeat_becomes_interrupted_keeping_its_text(user, settings):
     stale = streaming_reply(user, "Half an ans", settings.STREAM_HEARTBEAT_TIMEOUT + 5)
 
-    services.reap_interrupted()
+    settlement.reap_interrupted()
 
     stale.refresh_from_db()
     assert stale.status == Message.Status.INTERRUPTED
@@ -57,7 +57,7 @@ def test_reply_with_fresh_heartbeat_is_left_streaming(user, settings):
     finished = streaming_reply(user, "Done", settings.STREAM_HEARTBEAT_TIMEOUT + 5)
     Message.objects.filter(pk=finished.pk).update(status=Message.Status.COMPLETE)
 
-    services.reap_interrupted()
+    settlement.reap_interrupted()
 
     fresh.refresh_from_db()
     finished.refresh_from_db()
@@ -72,7 +72,7 @@ def test_reap_all_streaming_takes_every_streaming_reply(user, settings):
     stale = streaming_reply(user, "Stale", settings.STREAM_HEARTBEAT_TIMEOUT + 5)
     silent = streaming_reply(user, "Never beat", None)
 
-    services.reap_interrupted(all_streaming=True)
+    settlement.reap_interrupted(all_streaming=True)
 
     for reply, text in ((fresh, "Fresh"), (stale, "Stale"), (silent, "Never beat")):
         reply.refresh_from_db()

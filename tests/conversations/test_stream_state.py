@@ -7,7 +7,7 @@ import threading
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations import services
+from conversations import services, settlement
 from conversations.models import Message
 from tests.waiting import eventually
 
@@ -184,14 +184,14 @@ class Collector:
 async def test_stop_while_the_reply_is_being_stored_changes_nothing(
     upstream, alice, runner, monkeypatch
 ):
-    original = services.finish_reply
+    original = settlement.finish_reply
     stop_sent = threading.Event()
 
     def slow_finish(*args, **kwargs):
         stop_sent.wait(5)  # the final write is under way when the stop arrives
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(services, "finish_reply", slow_finish)
+    monkeypatch.setattr(settlement, "finish_reply", slow_finish)
     result = await sync_to_async(services.send_message)(alice, None, "hi !tokens=3")
     reader = Collector()
     await runner.join(result.conversation.pk, reader)

@@ -16,7 +16,8 @@ from django.contrib.sessions.backends.db import SessionStore
 from accounts import ledger
 from accounts.models import LedgerEntry, Quota, UpstreamCall, User
 from conversations.models import Message, Share
-from conversations.services import finish_reply, send_message
+from conversations.services import send_message
+from conversations.settlement import finish_reply
 from conversations.shares import create_share
 
 PASSWORD = "correct horse battery"

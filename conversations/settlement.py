@@ -1,0 +1,195 @@
+"""The end of replies and their calls: checkpoints, heartbeats, the final write, the reapers."""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import ledger
+from accounts.models import UpstreamCall
+
+from .models import Message
+
+log = logging.getLogger(__name__)
+FINAL_FIELDS = ["status", "content", "seq", "stop_reason", "usage", "error", "heartbeat_at"]
+INTERRUPTED_ERROR = {
+    "code": "interrupted",
+    "detail": "The server restarted while this reply was being written.",
+}
+DELETED_ERROR = {"code": "deleted", "detail": "This conversation was deleted."}
+
+
+@dataclass(frozen=True)
+class ReplyCheckpoint:
+    """A streaming reply's partial state, as a runner stores it every second or so."""
+
+    message_id: int
+    content: list[dict]
+    seq: int
+    usage: dict
+
+
+def checkpoint_replies(batch: list[ReplyCheckpoint], idle: list[int] = ()) -> list[int]:
+    """Store partial replies and refresh their heartbeats, in one transaction; returns the ids
+    that are no longer streaming (deleted, or reaped), of those and of the `idle` replies
+    (nothing new to store, such as one still waiting for its first token)."""
+    now = timezone.now()
+    gone = []
+    if idle:
+        alive = Message.objects.filter(pk__in=idle, status=Message.Status.STREAMING)
+        gone = sorted(set(idle) - set(alive.values_list("pk", flat=True)))
+    with transaction.atomic():
+        for reply in batch:
+            streaming = Message.objects.filter(pk=reply.message_id, status=Message.Status.STREAMING)
+            stored = streaming.update(
+                content=reply.content, seq=reply.seq, usage=reply.usage, heartbeat_at=now
+            )
+            if not stored:
+                gone.append(reply.message_id)
+    return gone
+
+
+def touch_replies(message_ids: list[int], call_ids: list[int] = ()) -> int:
+    """Refresh the heartbeat of the replies and calls this process is still running."""
+    now = timezone.now()
+    UpstreamCall.objects.filter(pk__in=call_ids, status=UpstreamCall.Status.RUNNING).update(
+        heartbeat_at=now
+    )
+    return Message.objects.filter(pk__in=message_ids, status=Message.Status.STREAMING).update(
+        heartbeat_at=now
+    )
+
+
+def streamed_chars(content: list[dict]) -> int:
+    """Characters a reply has streamed (text, thinking, tool input): the output estimate's base.
+
+    A tool call is counted from its streamed JSON or, once the stream has parsed it, its input.
+    """
+    return sum(_block_chars(b) for b in content if isinstance(b, dict))
+
+
+def _block_chars(block: dict) -> int:
+    text = block.get("text") or block.get("thinking") or block.get("partial_json")
+    if text:
+        return len(text)
+    if block.get("type") == "tool_use" and block.get("input"):
+        return len(json.dumps(block["input"], ensure_ascii=False))
+    return len(block.get("data") or "")  # redacted thinking
+
+
+def _settle_calls_of(message: Message, usage: dict, content: list[dict], complete: bool) -> None:
+    """Settle every call of a reply still running, from the reply's own knowledge."""
+    running = UpstreamCall.objects.filter(message=message, status=UpstreamCall.Status.RUNNING)
+    for call_id in running.values_list("pk", flat=True):
+        ledger.settle_call(call_id, usage, streamed_chars(content), complete=complete)
+
+
+def finish_reply(
+    message_id: int,
+    *,
+    call_id: int | None = None,
+    status: str,
+    content: list[dict],
+    seq: int,
+    stop_reason: str | None = None,
+    usage: dict | None = None,
+    error: dict | None = None,
+    complete: bool = False,
+) -> str:
+    """Store the final blocks, stop reason and usage of a reply and charge its call, in one
+    transaction. Returns "stored", "deleted" (the reply is gone) or "ended" (another process
+    ended it first, as interrupted).
+
+    `complete`: the stream reached message_stop, so the usage is the API's final figure. The
+    call is charged even when its message was deleted meanwhile: the runner's usage is the best
+    knowledge anyone has of it.
+    """
+    usage = usage or {}
+    with transaction.atomic():
+        message = _locked_streaming(message_id)
+        if message is not None:
+            message.status, message.content, message.seq = status, content, seq
+            message.stop_reason, message.usage, message.error = stop_reason or "", usage, error
+            message.heartbeat_at = None
+            message.save(update_fields=FINAL_FIELDS)
+        if call_id is not None:
+            ledger.settle_call(call_id, usage, streamed_chars(content), complete=complete)
+        elif message is not None:
+            _settle_calls_of(message, usage, content, complete)
+        if message is not None:
+            return "stored"
+        return "ended" if Message.objects.filter(pk=message_id).exists() else "deleted"
+
+
+def _locked_streaming(message_id: int) -> Message | None:
+    """The reply, row-locked, if it is still streaming (ending it twice is refused here)."""
+    return (
+        Message.objects.select_for_update()
+        .filter(pk=message_id, status=Message.Status.STREAMING)
+        .first()
+    )
+
+
+def reap_interrupted(*, all_streaming: bool = False) -> list[Message]:
+    """Mark replies whose process died as interrupted, keep their partial content, charge them;
+    then settle every other call whose worker is gone.
+
+    With `all_streaming` (a single-process deployment starting up) every streaming reply and
+    running call is an orphan; otherwise only those whose heartbeat is older than
+    STREAM_HEARTBEAT_TIMEOUT.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.STREAM_HEARTBEAT_TIMEOUT)
+    orphans = Message.objects.filter(status=Message.Status.STREAMING)
+    if not all_streaming:
+        orphans = orphans.filter(heartbeat_at__lt=cutoff)
+    reaped = []
+    for message_id in orphans.values_list("pk", flat=True):
+        try:
+            message = _reap_one(message_id)
+        except Exception:  # one bad row must not keep every other orphan's hold open
+            log.exception("reaping reply %s failed", message_id)
+            continue
+        if message is not None:
+            reaped.append(message)
+    reap_calls(all_running=all_streaming, cutoff=cutoff)
+    return reaped
+
+
+def _reap_one(message_id: int) -> Message | None:
+    with transaction.atomic():
+        message = _locked_streaming(message_id)
+        if message is None:
+            return None
+        message.status = Message.Status.INTERRUPTED
+        message.heartbeat_at = None
+        message.error = INTERRUPTED_ERROR
+        message.save(update_fields=["status", "heartbeat_at", "error"])
+        _settle_calls_of(message, message.usage, message.content, complete=False)
+        return message
+
+
+def reap_calls(*, all_running: bool = False, cutoff=None) -> int:
+    """Settle running calls that no live worker owns (their message deleted, or none)."""
+    calls = UpstreamCall.objects.filter(status=UpstreamCall.Status.RUNNING)
+    if not all_running:
+        cutoff = cutoff or timezone.now() - timedelta(seconds=settings.STREAM_HEARTBEAT_TIMEOUT)
+        calls = calls.filter(heartbeat_at__lt=cutoff)
+    settled = 0
+    for call in calls.select_related("message"):
+        message = call.message
+        try:
+            if message is not None and message.content:
+                entry = ledger.settle_call(
+                    call.pk, message.usage, streamed_chars(message.content), complete=False
+                )
+            else:
+                entry = ledger.settle_unfinished(call)
+        except Exception:  # as above: the next call is settled all the same
+            log.exception("settling call %s failed", call.pk)
+            continue
+        settled += entry is not None
+    return settled
