@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -303,7 +303,7 @@ def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
     """
     call_id = getattr(call, "pk", call)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside a caller's: one transaction
         won = UpstreamCall.objects.filter(pk=call_id, status=UpstreamCall.Status.RUNNING).update(
             status=UpstreamCall.Status.SETTLED, settled_at=now, heartbeat_at=None
         )
@@ -313,30 +313,30 @@ def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
         cost, prices = Decimal(0), {}
         if hold.prices:
             cost, prices = PriceList.from_snapshot(hold.prices).cost(usage)
-        try:
-            with transaction.atomic():
-                common = {
-                    "user_id": hold.user_id,
-                    "model": hold.model,
-                    "call_id": call_id,
-                    "message_id": hold.message_id,
-                    "hold": hold,
-                    "created_at": now,
-                }
-                LedgerEntry.objects.create(
-                    kind=Kind.RELEASE, tokens=-hold.tokens, cost=-hold.cost, **common
-                )
-                return LedgerEntry.objects.create(
-                    kind=Kind.CHARGE,
-                    tokens=sum(usage.get(f, 0) for f in USAGE_FIELDS),
-                    cost=cost,
-                    prices=prices,
-                    estimated=estimated,
-                    **common,
-                    **{f: usage.get(f, 0) for f in USAGE_FIELDS},
-                )
-        except IntegrityError:
-            return None  # settled by a writer that did not go through the call (legacy)
+        common = {
+            "user_id": hold.user_id,
+            "model": hold.model,
+            # The call itself when the caller has it: the charge then names its start too.
+            **({"call": call} if isinstance(call, UpstreamCall) else {"call_id": call_id}),
+            "message_id": hold.message_id,
+            "hold": hold,
+            "created_at": now,
+        }
+        # No savepoint around these: the UPDATE above already made this the only settler, and
+        # should an insert fail anyway, the whole settlement (the call's mark too) rolls back
+        # rather than leave a settled call with its hold open.
+        LedgerEntry.objects.create(
+            kind=Kind.RELEASE, tokens=-hold.tokens, cost=-hold.cost, **common
+        )
+        return LedgerEntry.objects.create(
+            kind=Kind.CHARGE,
+            tokens=sum(usage.get(f, 0) for f in USAGE_FIELDS),
+            cost=cost,
+            prices=prices,
+            estimated=estimated,
+            **common,
+            **{f: usage.get(f, 0) for f in USAGE_FIELDS},
+        )
 
 
 def settle_call(
