@@ -350,11 +350,6 @@ def settle_call(
     return settle(call, usage, estimated=estimated)
 
 
-def settle_unfinished(call: UpstreamCall) -> LedgerEntry | None:
-    """Settle a call whose worker is gone, from the knowledge stored on the call."""
-    return settle_call(call.pk, call.usage, call.output_chars, complete=False)
-
-
 def grant(
     user: User,
     *,

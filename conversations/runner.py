@@ -16,7 +16,7 @@ from django.db import DatabaseError
 
 from accounts.models import UpstreamCall
 
-from . import call_log, services, settlement
+from . import services, settlement
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
 from .frames import completed_frame, delta_frame, encode, reply_completed_frame, snapshot_frame
 from .models import Message
@@ -363,9 +363,6 @@ class GenerationRunner:
                     seq=gen.seq,
                 )
                 await self.publish(gen.conversation_id, frame)
-            await database_sync_to_async(call_log.log_call_end)(
-                gen.call_id, gen.message_id, status, error
-            )
         finally:
             self.generations.pop(gen.message_id, None)
 

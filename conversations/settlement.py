@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts import ledger
 from accounts.models import UpstreamCall
 
+from . import call_log
 from .models import Message
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,33 @@ def _block_chars(block: dict) -> int:
     return len(block.get("data") or "")  # redacted thinking
 
 
-def _settle_calls_of(message: Message, usage: dict, content: list[dict], complete: bool) -> None:
+def _settle_and_log(
+    call_id: int, usage: dict, chars: int, *, complete: bool, message_id, status, error=None
+) -> None:
+    """Settle a call and, once its transaction commits, write its log line from the charge
+    in hand (no second read, whoever settled it: the runner, a delete's stop, a reaper)."""
+    charge = ledger.settle_call(call_id, usage, chars, complete=complete)
+    if charge is not None:
+        transaction.on_commit(
+            lambda: call_log.log_call_end(charge, message_id=message_id, status=status, error=error)
+        )
+
+
+def _settle_calls_of(
+    message: Message, usage: dict, content: list[dict], complete: bool, status: str, error=None
+) -> None:
     """Settle every call of a reply still running, from the reply's own knowledge."""
     running = UpstreamCall.objects.filter(message=message, status=UpstreamCall.Status.RUNNING)
     for call_id in running.values_list("pk", flat=True):
-        ledger.settle_call(call_id, usage, streamed_chars(content), complete=complete)
+        _settle_and_log(
+            call_id,
+            usage,
+            streamed_chars(content),
+            complete=complete,
+            message_id=message.pk,
+            status=status,
+            error=error,
+        )
 
 
 def finish_reply(
@@ -117,9 +140,17 @@ def finish_reply(
             message.heartbeat_at = None
             message.save(update_fields=FINAL_FIELDS)
         if call_id is not None:
-            ledger.settle_call(call_id, usage, streamed_chars(content), complete=complete)
+            _settle_and_log(
+                call_id,
+                usage,
+                streamed_chars(content),
+                complete=complete,
+                message_id=message_id,
+                status=status,
+                error=error,
+            )
         elif message is not None:
-            _settle_calls_of(message, usage, content, complete)
+            _settle_calls_of(message, usage, content, complete, status, error)
         if message is not None:
             return "stored"
         return "ended" if Message.objects.filter(pk=message_id).exists() else "deleted"
@@ -168,7 +199,9 @@ def _reap_one(message_id: int) -> Message | None:
         message.heartbeat_at = None
         message.error = INTERRUPTED_ERROR
         message.save(update_fields=["status", "heartbeat_at", "error"])
-        _settle_calls_of(message, message.usage, message.content, complete=False)
+        _settle_calls_of(
+            message, message.usage, message.content, False, message.status, INTERRUPTED_ERROR
+        )
         return message
 
 
@@ -181,15 +214,23 @@ def reap_calls(*, all_running: bool = False, cutoff=None) -> int:
     settled = 0
     for call in calls.select_related("message"):
         message = call.message
+        # The message's checkpoint, else what a delete recorded on the call.
+        if message is not None and message.content:
+            usage, chars = message.usage, streamed_chars(message.content)
+        else:
+            usage, chars = call.usage, call.output_chars
         try:
-            if message is not None and message.content:
-                entry = ledger.settle_call(
-                    call.pk, message.usage, streamed_chars(message.content), complete=False
-                )
-            else:
-                entry = ledger.settle_unfinished(call)
+            _settle_and_log(
+                call.pk,
+                usage,
+                chars,
+                complete=False,
+                message_id=call.message_id,
+                status=Message.Status.INTERRUPTED,
+                error=INTERRUPTED_ERROR,
+            )
         except Exception:  # as above: the next call is settled all the same
             log.exception("settling call %s failed", call.pk)
             continue
-        settled += entry is not None
+        settled += 1
     return settled

@@ -167,3 +167,17 @@ async def test_call_that_ended_early_is_logged_as_estimated(alice, runner, logs)
     assert line["error"] == frames[-1]["error"]["code"] and line["estimated"] is True
     assert line["output_tokens"] > 0
     assert await sync_to_async(UpstreamCall.objects.filter(pk=line["call_id"]).exists)()
+
+
+def test_a_call_the_reaper_settles_is_logged_too(alice, chat_model, logs, settings):
+    from conversations import services, settlement
+
+    result = services.send_message(alice, None, "a reply whose worker died")
+    settings.STREAM_HEARTBEAT_TIMEOUT = -1  # every heartbeat is stale now
+
+    settlement.reap_interrupted()
+
+    (line,) = lines(logs, "chatsite.upstream")
+    assert (line["call_id"], line["message_id"]) == (result.call.pk, result.reply.pk)
+    assert (line["status"], line["error"]) == ("interrupted", "interrupted")
+    assert line["user_id"] == alice.pk and line["duration_ms"] >= 0
