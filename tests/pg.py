@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,3 +140,25 @@ def _start(prefix: list[str], pg_ctl: str, base: Path, data: Path, extra: tuple[
             error = PostgresUnavailable(f"{exc}\nserver log:\n{log_text}")
     assert error is not None
     raise error
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def is_postgresql_run() -> bool:
+    """This process is the PostgreSQL run that `pytest_on_postgresql` started."""
+    return os.environ.get("DATABASE_URL", "").startswith("postgres")
+
+
+def pytest_on_postgresql(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run pytest with `args` in a subprocess whose DATABASE_URL is a throwaway cluster:
+    Django cannot switch its default database inside one process."""
+    with postgres_cluster() as database_url:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": database_url},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )

@@ -5,19 +5,15 @@ pytest subprocess over pg_cases/admission_case.py with DATABASE_URL pointing at 
 cluster that tests/pg.py starts on loopback. Both runs share pg_cases/scenario.py.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from tests.pg import postgres_cluster
+from tests.pg import ROOT, pytest_on_postgresql
 
 from .pg_cases import scenario
 
-ROOT = Path(settings.BASE_DIR)
 CASE = Path(__file__).parent / "pg_cases" / "admission_case.py"
 
 sqlite = pytest.mark.django_db(transaction=True)
@@ -41,26 +37,7 @@ def test_sqlite_racing_settlements_settle_once():
 
 def test_postgresql_scenarios():
     """The same scenarios on PostgreSQL 15 (initdb + pg_ctl into a temp dir; never skipped)."""
-    with postgres_cluster() as database_url:
-        env = {**os.environ, "DATABASE_URL": database_url}
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                str(CASE.relative_to(ROOT)),
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-o",
-                "python_files=*_case.py",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+    done = pytest_on_postgresql(str(CASE.relative_to(ROOT)), "-o", "python_files=*_case.py")
     assert done.returncode == 0, (
         f"the PostgreSQL run failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
     )

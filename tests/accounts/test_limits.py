@@ -1,18 +1,14 @@
 """The shared rate limiter (accounts/limits.py) on both of its stores: Redis and the database."""
 
-import os
 import re
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 
 from accounts import limits
 from accounts.models import RateCounter
-from tests.pg import postgres_cluster
+from tests.pg import ROOT, is_postgresql_run, pytest_on_postgresql
 from tests.redis_server import redis_server
 from tests.waiting import wait_until
 
@@ -170,20 +166,10 @@ def test_retry_seconds_are_whole_and_never_zero():
 
 def test_the_database_store_on_postgresql():
     """This module's database-store tests again, on PostgreSQL 15 (the upsert is raw SQL)."""
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    if is_postgresql_run():
         return  # this is the PostgreSQL run itself
-    root = Path(django_settings.BASE_DIR)
-    module = str(Path(__file__).relative_to(root))
-    selected = ["-k", "database and not postgresql"]
-    with postgres_cluster() as database_url:
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", module, "-q", "-p", "no:cacheprovider", *selected],
-            cwd=root,
-            env={**os.environ, "DATABASE_URL": database_url},
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+    module = str(Path(__file__).relative_to(ROOT))
+    done = pytest_on_postgresql(module, "-k", "database and not postgresql")
     assert done.returncode == 0, f"the PostgreSQL run failed:\n{done.stdout}\n{done.stderr}"
     ran = re.search(r"(\d+) passed", done.stdout)
     assert ran and int(ran.group(1)) >= 9, done.stdout

@@ -1,19 +1,15 @@
 """Racing sends of one user never start more replies than their limit, on SQLite and PostgreSQL."""
 
-import os
 import re
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 
 from conversations.models import Message
 from conversations.services import ChatError, send_message
-from tests.pg import postgres_cluster
+from tests.pg import ROOT, is_postgresql_run, pytest_on_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,19 +56,9 @@ def test_racing_sends_start_no_more_replies_than_the_limit(chat_model, make_user
 
 def test_racing_sends_on_postgresql():
     """The same race on PostgreSQL 15, where the quota row's lock is what serialises it."""
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    if is_postgresql_run():
         return  # this is the PostgreSQL run itself
-    root = Path(django_settings.BASE_DIR)
-    module = str(Path(__file__).relative_to(root))
-    selected = ["-k", "not postgresql"]
-    with postgres_cluster() as database_url:
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", module, "-q", "-p", "no:cacheprovider", *selected],
-            cwd=root,
-            env={**os.environ, "DATABASE_URL": database_url},
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+    module = str(Path(__file__).relative_to(ROOT))
+    done = pytest_on_postgresql(module, "-k", "not postgresql")
     assert done.returncode == 0, f"the PostgreSQL run failed:\n{done.stdout}\n{done.stderr}"
     assert re.search(r"\b1 passed", done.stdout), done.stdout
