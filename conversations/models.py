@@ -22,6 +22,10 @@ class Conversation(models.Model):
     title = models.CharField(_("title"), max_length=200, blank=True)
     model = models.CharField(_("model"), max_length=100)
     system_prompt = models.TextField(_("system prompt"), blank=True)
+    # The request parameters a member chose, used from the next turn on: optional keys
+    # temperature, top_p, top_k, max_tokens, stop_sequences, thinking {enabled, budget_tokens}.
+    # An absent key is the API's default and is not sent.
+    settings = models.JSONField(_("settings"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
