@@ -84,7 +84,7 @@
     }
   }
 
-  const KIND_LABELS = { pdf: "PDF", text: "TXT", image: "IMG", image_url: "URL" };
+  const KIND_LABELS = { pdf: "PDF", text: gettext("Text"), image: gettext("Image"), image_url: "URL" };
 
   function kindLabel(attachment) {
     return KIND_LABELS[attachment.kind] || gettext("File");

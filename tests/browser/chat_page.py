@@ -42,13 +42,13 @@ class ChatPage:
         return data;
     }"""
 
-    def _transfer(self, content: bytes, name: str, media_type: str):
+    def file_transfer(self, content: bytes, name: str, media_type: str):
         encoded = base64.b64encode(content).decode()
         return self.page.evaluate_handle(self._FILE_JS, [encoded, name, media_type])
 
     def paste_file(self, content: bytes, name: str, media_type: str) -> None:
         """Paste a file into the message box, as a screenshot from the clipboard arrives."""
-        data = self._transfer(content, name, media_type)
+        data = self.file_transfer(content, name, media_type)
         self.input.evaluate(
             """(box, data) => box.dispatchEvent(new ClipboardEvent(
                 "paste", { clipboardData: data, bubbles: true, cancelable: true }))""",
@@ -57,7 +57,7 @@ class ChatPage:
 
     def drop_file(self, content: bytes, name: str, media_type: str) -> None:
         """Drag a file over the chat and drop it."""
-        data = self._transfer(content, name, media_type)
+        data = self.file_transfer(content, name, media_type)
         for event in ("dragenter", "dragover", "drop"):
             self.page.dispatch_event("#chat", event, {"dataTransfer": data})
 
