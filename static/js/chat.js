@@ -43,13 +43,13 @@
     interrupted: gettext("The server restarted while this reply was being written."),
     internal: gettext("The server failed while writing this reply."),
   };
-  const { renderMarkdown, addCopyButtons, toolTitle, renderAttachments } = window.chatsiteRender;
+  const { renderMarkdown, addCopyButtons, toolTitle, renderAttachments, leftOutNote } = window.chatsiteRender;
   const FIELD = { text: "text", thinking: "thinking", tool_input: "partial_json" };
   const BLOCK_TYPE = { text: "text", thinking: "thinking", tool_input: "tool_use" };
 
   let conversationId = state.conversation ? state.conversation.id : null;
   const messages = new Map();
-  let pendingSend = null; // {client_id, text, el}: words not yet stored by the server
+  let pendingSend = null; // {client_id, text, el, files}: words not yet stored by the server
   let restored = null; // the last pending send put back in the box after a lost socket
   let stickToBottom = true;
 
@@ -121,11 +121,19 @@
     scrollIfStuck();
   }
 
-  // Under the words; frames that do not carry the list (completed, snapshot) keep it.
+  // Under the words; frames that do not carry the lists (completed, snapshot) keep them.
   function renderMessageAttachments(m) {
-    const old = m.el.querySelector(":scope > .attachments");
-    if (old) old.remove();
+    m.el.querySelectorAll(":scope > .attachments, :scope > .attachments-note").forEach((el) => el.remove());
+    if (m.leftOut.length) m.contentEl.after(leftOutNote(m.leftOut.map(attachmentName)));
     if (m.attachments.length) m.contentEl.after(renderAttachments(m.attachments));
+  }
+
+  function attachmentName(id) {
+    for (const other of messages.values()) {
+      const found = (other.attachments || []).find((a) => a.id === id);
+      if (found) return found.name;
+    }
+    return "#" + id;
   }
 
   function renderError(m) {
@@ -196,6 +204,8 @@
     m.error = payload.error || null;
     if (Array.isArray(payload.attachments)) m.attachments = payload.attachments;
     else if (!m.attachments) m.attachments = [];
+    if (Array.isArray(payload.attachments_left_out)) m.leftOut = payload.attachments_left_out;
+    else if (!m.leftOut) m.leftOut = [];
     m.blocks = structuredClone(payload.content || []);
     m.contentEl.replaceChildren();
     m.blockEls = [];

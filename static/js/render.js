@@ -78,7 +78,8 @@
     }
     const lang = document.documentElement.lang || undefined;
     try {
-      return new Intl.NumberFormat(lang, { style: "unit", unit: units[unit], unitDisplay: "short", maximumFractionDigits: unit ? 1 : 0 }).format(value);
+      const display = unit ? "short" : "narrow"; // "81B", not "81 byte"
+      return new Intl.NumberFormat(lang, { style: "unit", unit: units[unit], unitDisplay: display, maximumFractionDigits: unit ? 1 : 0 }).format(value);
     } catch (e) {
       return Math.round(value) + " " + ["B", "kB", "MB", "GB"][unit];
     }
@@ -158,5 +159,21 @@
     return box;
   }
 
-  window.chatsiteRender = { renderMarkdown, addCopyButtons, copyText, toolTitle, renderAttachments, fileChip, formatSize };
+  // Under a reply whose request left out earlier attachments (the API's per-request limits).
+  function leftOutNote(names) {
+    const note = document.createElement("div");
+    note.className = "attachments-note muted";
+    const count = names.length;
+    const text = window.ngettext
+      ? window.ngettext(
+          "%(count)s earlier attachment was left out of this reply's request, over the model provider's limits: %(names)s",
+          "%(count)s earlier attachments were left out of this reply's request, over the model provider's limits: %(names)s",
+          count,
+        )
+      : "%(count)s earlier attachments were left out of this reply's request, over the model provider's limits: %(names)s";
+    note.textContent = window.interpolate ? window.interpolate(text, { count, names: names.join(", ") }, true) : text;
+    return note;
+  }
+
+  window.chatsiteRender = { renderMarkdown, addCopyButtons, copyText, toolTitle, renderAttachments, fileChip, formatSize, leftOutNote };
 })();
