@@ -257,6 +257,50 @@ def test_attachments_fit_a_phone_screen_in_dark_mode(new_context, sign_up, artif
         assert bounds is not None and bounds["x"] + bounds["width"] <= 390
 
 
+def share_link(page: Page, conversation_id: int, include_attachments: bool) -> str:
+    """Make an "anyone with the link" share of the conversation; returns its URL."""
+    page.goto(f"/c/{conversation_id}/share/")
+    page.get_by_label("Anyone with the link").check()
+    page.get_by_label("Include attachments").set_checked(include_attachments)
+    page.click("#create-share")
+    page.wait_for_url(re.compile(r"\?created=\d+$"))
+    return page.locator("#share-url").input_value()
+
+
+def test_a_shared_link_that_includes_attachments_shows_them_to_a_visitor(
+    new_context, sign_up, artifacts
+):
+    owner = sign_up(new_context().new_page())
+    chat = ChatPage(owner)
+    chat.wait_until_connected()
+    chat.paste_file(png_screenshot(), "image.png", "image/png")
+    chat.attach_files({"name": "greet.py", "mimeType": "text/x-python", "buffer": CODE})
+    chat.wait_for_uploads(2)
+    ChatPage.wait_for_status(chat.send("Share these"), "complete")
+    conversation_id = chat.conversation_id()
+    with_files = share_link(owner, conversation_id, include_attachments=True)
+    without_files = share_link(owner, conversation_id, include_attachments=False)
+
+    visitor = new_context().new_page()
+    visitor.goto(with_files)
+    token = with_files.rstrip("/").rsplit("/", 1)[1]
+    message = visitor.locator("#shared-messages article.message.user")
+    through_share = re.compile(rf"/s/{re.escape(token)}/attachments/\d+/")
+    expect(message.locator("a.attachment-image")).to_have_attribute("href", through_share)
+    thumbnail = message.locator("a.attachment-image img")
+    loaded = "img => img.complete && img.naturalWidth > 0"
+    visitor.wait_for_function(loaded, arg=thumbnail.element_handle())
+    chip = message.locator("a.attachment-file")
+    expect(chip).to_contain_text("greet.py")
+    download = visitor.request.get(chip.get_attribute("href") or "")
+    assert download.status == 200 and download.body() == CODE
+    visitor.screenshot(path=str(artifacts / "attachments-shared.png"))
+
+    visitor.goto(without_files)
+    expect(visitor.locator("#shared-messages article.message.user")).to_contain_text("Share these")
+    expect(visitor.locator("#shared-messages .attachments")).to_have_count(0)
+
+
 def test_an_image_by_url_is_sent_as_a_link_the_page_never_loads(page, sign_up):
     chat = ChatPage(sign_up(page))
     chat.wait_until_connected()
