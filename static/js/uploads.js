@@ -83,11 +83,14 @@
       const described = item.attachment || { kind: item.kind, name: item.name, size: item.size, url: item.url };
       parts.push(fileChip(described, null));
       if (item.status === "uploading") {
-        const bar = document.createElement("progress");
-        bar.max = 1;
-        if (item.progress != null) bar.value = item.progress;
-        bar.setAttribute("aria-label", interpolate(gettext("Uploading %(name)s"), { name: item.name }));
-        parts.push(bar);
+        // One bar for the whole upload: a preview arriving mid-way must not reset it.
+        if (!item.bar) {
+          item.bar = document.createElement("progress");
+          item.bar.max = 1;
+          item.bar.setAttribute("aria-label", interpolate(gettext("Uploading %(name)s"), { name: item.name }));
+        }
+        if (item.progress != null) item.bar.value = item.progress;
+        parts.push(item.bar);
       }
       parts.push(removeButton(item));
       if (item.status === "error") {
@@ -141,10 +144,9 @@
       xhr.setRequestHeader("Accept", "application/json");
       if (contentType) xhr.setRequestHeader("Content-Type", contentType);
       xhr.upload.addEventListener("progress", (event) => {
-        if (!event.lengthComputable || !item.el) return;
+        if (!event.lengthComputable) return;
         item.progress = event.loaded / event.total;
-        const bar = item.el.querySelector("progress");
-        if (bar) bar.value = item.progress;
+        if (item.bar) item.bar.value = item.progress;
       });
       xhr.addEventListener("load", () => finish(item, xhr));
       xhr.addEventListener("error", () => fail(item, gettext("The upload failed: the connection was lost.")));

@@ -167,6 +167,20 @@ def test_a_refused_send_gives_its_files_back(page, sign_up):
     expect(chat.user_messages.last.locator("a.attachment-file")).to_contain_text("greet.py")
 
 
+def test_files_alone_are_sent_without_words(page, sign_up):
+    chat = ChatPage(sign_up(page))
+    chat.wait_until_connected()
+    chat.paste_file(png_screenshot(), "image.png", "image/png")
+    chat.wait_for_uploads(1)
+    expect(chat.input).to_have_value("")
+    chat.send_button.click()
+    reply = chat.replies.first
+    ChatPage.wait_for_status(reply, "complete")
+    expect(reply).to_contain_text("Received 1 image.")
+    expect(chat.user_messages.last.locator("a.attachment-image img")).to_have_count(1)
+    expect(chat.user_messages.last.locator(".block.text")).to_have_count(0)
+
+
 def test_a_removed_chip_is_not_sent(page, sign_up):
     chat = ChatPage(sign_up(page))
     chat.wait_until_connected()
@@ -220,7 +234,8 @@ def test_send_waits_while_a_file_uploads_and_the_bar_shows_its_progress(new_cont
     bar = chat.uploads.first.locator("progress")
     expect(bar).to_be_visible()
     expect(chat.send_button).to_be_disabled()
-    page.wait_for_function("bar => bar.value > 0 && bar.value < 1", arg=bar.element_handle())
+    moving = "() => [...document.querySelectorAll('#upload-tray progress')].some(b => b.value > 0)"
+    page.wait_for_function(moving)
     chat.input.fill("Too early")
     chat.input.press("Enter")
     expect(chat.composer_error).to_be_visible()
