@@ -309,6 +309,7 @@ ATTACHMENT_MAX_IMAGES_PER_REQUEST = env.int("ATTACHMENT_MAX_IMAGES_PER_REQUEST",
 ATTACHMENT_MAX_PDF_PAGES_PER_REQUEST = env.int("ATTACHMENT_MAX_PDF_PAGES_PER_REQUEST", default=100)
 ATTACHMENT_MAX_REQUEST_BYTES = env.int("ATTACHMENT_MAX_REQUEST_BYTES", default=32_000_000)
 ATTACHMENT_UNSENT_HOURS = env.int("ATTACHMENT_UNSENT_HOURS", default=24)
+ATTACHMENT_MAX_UNSENT = env.int("ATTACHMENT_MAX_UNSENT", default=100)
 
 # Streaming: partial replies are written at most this often; a streaming message whose
 # heartbeat is older than the timeout belongs to a dead process and becomes interrupted.

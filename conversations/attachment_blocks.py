@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import ExifTags, Image, ImageOps
 
@@ -27,6 +28,7 @@ ORIENTATION = ExifTags.Base.Orientation
 # Metadata keys Pillow reads into `info` that the re-encoded image must not carry.
 _METADATA_KEYS = {"exif", "xmp", "XML:com.adobe.xmp", "comment", "icc_profile", "photoshop"}
 _SAVE_OPTIONS = {"JPEG": {"quality": 90}, "WEBP": {"quality": 90}}
+API_IMAGE_BYTES = 5 * 1024 * 1024  # the API refuses a larger image
 
 
 @dataclass(frozen=True)
@@ -153,27 +155,46 @@ def materialise(request: dict) -> dict:
     """The request with its attachments' bytes filled in and the hints stripped (phase 2).
 
     Blocking (storage reads, Pillow): run it in a thread, after the send has committed. A
-    file that cannot be read becomes a note; the reply goes on.
+    file that cannot be read becomes a note; the reply goes on. Should the filled-in request
+    still pass the API's size limit (an estimate at send was short), the oldest files become
+    notes too.
     """
-    request = strip_bound_hints(request) | {"messages": _copy_messages(request["messages"])}
-    # strip_bound_hints copied the dicts; the hints are read from the original blocks.
-    return request
-
-
-def _copy_messages(messages: list[dict]) -> list[dict]:
-    copied = []
-    for message in messages:
+    messages, filled = [], []
+    for message in request["messages"]:
         content = message.get("content")
         if isinstance(content, list):
-            blocks = [_filled(block) if _hint_of(block) else block for block in content]
-            message = message | {"content": strip_bound_hints(blocks)}
-        copied.append(message)
-    return copied
+            content = list(content)
+            for index, block in enumerate(content):
+                hint = _hint_of(block)
+                if hint is not None:
+                    content[index] = _filled(block, hint)
+                    filled.append((content, index, hint))
+            message = message | {"content": content}
+        messages.append(message)
+    _fit_bytes(filled)
+    return strip_bound_hints(request | {"messages": messages})
 
 
-def _filled(block: dict) -> dict:
-    hint = _hint_of(block)
-    assert hint is not None
+def _source_bytes(block: dict) -> int:
+    source = block.get("source")
+    data = source.get("data") if isinstance(source, dict) else None
+    return len(data.encode("utf-8")) if isinstance(data, str) else 0
+
+
+def _fit_bytes(filled: list[tuple[list, int, AttachmentHint]]) -> None:
+    limit = settings.ATTACHMENT_MAX_REQUEST_BYTES * 9 // 10
+    total = sum(_source_bytes(content[index]) for content, index, _hint in filled)
+    for content, index, hint in filled:  # oldest first
+        if total <= limit:
+            return
+        total -= _source_bytes(content[index])
+        content[index] = note_block(
+            f"[Attachment {hint.name} is left out of this request: the request would pass the "
+            "API's size limit.]"
+        )
+
+
+def _filled(block: dict, hint: AttachmentHint) -> dict:
     if hint.kind == Attachment.Kind.IMAGE_URL:
         return block
     try:
@@ -186,18 +207,43 @@ def _filled(block: dict) -> dict:
     if hint.kind == Attachment.Kind.TEXT:
         source["data"] = data.decode("utf-8-sig", errors="replace")
     elif hint.kind == Attachment.Kind.IMAGE:
-        data, source["media_type"] = prepare_image(data, hint.media_type)
+        data = _prepared_image(hint, data)
         source["data"] = base64.b64encode(data).decode("ascii")
     else:
         source["data"] = base64.b64encode(data).decode("ascii")
     return block | {"source": source}
 
 
-def prepare_image(data: bytes, media_type: str, long_edge: int | None = None) -> tuple[bytes, str]:
-    """The image as it goes upstream: upright, at most `long_edge` pixels, without metadata.
+def prepared_name(file_name: str) -> str:
+    """Where the image as sent upstream is kept, beside the stored file (one per long edge)."""
+    return f"{file_name}.{settings.ATTACHMENT_IMAGE_LONG_EDGE}px"
+
+
+def _prepared_image(hint: AttachmentHint, data: bytes) -> bytes:
+    """The image as sent, prepared once: later turns resend it without decoding it again."""
+    name = prepared_name(hint.file_name)
+    try:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+    except (OSError, ValueError):
+        pass  # not prepared yet
+    prepared = prepare_image(data, hint.media_type)
+    if prepared is not data:
+        try:
+            saved = default_storage.save(name, ContentFile(prepared))
+            if saved != name:  # another worker prepared it meanwhile: keep one copy
+                default_storage.delete(saved)
+        except OSError:  # a cache: the reply goes on without it
+            log.warning("attachment %s: prepared image not kept", hint.attachment_id)
+    return prepared
+
+
+def prepare_image(data: bytes, media_type: str = "", long_edge: int | None = None) -> bytes:
+    """The image as it goes upstream: upright, at most `long_edge` pixels, without metadata,
+    and within the API's 5 MB per image (scaled down further if it must be).
 
     Kept in its format (every format accepted at upload is one the API takes); an image that
-    needs none of this is sent as stored.
+    needs none of this is sent as stored (`data` itself is returned).
     """
     long_edge = long_edge or settings.ATTACHMENT_IMAGE_LONG_EDGE
     with open_image(data) as image:
@@ -206,13 +252,21 @@ def prepare_image(data: bytes, media_type: str, long_edge: int | None = None) ->
         has_metadata = any(key in image.info for key in _METADATA_KEYS) or bool(
             getattr(image, "text", None)
         )
-        if max(image.size) <= long_edge and orientation in (None, 1) and not has_metadata:
-            return data, media_type
+        small = max(image.size) <= long_edge and len(data) <= API_IMAGE_BYTES
+        if small and orientation in (None, 1) and not has_metadata:
+            return data
         upright = ImageOps.exif_transpose(image) or image
-        upright.thumbnail((long_edge, long_edge), Image.Resampling.LANCZOS)
         if image_format == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
             upright = upright.convert("RGB")
         upright.info = {}  # no EXIF, XMP, comments or profiles in the copy sent upstream
-        out = io.BytesIO()
-        upright.save(out, format=image_format, **_SAVE_OPTIONS.get(image_format, {}))
-    return out.getvalue(), media_type
+        edge = long_edge
+        for _attempt in range(6):
+            copy = upright.copy()
+            copy.thumbnail((edge, edge), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            copy.save(out, format=image_format, **_SAVE_OPTIONS.get(image_format, {}))
+            if out.tell() <= API_IMAGE_BYTES:
+                break
+            # Noise-like PNGs can pass 5 MB even at 1568 px: smaller until they fit.
+            edge = int(min(edge, max(copy.size)) * 0.7)
+    return out.getvalue()

@@ -13,7 +13,7 @@ from django.http import (
 )
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from . import attachments
 from .attachment_checks import AttachmentRefused
@@ -87,11 +87,19 @@ def file_response(attachment: Attachment, download: bool) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_http_methods(["GET", "HEAD", "DELETE"])
 @csp(FILE_POLICY)
 def attachment_file(request: HttpRequest, pk: int) -> HttpResponse:
-    """The owner's file; anyone else, signed in or not, gets the same 404 as an unknown id."""
+    """The owner's file; anyone else, signed in or not, gets the same 404 as an unknown id.
+
+    DELETE (with the CSRF token) removes an upload not sent yet: the composer's remove button.
+    """
     attachment = attachments.owned_attachment(request.user, pk)
     if attachment is None:
         raise Http404("No such attachment.")
+    if request.method == "DELETE":
+        if attachment.message_id is not None:
+            raise Http404("Sent attachments stay with their message.")
+        attachment.delete()
+        return HttpResponse(status=204)
     return file_response(attachment, download=request.GET.get("download") == "1")

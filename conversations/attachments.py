@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 
-from .attachment_blocks import sent_bytes_estimate
+from .attachment_blocks import prepared_name, sent_bytes_estimate
 from .attachment_checks import (
     AttachmentRefused,
     check_file,
@@ -52,10 +52,25 @@ def read_upload(upload) -> bytes:
     return b"".join(parts)
 
 
+def refuse_if_too_many_unsent(user: User) -> None:
+    """Uploads never sent wait for the purge; a script cannot pile them up meanwhile."""
+    limit = settings.ATTACHMENT_MAX_UNSENT
+    if Attachment.objects.filter(user=user, message__isnull=True).count() >= limit:
+        raise AttachmentRefused(
+            "too_many_unsent",
+            _(
+                "You have %(count)d attachments that were never sent. Send or remove some "
+                "before attaching more."
+            )
+            % {"count": limit},
+        )
+
+
 def store_file(user: User, name: object, data: bytes) -> Attachment:
     """Check `data` by its content and store it as a new unsent attachment of `user`."""
     name = clean_name(name)
     checked = check_file(name, data)
+    refuse_if_too_many_unsent(user)
     digest = hashlib.sha256(data).hexdigest()
     attachment = Attachment(
         user=user,
@@ -81,6 +96,7 @@ def store_file(user: User, name: object, data: bytes) -> Attachment:
 def register_url(user: User, url: object) -> Attachment:
     """An image by https:// URL: a row only, nothing fetched (the API fetches it)."""
     url = check_image_url(url)
+    refuse_if_too_many_unsent(user)
     return Attachment.objects.create(
         user=user, name=name_from_url(url), kind=Attachment.Kind.IMAGE_URL, source_url=url
     )
@@ -216,10 +232,11 @@ def copy_attachments(
 def delete_file_if_unreferenced(name: str) -> None:
     """Delete a stored file that no attachment row names any more."""
     if name and not Attachment.objects.filter(file=name).exists():
-        try:
-            default_storage.delete(name)
-        except OSError:  # already gone, or the storage failed: a later purge tries again
-            log.warning("could not delete attachment file %s", name, exc_info=True)
+        for stored in (name, prepared_name(name)):  # and the image as it was sent
+            try:
+                default_storage.delete(stored)
+            except OSError:  # the storage failed: the file stays (docs/deployment.md)
+                log.warning("could not delete attachment file %s", stored, exc_info=True)
 
 
 @receiver(post_delete, sender=Attachment)

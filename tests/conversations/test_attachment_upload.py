@@ -178,3 +178,42 @@ def test_another_user_and_an_anonymous_visitor_get_404(alice_client, make_user, 
     bob.force_login(make_user("bob"))
     assert bob.get(body["url"]).status_code == 404
     assert bob.get(body["url"] + "?download=1").status_code == 404
+
+
+def test_uploads_never_sent_are_capped_per_user(alice_client, settings):
+    settings.ATTACHMENT_MAX_UNSENT = 2
+    assert csrf_post(alice_client, "a.py", b"a = 1\n").status_code == 201
+    assert csrf_post(alice_client, "b.py", b"b = 2\n").status_code == 201
+    response = csrf_post(alice_client, "c.py", b"c = 3\n")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "too_many_unsent"
+    assert Attachment.objects.count() == 2
+
+
+def test_the_owner_removes_an_upload_not_sent_yet(
+    alice_client, make_user, django_capture_on_commit_callbacks
+):
+    body = csrf_post(alice_client, "shot.png", png()).json()
+    path = Attachment.objects.get().file.name
+    bob = Client()
+    bob.force_login(make_user("bob"))
+    assert bob.delete(body["url"]).status_code == 404
+    token = alice_client.cookies["csrftoken"].value
+    assert alice_client.delete(body["url"]).status_code == 403  # no CSRF token
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.delete(body["url"], HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 204
+    assert not Attachment.objects.exists() and not default_storage.exists(path)
+
+
+def test_a_sent_attachment_cannot_be_removed_alone(alice_client):
+    from conversations.attachments import link_to_message
+    from conversations.models import Conversation, Message
+
+    body = csrf_post(alice_client, "shot.png", png()).json()
+    attachment = Attachment.objects.get()
+    conversation = Conversation.objects.create(user=attachment.user, model="m")
+    link_to_message([attachment], Message.objects.create(conversation=conversation, role="user"))
+    token = alice_client.cookies["csrftoken"].value
+    assert alice_client.delete(body["url"], HTTP_X_CSRFTOKEN=token).status_code == 404
+    assert Attachment.objects.exists()
