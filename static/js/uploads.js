@@ -153,6 +153,14 @@
       xhr.send(body);
     }
 
+    // The server forgets an upload the user took back (else the daily purge would).
+    function discard(id) {
+      const xhr = new XMLHttpRequest();
+      xhr.open("DELETE", UPLOAD_URL + encodeURIComponent(id) + "/");
+      xhr.setRequestHeader("X-CSRFToken", csrfToken());
+      xhr.send();
+    }
+
     function addFile(file) {
       const item = {
         key: nextKey++,
@@ -194,6 +202,7 @@
     function remove(item) {
       if (item.xhr) item.xhr.abort();
       item.xhr = null;
+      if (item.attachment) discard(item.attachment.id);
       items = items.filter((other) => other !== item);
       if (item.el) item.el.remove();
       changed();

@@ -8,6 +8,8 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Locator, Page, expect
 
+from tests.waiting import wait_until
+
 from .chat_page import ChatPage
 from .test_i18n import assert_japanese
 
@@ -189,8 +191,12 @@ def test_a_removed_chip_is_not_sent(page, sign_up):
         {"name": "drop.txt", "mimeType": "text/plain", "buffer": b"not this one\n"},
     )
     chat.wait_for_uploads(2)
-    chat.uploads.filter(has_text="drop.txt").get_by_role("button").click()
+    removed = chat.uploads.filter(has_text="drop.txt")
+    removed_url = f"/attachments/{removed.get_attribute('data-id')}/"
+    assert page.request.get(removed_url).status == 200
+    removed.get_by_role("button").click()
     expect(chat.uploads).to_have_count(1)
+    wait_until(lambda: page.request.get(removed_url).status == 404, 10, what="the upload deleted")
 
     reply = chat.send("Only one file")
     ChatPage.wait_for_status(reply, "complete")
