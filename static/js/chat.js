@@ -58,7 +58,7 @@
     picker: document.getElementById("attach-input"),
     dropZone: document.getElementById("chat"),
     dropHint: document.getElementById("drop-hint"),
-    pasteTarget: input,
+    messageBox: input,
     showError,
     clearError,
     urlForm: {

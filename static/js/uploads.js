@@ -41,10 +41,10 @@
     return "text";
   }
 
-  // options: {tray, picker, dropZone, dropHint, pasteTarget, onChange(busy), showError,
+  // options: {tray, picker, dropZone, dropHint, messageBox, onChange(busy), showError,
   // clearError, urlForm: {row, input, open, add, cancel}}
   function create(options) {
-    const { tray, picker, dropZone, dropHint, pasteTarget } = options;
+    const { tray, picker, dropZone, dropHint, messageBox } = options;
     const onChange = options.onChange || (() => {});
     let items = [];
     let nextKey = 1;
@@ -92,7 +92,9 @@
         if (item.progress != null) item.bar.value = item.progress;
         parts.push(item.bar);
       }
-      parts.push(removeButton(item));
+      // The same button across re-renders, so keyboard focus on it survives a preview or an answer.
+      item.removeButton = item.removeButton || removeButton(item);
+      parts.push(item.removeButton);
       if (item.status === "error") {
         const error = document.createElement("span");
         error.className = "upload-error";
@@ -204,7 +206,9 @@
       item.xhr = null;
       if (item.attachment) discard(item.attachment.id);
       items = items.filter((other) => other !== item);
+      const hadFocus = item.el && item.el.contains(document.activeElement);
       if (item.el) item.el.remove();
+      if (hadFocus) messageBox.focus(); // not lost on <body> when the chip goes
       changed();
     }
 
@@ -254,7 +258,9 @@
       picker.value = ""; // the same file may be picked again after a remove
     });
 
-    pasteTarget.addEventListener("paste", (event) => {
+    // Anywhere on the page, not only in the message box: a screenshot pasted right after
+    // taking it lands wherever the focus happens to be.
+    document.addEventListener("paste", (event) => {
       const data = event.clipboardData;
       const files = data ? [...data.files] : [];
       if (!files.length) return;
@@ -321,7 +327,7 @@
       addUrl(url);
       input.value = "";
       toggle(false);
-      options.pasteTarget.focus();
+      options.messageBox.focus();
     }
     open.addEventListener("click", () => toggle(row.hidden));
     cancel.addEventListener("click", () => toggle(false));

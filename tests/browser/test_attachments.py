@@ -194,8 +194,10 @@ def test_a_removed_chip_is_not_sent(page, sign_up):
     removed = chat.uploads.filter(has_text="drop.txt")
     removed_url = f"/attachments/{removed.get_attribute('data-id')}/"
     assert page.request.get(removed_url).status == 200
-    removed.get_by_role("button").click()
+    removed.get_by_role("button").focus()
+    page.keyboard.press("Enter")
     expect(chat.uploads).to_have_count(1)
+    expect(chat.input).to_be_focused()
     wait_until(lambda: page.request.get(removed_url).status == 404, 10, what="the upload deleted")
 
     reply = chat.send("Only one file")
