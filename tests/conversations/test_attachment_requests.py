@@ -217,3 +217,37 @@ def upstream_model() -> str:
     from django.conf import settings
 
     return settings.CHAT_MODEL
+
+
+def limit_tokens(user, tokens: int) -> None:
+    from django.core.management import call_command
+
+    call_command("set_quota", user.username, "--token-limit", str(tokens), "--cost-limit", "none")
+
+
+@pytest.mark.parametrize(
+    "attach",
+    [
+        lambda user: upload(user, "big.png", png(3000, 2000)),  # ~1,600 tokens once scaled
+        lambda user: upload_url(user, "https://images.example/cat.png"),  # the largest image
+    ],
+    ids=["image", "image_url"],
+)
+async def test_the_quota_hold_counts_an_attachment_before_anything_is_sent(
+    upstream, runner, alice, attach
+):
+    await sync_to_async(limit_tokens)(alice, 1200)
+    image = await sync_to_async(attach)(alice)
+    with pytest.raises(ChatError) as refused:
+        await sync_to_async(services.send_message)(alice, None, "see", [image])
+    assert refused.value.code == "quota_exceeded"
+    assert upstream.message_bodies() == []
+    text_only = await reply_to(runner, alice, "hello !tokens=1")
+    assert text_only.status == "complete"  # the same quota takes the words alone
+
+
+async def test_a_small_image_is_held_at_its_measured_size_not_the_largest(upstream, runner, alice):
+    await sync_to_async(limit_tokens)(alice, 1200)
+    image = await sync_to_async(upload)(alice, "small.png", png(40, 30))
+    reply = await reply_to(runner, alice, "see !tokens=1", [image])
+    assert reply.status == "complete" and reply.text.startswith("Received 1 image.")
