@@ -344,3 +344,19 @@ def test_an_image_by_url_is_sent_as_a_link_the_page_never_loads(page, sign_up):
     expect(link).to_have_attribute("data-kind", "image_url")
     expect(link).to_contain_text("cat.png")
     expect(chat.user_messages.last.locator("img")).to_have_count(0)
+
+
+def test_a_shared_pages_attachments_are_links_even_without_javascript(new_context, sign_up):
+    owner = sign_up(new_context().new_page())
+    chat = ChatPage(owner)
+    chat.wait_until_connected()
+    chat.attach_files({"name": "greet.py", "mimeType": "text/x-python", "buffer": CODE})
+    chat.wait_for_uploads(1)
+    ChatPage.wait_for_status(chat.send("Without scripts"), "complete")
+    link = share_link(owner, chat.conversation_id(), include_attachments=True)
+
+    reader = new_context(java_script_enabled=False).new_page()
+    reader.goto(link)
+    chip = reader.locator("#shared-messages article.message.user a.attachment-file")
+    expect(chip).to_contain_text("greet.py")
+    assert reader.request.get(chip.get_attribute("href") or "").body() == CODE
