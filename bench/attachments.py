@@ -25,31 +25,41 @@ from . import stack
 TARGET_BYTES = 1_000_000
 
 
-def one_megabyte_jpeg() -> bytes:
-    """A photo-like JPEG of about 1 MB: noise over a gradient, at the quality that gets there."""
+def one_megabyte_jpegs(count: int) -> list[bytes]:
+    """Distinct photo-like JPEGs of about 1 MB: noise over a gradient, at the quality that gets
+    there. Distinct, so no send reuses an image the server already prepared (a later turn's
+    resend does, and costs less: not measured here)."""
     from PIL import Image
 
     size = (2400, 1600)
     noise = Image.effect_noise(size, 40).convert("RGB")
     gradient = Image.linear_gradient("L").resize(size).convert("RGB")
     image = Image.blend(noise, gradient, 0.5)
-    best = b""
-    for quality in range(30, 96, 5):
+    quality = 30
+    while quality < 95:
         out = io.BytesIO()
         image.save(out, format="JPEG", quality=quality)
-        best = out.getvalue()
-        if len(best) >= TARGET_BYTES:
+        if out.tell() >= TARGET_BYTES:
             break
-    return best
+        quality += 5
+    images = []
+    for i in range(count):
+        image.putpixel((i % size[0], 0), (i % 256, 0, 0))
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=quality)
+        images.append(out.getvalue())
+    return images
 
 
-async def one_send(url: str, origin: str, cookie: str, tokens: int, ids: list[int]) -> float:
-    """Send on a new socket; returns the milliseconds from the send to the first delta."""
+async def one_send(
+    url: str, origin: str, cookie: str, tokens: int, ids: list[int], conversation: int | None
+) -> tuple[float, int]:
+    """Send on a new socket; returns the milliseconds to the first delta and the conversation."""
     async with connect(
         url, origin=origin, additional_headers={"Cookie": cookie}, max_size=2**24
     ) as ws:
-        frame = {"type": "send", "conversation": None, "attachments": ids, "client_id": "b"}
-        frame["text"] = f"bench !tokens={tokens}"
+        frame = {"type": "send", "conversation": conversation, "attachments": ids}
+        frame.update(client_id="b", text=f"bench !tokens={tokens}")
         sent = time.perf_counter()
         await ws.send(json.dumps(frame))
         first = None
@@ -57,12 +67,15 @@ async def one_send(url: str, origin: str, cookie: str, tokens: int, ids: list[in
             data = json.loads(raw)
             if data["type"] == "message.delta" and first is None:
                 first = (time.perf_counter() - sent) * 1000
+            elif data["type"] == "message.created":
+                conversation = data["message"]["conversation"]
             elif data["type"] == "error":
                 raise RuntimeError(f"send refused: {data}")
             elif data["type"] == "message.completed":
                 if data["status"] != "complete":
                     raise RuntimeError(f"reply {data['status']}: {data['error']}")
-                return first if first is not None else float("nan")
+                assert conversation is not None
+                return (first if first is not None else float("nan")), conversation
     raise RuntimeError("socket closed before message.completed")
 
 
@@ -79,11 +92,12 @@ def upload(http: httpx.Client, data: bytes) -> int:
 
 
 def measure(server_pid: int, base_url: str, cookie: str, rounds: int, tokens: int) -> dict:
-    image = one_megabyte_jpeg()
+    images = one_megabyte_jpegs(rounds + 2)
     ws_url = base_url.replace("http://", "ws://") + "/ws/chat/"
     session = cookie.split("=", 1)[1]
+    kinds = ("text", "image", "text_later", "image_later", "upload")
     rows: dict[str, dict[str, list[float]]] = {
-        kind: {"ttfd": [], "cpu": [], "ms": []} for kind in ("text", "image", "upload")
+        kind: {"ttfd": [], "cpu": [], "ms": []} for kind in kinds
     }
     with httpx.Client(base_url=base_url, cookies={"sessionid": session}, timeout=60) as http:
         http.get("/").raise_for_status()  # the CSRF cookie
@@ -92,21 +106,25 @@ def measure(server_pid: int, base_url: str, cookie: str, rounds: int, tokens: in
                 ids = []
                 if kind == "image":
                     cpu0, t0 = stack.cpu_seconds(server_pid), time.perf_counter()
-                    ids = [upload(http, image)]
+                    ids = [upload(http, images[i])]
                     upload_ms = (time.perf_counter() - t0) * 1000
                     upload_cpu = stack.cpu_seconds(server_pid) - cpu0
-                cpu0 = stack.cpu_seconds(server_pid)
-                ttfd = asyncio.run(one_send(ws_url, base_url, cookie, tokens, ids))
-                time.sleep(0.2)  # the reply's settlement, after message.completed
-                cpu = stack.cpu_seconds(server_pid) - cpu0
-                if i < 2:
-                    continue
-                rows[kind]["ttfd"].append(ttfd)
-                rows[kind]["cpu"].append(cpu)
-                if kind == "image":
+                conversation = None
+                # The first turn, then a later one in the same conversation (the image again).
+                for turn in (kind, f"{kind}_later"):
+                    cpu0 = stack.cpu_seconds(server_pid)
+                    sent = one_send(ws_url, base_url, cookie, tokens, ids, conversation)
+                    ttfd, conversation = asyncio.run(sent)
+                    ids = []
+                    time.sleep(0.2)  # the reply's settlement, after message.completed
+                    if i >= 2:
+                        rows[turn]["ttfd"].append(ttfd)
+                        rows[turn]["cpu"].append(stack.cpu_seconds(server_pid) - cpu0)
+                if kind == "image" and i >= 2:
                     rows["upload"]["ms"].append(upload_ms)
                     rows["upload"]["cpu"].append(upload_cpu)
-    return {"image_bytes": len(image), "rounds": rounds, "tokens": tokens, "rows": rows}
+    size = statistics.fmean(len(image) for image in images)
+    return {"image_bytes": size, "rounds": rounds, "tokens": tokens, "rows": rows}
 
 
 def render(result: dict) -> str:
@@ -118,21 +136,28 @@ def render(result: dict) -> str:
     def mean_ms(values: list[float]) -> float:
         return 1000 * statistics.fmean(values) if values else float("nan")
 
-    text_ttfd, image_ttfd = med(rows["text"]["ttfd"]), med(rows["image"]["ttfd"])
-    text_cpu, image_cpu = mean_ms(rows["text"]["cpu"]), mean_ms(rows["image"]["cpu"])
+    def pair(base: str, other: str, label: str) -> list[str]:
+        ttfd, ttfd2 = med(rows[base]["ttfd"]), med(rows[other]["ttfd"])
+        cpu, cpu2 = mean_ms(rows[base]["cpu"]), mean_ms(rows[other]["cpu"])
+        return [
+            f"| {label}: text only | {ttfd:.1f} ms | {cpu:.1f} ms |",
+            f"| {label}: with the image | {ttfd2:.1f} ms | {cpu2:.1f} ms |",
+            f"| {label}: added by the image | {ttfd2 - ttfd:+.1f} ms | {cpu2 - cpu:+.1f} ms |",
+        ]
+
     lines = [
         f"## Attachments: one {result['image_bytes'] / 1e6:.2f} MB JPEG (2400 × 1600) per send",
         "",
-        f"{result['rounds']} sends of each kind, one at a time, {result['tokens']} tokens a reply; "
+        f"{result['rounds']} conversations of each kind, two turns each, one send at a time, "
+        f"{result['tokens']} tokens a reply (the next turn sends the image again, as prepared "
+        "on the first); "
         "server CPU from /proc around each send (the 200 ms after its end included, at 10 ms "
         "resolution, so read it as a mean).",
         "",
         "| send | time to first delta, p50 | server CPU per send, mean |",
         "|---|---|---|",
-        f"| text only | {text_ttfd:.1f} ms | {text_cpu:.1f} ms |",
-        f"| with the image | {image_ttfd:.1f} ms | {image_cpu:.1f} ms |",
-        f"| added by the image | {image_ttfd - text_ttfd:+.1f} ms "
-        f"| {image_cpu - text_cpu:+.1f} ms |",
+        *pair("text", "image", "first turn"),
+        *pair("text_later", "image_later", "next turn (resent)"),
         "",
         f"The upload itself (`POST /attachments/`, before the send): p50 "
         f"{med(rows['upload']['ms']):.1f} ms, "

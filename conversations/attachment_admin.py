@@ -44,7 +44,10 @@ class AttachmentAdmin(ReadOnlyModelAdmin):
     list_filter = ["kind"]
     search_fields = ["name", "user__username", "sha256"]
     list_select_related = ["user", "conversation", "message"]
-    readonly_fields = ["file_link"]
+    # The stored name is not a URL anyone may open: the link goes through `file_view`.
+    fields = ["name", "user", "conversation", "message", "kind", "media_type", "size"]
+    fields += ["sha256", "width", "height", "pages", "source_url", "created_at", "file_link"]
+    readonly_fields = fields
 
     @admin.display(description=_("file"))
     def file_link(self, attachment: Attachment) -> str:

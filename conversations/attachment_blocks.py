@@ -255,6 +255,10 @@ def prepare_image(data: bytes, media_type: str = "", long_edge: int | None = Non
         small = max(image.size) <= long_edge and len(data) <= API_IMAGE_BYTES
         if small and orientation in (None, 1) and not has_metadata:
             return data
+        if image_format == "JPEG" and max(image.size) >= 2 * long_edge:
+            # The JPEG decoder scales by 1/2, 1/4 or 1/8 as it decodes (never below the box):
+            # a 12-megapixel photo then costs a quarter of the decoding and resizing.
+            image.draft(image.mode, (long_edge, long_edge))
         upright = ImageOps.exif_transpose(image) or image
         if image_format == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
             upright = upright.convert("RGB")

@@ -85,3 +85,9 @@ def test_past_the_size_limit_after_filling_in_the_oldest_become_notes(make_user,
     assert first["type"] == "text" and "old.txt" in first["text"]
     assert second["type"] == "document" and second["source"]["data"].startswith("b")
     assert "_bound" not in second
+
+
+def test_a_large_photo_is_scaled_to_the_long_edge_upright(settings):
+    data = jpeg(4000, 3000, orientation=6)  # a phone photo, held upright
+    sent = Image.open(io.BytesIO(prepare_image(data)))
+    assert sent.format == "JPEG" and sent.size == (1176, 1568) and not sent.getexif()

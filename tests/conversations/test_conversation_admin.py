@@ -65,6 +65,8 @@ def test_staff_download_a_members_attachment_from_the_admin_only(admin_browser, 
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment")
     assert admin_browser.get(image.get_absolute_url()).status_code == 404  # not the member's URL
+    detail = admin_browser.get(f"/admin/conversations/attachment/{image.pk}/change/")
+    assert detail.status_code == 200 and url in detail.content.decode()
     member = Client()
     member.force_login(make_user("bob"))
     assert member.get(url).status_code == 302  # to the admin's sign-in
