@@ -46,10 +46,12 @@ class ChatPage:
         encoded = base64.b64encode(content).decode()
         return self.page.evaluate_handle(self._FILE_JS, [encoded, name, media_type])
 
-    def paste_file(self, content: bytes, name: str, media_type: str) -> None:
-        """Paste a file into the message box, as a screenshot from the clipboard arrives."""
+    def paste_file(
+        self, content: bytes, name: str, media_type: str, into: Locator | None = None
+    ) -> None:
+        """Paste a file (into the message box unless `into`), as a screenshot arrives."""
         data = self.file_transfer(content, name, media_type)
-        self.input.evaluate(
+        (into or self.input).evaluate(
             """(box, data) => box.dispatchEvent(new ClipboardEvent(
                 "paste", { clipboardData: data, bubbles: true, cancelable: true }))""",
             data,

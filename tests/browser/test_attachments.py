@@ -183,6 +183,14 @@ def test_files_alone_are_sent_without_words(page, sign_up):
     expect(chat.user_messages.last.locator(".block.text")).to_have_count(0)
 
 
+def test_a_screenshot_pasted_while_the_message_box_has_no_focus_is_attached(page, sign_up):
+    chat = ChatPage(sign_up(page))
+    chat.input.blur()
+    chat.paste_file(png_screenshot(), "image.png", "image/png", into=page.locator("#messages"))
+    chat.wait_for_uploads(1)
+    expect(chat.uploads.first).to_have_attribute("data-kind", "image")
+
+
 def test_a_removed_chip_is_not_sent(page, sign_up):
     chat = ChatPage(sign_up(page))
     chat.wait_until_connected()
