@@ -147,3 +147,17 @@ def test_forking_a_share_without_attachments_copies_none(chat, bob):
     share = shares.create_share(chat.user, chat.pk)
     client_of(bob).post(f"/s/{share.token}/continue/")
     assert not Attachment.objects.filter(user=bob).exists()
+
+
+def test_the_chat_page_state_lists_a_messages_attachments_for_a_reload(chat):
+    import json
+
+    from .test_views import PageAudit
+
+    client = client_of(chat.user)
+    page = client.get(f"/c/{chat.pk}/").content.decode()
+    state = json.loads(PageAudit(page).chat_state_text)
+    first, reply = state["messages"]
+    assert [a["name"] for a in first["attachments"]] == ["shot.png", "greet.py"]
+    assert first["attachments"][0]["url"] == image_of(chat).get_absolute_url()
+    assert reply["attachments"] == [] and reply["attachments_left_out"] == []

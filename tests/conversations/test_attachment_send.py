@@ -78,3 +78,36 @@ async def test_an_attachment_already_sent_cannot_be_sent_again(upstream, alice, 
     again = await send(socket, "Again", [image.pk], conversation=first[0]["conversation"]["id"])
     assert again[-1]["type"] == "error" and again[-1]["code"] == "not_found"
     await socket.close()
+
+
+async def test_an_image_for_a_model_without_vision_is_an_error_frame(upstream, alice, runner):
+    from conversations.models import CatalogModel
+
+    await CatalogModel.objects.filter(model_id=upstream_model()).aupdate(supports_vision=False)
+    image = await sync_to_async(stored)(alice, "shot.png", png())
+    socket = await ChatSocket.open(alice, lang="ja")
+    frames = await send(socket, "Look", [image.pk])
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == "attachment_unsupported"
+    assert "shot.png" in frames[-1]["detail"] and frames[-1]["client_id"] == "c1"
+    assert upstream.requests == []
+    await socket.close()
+
+
+async def test_attachments_alone_may_be_sent_without_words(upstream, alice, runner):
+    image = await sync_to_async(stored)(alice, "shot.png", png())
+    socket = await ChatSocket.open(alice)
+    await socket.send({"type": "send", "attachments": [image.pk], "client_id": "c1"})
+    frames = []
+    while not frames or frames[-1]["type"] not in ("message.completed", "error"):
+        frames.append(await socket.receive(10))
+    assert frames[-1]["type"] == "message.completed", frames[-1]
+    assert frames[0]["conversation"]["title"] == "shot.png"
+    blocks = upstream.message_bodies()[-1]["messages"][-1]["content"]
+    assert [b["type"] for b in blocks] == ["image"]
+    await socket.close()
+
+
+def upstream_model() -> str:
+    from django.conf import settings
+
+    return settings.CHAT_MODEL

@@ -217,3 +217,10 @@ def test_a_sent_attachment_cannot_be_removed_alone(alice_client):
     token = alice_client.cookies["csrftoken"].value
     assert alice_client.delete(body["url"], HTTP_X_CSRFTOKEN=token).status_code == 404
     assert Attachment.objects.exists()
+
+
+def test_a_name_in_any_script_is_kept_and_sent_encoded(alice_client):
+    body = csrf_post(alice_client, "スクリーンショット.png", png()).json()
+    assert body["name"] == "スクリーンショット.png"
+    response = alice_client.get(body["url"] + "?download=1")
+    assert "filename*=utf-8''" in response["Content-Disposition"]
