@@ -69,6 +69,7 @@ class BoundHint:
     width: int | None = None
     height: int | None = None
     pages: int | None = None
+    text_bytes: int | None = None  # a text document's size, when its data is filled in later
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,8 @@ class _Counter:
         source = block.get("source")
         kind = source.get("type") if isinstance(source, dict) else None
         if kind == "text":
-            return tokens + text_size(source.get("data", "")), []  # type: ignore[union-attr]
+            data_tokens = text_size(source.get("data", ""))  # type: ignore[union-attr]
+            return tokens + max(data_tokens, _hinted_text_bytes(block) or 0), []
         if kind == "content":
             return tokens, [source.get("content")]  # type: ignore[union-attr]
         pages_ceiling = PDF_MAX_PAGES * pdf_page_tokens(self.vision)
@@ -318,6 +320,11 @@ def _hinted_size(block: dict) -> tuple[int, int] | None:
 def _hinted_pages(block: dict) -> int | None:
     hint = block.get(BOUND_HINT_KEY)
     return _positive_int(hint.pages) if isinstance(hint, BoundHint) else None
+
+
+def _hinted_text_bytes(block: dict) -> int | None:
+    hint = block.get(BOUND_HINT_KEY)
+    return _positive_int(hint.text_bytes) if isinstance(hint, BoundHint) else None
 
 
 def _tools_tokens(tools: object, tool_choice: object) -> int:

@@ -387,6 +387,11 @@ def run_variant(name: str, args: argparse.Namespace, shared: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--attachments" in argv:  # a mode of its own: bench/attachments.py
+        from . import attachments
+
+        return attachments.main([a for a in argv if a != "--attachments"])
     args = parse_args(argv)
     started = time.perf_counter()
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -174,8 +174,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded attachments (issue 10): on disk under DATA_DIR/media/ unless STORAGE_DEFAULT names
+# another backend (an S3-compatible bucket through django-storages: docs/deployment.md). They
+# are served only by views that check access, never from a public URL.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": env.json(
+        "STORAGE_DEFAULT", default={"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
@@ -290,6 +296,20 @@ CHAT_MAX_CONCURRENT_REPLIES = env.int("CHAT_MAX_CONCURRENT_REPLIES", default=5)
 # Frames per socket: a token bucket of this rate (per second) and burst.
 WS_FRAMES_PER_SECOND = env.float("WS_FRAMES_PER_SECOND", default=10.0)
 WS_FRAME_BURST = env.int("WS_FRAME_BURST", default=40)
+
+# Attachments: the defaults follow the Messages API's own limits (docs/configuration.md).
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=30 * 1024 * 1024)
+ATTACHMENT_MAX_TEXT_BYTES = env.int("ATTACHMENT_MAX_TEXT_BYTES", default=256 * 1024)
+ATTACHMENT_MAX_PIXELS = env.int("ATTACHMENT_MAX_PIXELS", default=8000 * 8000)
+ATTACHMENT_MAX_IMAGE_EDGE = env.int("ATTACHMENT_MAX_IMAGE_EDGE", default=8000)
+ATTACHMENT_MAX_PDF_PAGES = env.int("ATTACHMENT_MAX_PDF_PAGES", default=100)
+ATTACHMENTS_PER_MESSAGE = env.int("ATTACHMENTS_PER_MESSAGE", default=10)
+ATTACHMENT_IMAGE_LONG_EDGE = env.int("ATTACHMENT_IMAGE_LONG_EDGE", default=1568)
+ATTACHMENT_MAX_IMAGES_PER_REQUEST = env.int("ATTACHMENT_MAX_IMAGES_PER_REQUEST", default=100)
+ATTACHMENT_MAX_PDF_PAGES_PER_REQUEST = env.int("ATTACHMENT_MAX_PDF_PAGES_PER_REQUEST", default=100)
+ATTACHMENT_MAX_REQUEST_BYTES = env.int("ATTACHMENT_MAX_REQUEST_BYTES", default=32_000_000)
+ATTACHMENT_UNSENT_HOURS = env.int("ATTACHMENT_UNSENT_HOURS", default=24)
+ATTACHMENT_MAX_UNSENT = env.int("ATTACHMENT_MAX_UNSENT", default=100)
 
 # Streaming: partial replies are written at most this often; a streaming message whose
 # heartbeat is older than the timeout belongs to a dead process and becomes interrupted.

@@ -11,6 +11,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .anthropic import AnthropicError
+from .attachment_admin import AttachmentInline
 from .catalog import (
     SoleAllowedModel,
     catalog_values,
@@ -45,7 +46,7 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ["title", "user__username"]
     readonly_fields = ["user", "model", "created_at", "updated_at"]
     fields = ["title", "user", "model", "system_prompt", "created_at", "updated_at"]
-    inlines = [MessageInline]
+    inlines = [MessageInline, AttachmentInline]
     list_select_related = ["user"]
 
     def save_model(self, request, obj: Conversation, form, change: bool) -> None:

@@ -7,3 +7,6 @@ from django.utils.translation import gettext_lazy as _
 class ConversationsConfig(AppConfig):
     name = "conversations"
     verbose_name = _("Conversations")
+
+    def ready(self) -> None:
+        from . import attachments  # noqa: F401  (connects the file-deleting signal)

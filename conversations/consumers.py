@@ -304,7 +304,10 @@ def _changes_in(
         status=Message.Status.STREAMING
     )
     ended = list(final.filter(pk__in=known)) if known else []
-    new = list(final.filter(pk__gt=after).exclude(pk__in=known)) if after is not None else []
+    new: list[Message] = []
+    if after is not None:
+        later = final.filter(pk__gt=after).exclude(pk__in=known)
+        new = list(later.prefetch_related("attachments"))  # their payloads list them
     return ended, new
 
 

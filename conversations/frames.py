@@ -2,7 +2,7 @@
 
 import json
 
-from .models import Conversation, Message
+from .models import Attachment, Conversation, Message
 
 
 def encode(frame: dict) -> str:
@@ -26,6 +26,29 @@ def public_content(content: list[dict]) -> list[dict]:
     ]
 
 
+def attachment_json(attachment: Attachment, url: str | None = None) -> dict:
+    """An attachment as the upload answers it and as messages list it (the contract's JSON)."""
+    return {
+        "id": attachment.pk,
+        "name": attachment.name,
+        "media_type": attachment.media_type,
+        "size": attachment.size,
+        "kind": attachment.kind,
+        "width": attachment.width,
+        "height": attachment.height,
+        "url": url or attachment.get_absolute_url(),
+    }
+
+
+def message_attachments(message: Message) -> list[dict]:
+    """A user message's attachments; callers in async code prefetch them (`attachments`)."""
+    if message.role != Message.Role.USER or message.pk is None:
+        return []
+    cached = getattr(message, "_prefetched_objects_cache", {})
+    rows = cached["attachments"] if "attachments" in cached else message.attachments.all()
+    return [attachment_json(a) for a in rows]
+
+
 def message_payload(message: Message) -> dict:
     return {
         "id": message.pk,
@@ -39,6 +62,9 @@ def message_payload(message: Message) -> dict:
         "usage": message.usage or {},
         "error": message.error,
         "created_at": message.created_at.isoformat() if message.created_at else None,
+        "attachments": message_attachments(message),
+        # Earlier attachments this reply's request left out (the API's per-request limits).
+        "attachments_left_out": list(message.attachments_left_out or []),
     }
 
 

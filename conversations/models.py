@@ -76,6 +76,9 @@ class Message(models.Model):
     client_id = models.CharField(max_length=64, blank=True)
     # The reply's output cap, lowered by the quota admission when the budget is short.
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # A reply's request that left out earlier attachments (the API's per-request limits): their
+    # ids, so the page can say so.
+    attachments_left_out = models.JSONField(default=list, blank=True)
     # Streaming bookkeeping: the last delta seq in `content`, and when the owning process
     # last wrote (a stale heartbeat means that process died).
     seq = models.PositiveIntegerField(default=0)
@@ -221,3 +224,77 @@ class Share(models.Model):
     @property
     def snapshot_attachments(self) -> list[dict]:
         return self.snapshot.get("attachments", [])
+
+
+def attachment_path(instance: "Attachment", filename: str) -> str:
+    """One stored file per user and content: identical bytes from one user share it."""
+    return f"attachments/{instance.user_id}/{instance.sha256}"
+
+
+class Attachment(models.Model):
+    """A file (or an image URL) a user attached: unsent until a message carries it.
+
+    Each upload is its own row; rows of one user with the same bytes share one stored file,
+    which is deleted when no row names it any more (conversations/attachments.py).
+    """
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("image")
+        PDF = "pdf", _("PDF")
+        TEXT = "text", _("text file")
+        IMAGE_URL = "image_url", _("image URL")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        verbose_name=_("user"),
+    )
+    conversation = models.ForeignKey(
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        null=True,
+        blank=True,
+        verbose_name=_("conversation"),
+    )
+    message = models.ForeignKey(
+        Message,
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        null=True,
+        blank=True,
+        verbose_name=_("message"),
+    )
+    name = models.CharField(_("name"), max_length=255)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    # Found from the bytes, never from the name or the browser; empty for an image URL.
+    media_type = models.CharField(_("media type"), max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(_("size"), default=0)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    width = models.PositiveIntegerField(_("width"), null=True, blank=True)
+    height = models.PositiveIntegerField(_("height"), null=True, blank=True)
+    pages = models.PositiveIntegerField(_("pages"), null=True, blank=True)
+    file = models.FileField(_("file"), upload_to=attachment_path, max_length=200, blank=True)
+    # An image by URL: sent upstream as a `url` source, never fetched by this server.
+    source_url = models.URLField(_("URL"), max_length=2000, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["file"]),
+            models.Index(
+                fields=["created_at"],
+                name="unsent_attachment_created",
+                condition=models.Q(message__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("attachment", args=[self.pk])

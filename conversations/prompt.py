@@ -15,6 +15,9 @@ the replies that follow it.
 | H6   | the last user message: the question being answered  | its text blocks, the last turn |
 | H7   | a user message's non-text blocks                     | nothing yet                    |
 | H8   | an H1 reply with no text (stopped at once, empty)    | none: question joins the next  |
+| H9   | a user message's attachments (H4, H6 messages)       | their blocks, before its text  |
+| H10  | an attachment past the API's per-request limits      | a note; the newest are kept    |
+| H11  | an image or PDF the request's model cannot read      | a short text placeholder       |
 
 Why: H1, a stopped reply is one the user chose to end and has read (decision 24). H2, a broken
 answer may stop mid-sentence, and the model would continue or imitate it. H3, thinking and tool
@@ -23,16 +26,25 @@ sending the question again would repeat it, fault directive and all, with every 
 H6, replies H2 drops do not hide their question: this is how `retry` asks it again. H8, the API
 wants alternating roles and no empty turn, and the question was asked and not given up on.
 
+H9, the model keeps seeing what it was shown (decision 51): images and PDFs go again from
+storage on every later turn, images first as the API recommends. H10, a request the API would
+refuse helps no one: counting newest first, the oldest attachments past the images, PDF pages or
+request-size limits become a note telling the model, and the reply lists their ids
+(`attachments_left_out`) for the page. H11, after a switch to a model without vision or PDF
+support (the send refuses new ones), earlier files become a placeholder, not an error.
+
 The conversation's system prompt goes as `system`, outside the history.
 """
 
 import hashlib
 import hmac
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 
-from .models import Message
+from .attachment_blocks import block_for, fit_to_limits
+from .models import CatalogModel, Message
 
 # H1: the replies that are answers. The others ended badly (H2).
 _ANSWER_STATUSES = {Message.Status.COMPLETE, Message.Status.STOPPED}
@@ -44,9 +56,20 @@ def upstream_user_id(user_id: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def _history_blocks(message: Message) -> list[dict]:
+@dataclass(frozen=True)
+class _Reads:
+    """What the request's model reads besides text (the catalog's flags)."""
+
+    vision: bool = True
+    pdf: bool = True
+
+
+def _history_blocks(message: Message, reads: _Reads = _Reads()) -> list[dict]:
     if message.role == Message.Role.USER:
-        return [b for b in message.content if b.get("type") == "text" and b.get("text")]  # H7
+        stored = message.attachments.all() if message.pk else []
+        files = [block_for(a, reads.vision, reads.pdf) for a in stored]  # H9
+        text = [b for b in message.content if b.get("type") == "text" and b.get("text")]  # H7
+        return files + text
     text = message.text.rstrip()  # H3: the model sees its earlier answers as text
     return [{"type": "text", "text": text}] if text else []
 
@@ -69,27 +92,44 @@ def _append(messages: list[dict], role: str, blocks: list[dict]) -> None:
         messages.append({"role": role, "content": blocks})
 
 
-def history(earlier: Iterable[Message]) -> list[dict]:
-    """The `messages` of a request answering the last user message of `earlier` (the table)."""
+def history(earlier: Iterable[Message], reads: _Reads = _Reads()) -> list[dict]:
+    """The `messages` of a request answering the last user message of `earlier` (the table).
+
+    Attachment blocks carry their hints (conversations/attachment_blocks.py): the caller fits
+    them to the API's limits and fills them in before sending.
+    """
     turns = _turns(earlier)
     messages: list[dict] = []
     for question, replies in turns[:-1]:
         answers = [reply for reply in replies if reply.status in _ANSWER_STATUSES]
         if not answers:
             continue  # H5
-        _append(messages, "user", _history_blocks(question))  # H4
+        _append(messages, "user", _history_blocks(question, reads))  # H4
         _append(messages, "assistant", _history_blocks(answers[-1]))  # H1
     if turns:
-        _append(messages, "user", _history_blocks(turns[-1][0]))  # H6
+        _append(messages, "user", _history_blocks(turns[-1][0], reads))  # H6
     return messages
 
 
+def _reads(model_id: str) -> _Reads:
+    flags = CatalogModel.objects.filter(model_id=model_id).values("supports_vision", "supports_pdf")
+    found = flags.first()
+    return _Reads(found["supports_vision"], found["supports_pdf"]) if found else _Reads()
+
+
 def build_request(reply: Message) -> dict:
-    """The streaming request for `reply`: the history of its conversation up to it."""
+    """The streaming request for `reply`: the history of its conversation up to it.
+
+    Attachments are placeholders here (phase 1: stored metadata only, no file read); the ids
+    H10 left out are put on `reply.attachments_left_out` (not saved here).
+    """
     conversation = reply.conversation
-    messages = history(conversation.messages.filter(id__lt=reply.id).order_by("id"))
+    model = reply.model or conversation.model
+    earlier = conversation.messages.filter(id__lt=reply.id).order_by("id")
+    messages = history(earlier.prefetch_related("attachments"), _reads(model))
+    reply.attachments_left_out = fit_to_limits(messages)  # H10
     request = {
-        "model": reply.model or conversation.model,
+        "model": model,
         "max_tokens": reply.max_tokens or settings.CHAT_MAX_TOKENS,
         "messages": messages,
         "metadata": {"user_id": upstream_user_id(conversation.user_id)},

@@ -18,6 +18,7 @@ from accounts.models import UpstreamCall
 
 from . import services, settlement
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
+from .attachment_blocks import has_attachments, materialise
 from .frames import completed_frame, delta_frame, encode, reply_completed_frame, snapshot_frame
 from .models import Message
 from .prompt import build_request
@@ -190,6 +191,10 @@ class GenerationRunner:
             if request is None:
                 return  # deleted before it started
             gen.model = request["model"]
+            if has_attachments(request):
+                # Reading files and encoding images is blocking work: off the event loop,
+                # after the send committed, before the stream opens.
+                request = await asyncio.to_thread(materialise, request)
             async with aclosing(self.client_factory().stream(request)) as events:
                 await self._consume(gen, events)
             status = Message.Status.COMPLETE

@@ -34,7 +34,7 @@ def message_for(user: User, message_id: object, *, lock: bool = False) -> Messag
 
 
 def messages_of(conversation: Conversation) -> QuerySet[Message]:
-    return conversation.messages.order_by("id")
+    return conversation.messages.order_by("id").prefetch_related("attachments")
 
 
 def streaming_messages_of(conversation_id: int) -> QuerySet[Message]:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -13,6 +14,7 @@ from accounts import ledger
 from accounts.models import UpstreamCall, User
 from accounts.request_bound import request_token_bound
 
+from .attachments import attachment_ids, claim_for_send, link_to_message
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
@@ -57,8 +59,10 @@ def _title_from(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1] + "…"
 
 
-def _validate_text(text: object) -> str:
-    if not isinstance(text, str) or not text.strip():
+def _validate_text(text: object, allow_empty: bool = False) -> str:
+    if allow_empty and text in (None, ""):
+        return ""
+    if not isinstance(text, str) or not (text.strip() or allow_empty):
         raise ChatError("invalid_frame", _("The message is empty."))
     if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
         raise ChatError(
@@ -155,7 +159,9 @@ def _create_streaming_reply(
     except ledger.QuotaExceeded as exc:
         raise quota_error(exc.balance, model) from None  # the transaction rolls back
     reply.max_tokens = admission.max_tokens
-    Message.objects.filter(pk=reply.pk).update(max_tokens=reply.max_tokens)
+    Message.objects.filter(pk=reply.pk).update(
+        max_tokens=reply.max_tokens, attachments_left_out=reply.attachments_left_out
+    )
     # The runner sends exactly this, without reading the conversation again.
     reply.upstream_request = request | {"max_tokens": reply.max_tokens}
     return reply, admission.call
@@ -170,33 +176,40 @@ def send_message(
     model_id: str | None = None,
     allow_secrets: bool = False,
 ) -> SendResult:
-    """Store the user's words and a streaming reply in one transaction; nothing goes upstream."""
-    text = _validate_text(text)
+    """Store the user's words and a streaming reply in one transaction; nothing goes upstream.
+
+    `attachments`: ids of the sender's own unsent uploads; they join the user message, and the
+    reply's request carries them (read from storage only after this commits: the runner).
+    """
+    ids = attachment_ids(attachments)
+    text = _validate_text(text, allow_empty=bool(ids))
     refuse_if_secrets(text, confirmed=allow_secrets)  # before the limits: only the resend counts
-    if attachments:
-        # Attachments arrive with a later issue; until then every id is unknown.
-        raise ChatError("not_found", _("Attachment not found."))
     sending = sending_limits_for(user)
     refuse_if_sending_too_fast(user, sending)
     with transaction.atomic():
         created = conversation_id is None
         if created:
             model = _model_or_refuse(user, model_id)
+            claimed = claim_for_send(user, ids, model)
+            title = _title_from(text) or (claimed[0].name if claimed else "")
             conversation = Conversation.objects.create(
-                user=user, model=model.model_id, title=_title_from(text)
+                user=user, model=model.model_id, title=title[:200]
             )
         else:
             conversation = conversation_for(user, conversation_id, lock=True)
             _refuse_if_busy(conversation)
             model = _model_or_refuse(user, model_id or conversation.model)
+            claimed = claim_for_send(user, ids, model)
             if conversation.model != model.model_id:
                 conversation.model = model.model_id
         user_message = Message.objects.create(
             conversation=conversation,
             role=Message.Role.USER,
-            content=[{"type": "text", "text": text}],
+            content=[{"type": "text", "text": text}] if text.strip() else [],
             client_id=client_id,
         )
+        link_to_message(claimed, user_message)
+        prefetch_related_objects([user_message], "attachments")  # its payload lists them
         reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
         conversation.save(update_fields=["updated_at", "model"])
     return SendResult(conversation, created, user_message, reply, call)

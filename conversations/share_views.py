@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from csp.decorators import csp
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import shares
+from .attachment_views import FILE_POLICY, file_response
 from .models import Message, Share
 from .selectors import conversation_for
 
@@ -81,7 +83,12 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
     shares.count_view(share)
     state = {
         "messages": [
-            {"role": m["role"], "status": m["status"], "content": m["content"]}
+            {
+                "role": m["role"],
+                "status": m["status"],
+                "content": m["content"],
+                "attachments": m.get("attachments", []),
+            }
             for m in share.snapshot_messages
         ]
     }
@@ -95,16 +102,19 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
+@csp(FILE_POLICY)
 def shared_attachment(request: HttpRequest, token: str, attachment_id: int) -> HttpResponse:
     """An attachment through the share's own scope: only those listed in its snapshot."""
     share = _live_share(token)
     if share.visibility == Share.Visibility.MEMBERS and not request.user.is_authenticated:
         raise _not_found()
     entry = shares.snapshot_attachment(share, attachment_id)
-    if entry is None:
+    attachment = entry and shares.shared_attachment_row(share, attachment_id)
+    if not attachment:
         raise _not_found()
-    # Attachments arrive with a later issue; until their storage exists nothing is served.
-    raise _not_found()
+    response = file_response(attachment, download=request.GET.get("download") == "1")
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
 
 
 @require_POST

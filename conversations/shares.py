@@ -6,13 +6,15 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit
 from accounts.models import User
 
-from .frames import public_content
-from .models import Conversation, Message, Share
+from .attachments import copy_attachments
+from .frames import attachment_json, public_content
+from .models import Attachment, Conversation, Message, Share
 from .selectors import conversation_for, default_model_for, messages_of
 
 Action = audit.Action
@@ -26,12 +28,20 @@ def _snapshot_blocks(content: list[dict]) -> list[dict]:
     return copy.deepcopy(blocks)
 
 
-def _snapshot_message(message: Message) -> dict:
+def _snapshot_message(message: Message, share: Share) -> dict:
+    files = []
+    if share.include_attachments and message.role == Message.Role.USER:
+        files = [
+            attachment_json(a, reverse("shared_attachment", args=[share.token, a.pk]))
+            for a in message.attachments.all()
+        ]
     return {
         "role": message.role,
         "status": message.status,
         "content": _snapshot_blocks(message.content),
         "created_at": message.created_at.isoformat() if message.created_at else None,
+        # Only with "include attachments": the entries, their URLs on the share's own route.
+        "attachments": files,
     }
 
 
@@ -41,11 +51,11 @@ def _take_snapshot(share: Share, conversation: Conversation) -> None:
     finished = messages_of(conversation).exclude(status=Message.Status.STREAMING)
     share.title = conversation.display_title
     share.system_prompt = conversation.system_prompt if share.include_system_prompt else ""
+    messages = [_snapshot_message(m, share) for m in finished]
     share.snapshot = {
-        "messages": [_snapshot_message(m) for m in finished],
-        # Attachments arrive with a later issue: then the included ones are listed here,
-        # and only those can be fetched through the share's token.
-        "attachments": [],
+        "messages": messages,
+        # The included attachments: only these can be fetched through the share's token.
+        "attachments": [entry for m in messages for entry in m["attachments"]],
     }
     share.updated_at = timezone.now()
 
@@ -146,6 +156,11 @@ def snapshot_attachment(share: Share, attachment_id: object) -> dict | None:
     return None
 
 
+def shared_attachment_row(share: Share, attachment_id: object) -> Attachment | None:
+    """The stored attachment behind a snapshot entry: one of the shared conversation's."""
+    return Attachment.objects.filter(pk=attachment_id, conversation=share.conversation).first()
+
+
 def fork_share(viewer: User, share: Share) -> Conversation:
     """Copy the snapshot into a new conversation owned by the viewer (copies, not references)."""
     model = default_model_for(viewer)
@@ -157,13 +172,25 @@ def fork_share(viewer: User, share: Share) -> Conversation:
             model=model.model_id if model else "",
             system_prompt=share.system_prompt if share.include_system_prompt else "",
         )
-        Message.objects.bulk_create(
+        snapshot = share.snapshot_messages
+        messages = Message.objects.bulk_create(
             Message(
                 conversation=conversation,
                 role=m["role"],
                 status=m.get("status", Message.Status.COMPLETE),
                 content=copy.deepcopy(m.get("content", [])),
             )
-            for m in share.snapshot_messages
+            for m in snapshot
         )
+        if share.include_attachments:
+            _fork_attachments(share, viewer, conversation, zip(snapshot, messages, strict=True))
     return conversation
+
+
+def _fork_attachments(share: Share, viewer: User, conversation: Conversation, pairs) -> None:
+    """New rows on the same stored files for each forked message that carried attachments."""
+    for entry, message in pairs:
+        ids = [item.get("id") for item in entry.get("attachments") or []]
+        if ids:
+            sources = Attachment.objects.filter(pk__in=ids, conversation=share.conversation)
+            copy_attachments(sources, viewer, conversation, message)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import share_views, views
+from . import attachment_views, share_views, views
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -11,6 +11,8 @@ urlpatterns = [
     path("c/<int:pk>/delete/", views.delete, name="delete"),
     path("sidebar/", views.sidebar, name="sidebar"),
     path("meter/", views.usage_meter, name="usage_meter"),
+    path("attachments/", attachment_views.upload, name="attachment_upload"),
+    path("attachments/<int:pk>/", attachment_views.attachment_file, name="attachment"),
 ]
 
 # Shared links (conversations/share_views.py).

@@ -152,3 +152,10 @@ async def alice(make_user):
 @pytest.fixture
 async def bob(make_user):
     return await sync_to_async(make_user)("bob")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    """Each test stores its attachments in a directory of its own (never DATA_DIR/media)."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+    return settings.MEDIA_ROOT

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from . import media
+
 DEMO_MODEL = "chatsite-demo"
 MODELS = [
     (DEMO_MODEL, "Chatsite demo (fake upstream, no API key)", "2025-01-01T00:00:00Z"),
@@ -50,10 +52,11 @@ def text_of(content: Any) -> str:
 
 
 def count_input_tokens(body: dict) -> int:
-    """A deterministic stand-in for the tokenizer: a quarter of the characters sent."""
+    """A deterministic stand-in for the tokenizer: a quarter of the characters sent, plus
+    what the attachments cost (media.py: images by pixels, PDFs by pages, text by length)."""
     chars = len(text_of(body.get("system", "")))
     chars += sum(len(text_of(m.get("content", ""))) for m in body.get("messages", []))
-    return max(1, chars // 4)
+    return max(1, chars // 4 + media.attachment_tokens(body))
 
 
 def parse_directives(text: str) -> dict[str, str]:
@@ -125,7 +128,11 @@ def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
     if "thinking" in d:
         thoughts = "Let me think about this step by step. The user wants a scripted answer."
         blocks.append(Block("thinking", split_words(thoughts), signature="ZmFrZS1zaWduYXR1cmU="))
-    blocks.append(Block("text", _text_pieces(d, _reply_text(d, user_text))))
+    pieces = _text_pieces(d, _reply_text(d, user_text))
+    received = media.received_line(media.count_attachments(body))
+    if received:  # what the request carried, so tests can check it in the reply
+        pieces = split_words(received + " ") + pieces
+    blocks.append(Block("text", pieces))
     if "tool" in d:
         args = ['{"city": ', '"Tokyo", ', '"unit": ', '"celsius"}']
         blocks.append(Block("tool_use", args, tool_id="toolu_fake_1", tool_name="get_weather"))

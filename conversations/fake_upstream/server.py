@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from . import script
+from . import media, script
 from .script import MODELS, Block, Reply, count_input_tokens, message_json
 
 FAULT_AFTER = 5  # content deltas sent before error_mid / drop / hang strike
 PING_EVERY = 50  # deltas between pings, like the real API's keep-alive pings
 YIELD_EVERY = 16  # with no token delay, give other streams a turn this often
 HANG_SECONDS = 120.0
+MAX_REQUEST_BYTES = 32_000_000  # the Messages API's request size limit
 _HEADER_LIMIT = 1 << 20
-_REASONS = {s: HTTPStatus(s).phrase for s in (200, 400, 401, 404, 429, 500)} | {529: "Overloaded"}
+_REASONS = {s: HTTPStatus(s).phrase for s in (200, 400, 401, 404, 413, 429, 500)} | {
+    529: "Overloaded"
+}
 _STATUS_FAULTS = {
     "529": (529, "overloaded_error", "Overloaded"),
     "500": (500, "api_error", "Internal server error"),
@@ -147,6 +150,14 @@ class FakeUpstream:
         self._stop_event: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
 
+    def message_bodies(self) -> list[dict]:
+        """The bodies of the Messages requests received so far, oldest first."""
+        return [
+            r["body"]
+            for r in list(self.requests)
+            if r["path"] == "/v1/messages" and isinstance(r["body"], dict)
+        ]
+
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
@@ -263,6 +274,9 @@ class FakeUpstream:
             return await self._error(req, 400, "invalid_request_error", msg)
         if req.method == "GET":
             return await self._models(req)
+        if len(req.raw) > MAX_REQUEST_BYTES:
+            msg = "Request exceeds the maximum allowed number of bytes."
+            return await self._error(req, 413, "request_too_large", msg)
         counting = req.path.endswith("/count_tokens")
         problem = _validate(req.body, counting=counting)
         if problem:
@@ -387,7 +401,7 @@ def _validate(body: Any, *, counting: bool) -> str | None:
     max_tokens = body.get("max_tokens")
     if not counting and (not isinstance(max_tokens, int) or max_tokens < 1):
         return "max_tokens: Field required (a positive integer)"
-    return None
+    return media.validate(body)
 
 
 async def _wait_for_disconnect(reader: asyncio.StreamReader) -> None:

@@ -43,15 +43,34 @@
     interrupted: gettext("The server restarted while this reply was being written."),
     internal: gettext("The server failed while writing this reply."),
   };
-  const { renderMarkdown, addCopyButtons, toolTitle } = window.chatsiteRender;
+  const { renderMarkdown, addCopyButtons, toolTitle, renderAttachments, leftOutNote } = window.chatsiteRender;
   const FIELD = { text: "text", thinking: "thinking", tool_input: "partial_json" };
   const BLOCK_TYPE = { text: "text", thinking: "thinking", tool_input: "tool_use" };
 
   let conversationId = state.conversation ? state.conversation.id : null;
   const messages = new Map();
-  let pendingSend = null; // {client_id, text, el}: words not yet stored by the server
+  let pendingSend = null; // {client_id, text, el, files}: words not yet stored by the server
   let restored = null; // the last pending send put back in the box after a lost socket
   let stickToBottom = true;
+
+  const uploads = window.chatsiteUploads.create({
+    tray: document.getElementById("upload-tray"),
+    picker: document.getElementById("attach-input"),
+    dropZone: document.getElementById("chat"),
+    dropHint: document.getElementById("drop-hint"),
+    messageBox: input,
+    showError,
+    clearError,
+    urlForm: {
+      row: document.getElementById("url-attach"),
+      input: document.getElementById("url-attach-input"),
+      open: document.getElementById("url-attach-open"),
+      add: document.getElementById("url-attach-add"),
+      cancel: document.getElementById("url-attach-cancel"),
+    },
+    // No send while a file is still on its way: it would go without it.
+    onChange: (busy) => (sendButton.disabled = busy),
+  });
 
   // ---- rendering -----------------------------------------------------------------------
 
@@ -95,10 +114,26 @@
 
   function renderMessage(m) {
     m.blocks.forEach((_, index) => renderBlock(m, index));
+    renderMessageAttachments(m);
     m.el.dataset.status = m.status;
     m.el.classList.toggle("streaming", m.status === "streaming");
     renderError(m);
     scrollIfStuck();
+  }
+
+  // Under the words; frames that do not carry the lists (completed, snapshot) keep them.
+  function renderMessageAttachments(m) {
+    m.el.querySelectorAll(":scope > .attachments, :scope > .attachments-note").forEach((el) => el.remove());
+    if (m.leftOut.length) m.contentEl.after(leftOutNote(m.leftOut.map(attachmentName)));
+    if (m.attachments.length) m.contentEl.after(renderAttachments(m.attachments));
+  }
+
+  function attachmentName(id) {
+    for (const other of messages.values()) {
+      const found = (other.attachments || []).find((a) => a.id === id);
+      if (found) return found.name;
+    }
+    return "#" + id;
   }
 
   function renderError(m) {
@@ -167,6 +202,10 @@
     m.seq = payload.seq || 0;
     m.resyncing = false;
     m.error = payload.error || null;
+    if (Array.isArray(payload.attachments)) m.attachments = payload.attachments;
+    else if (!m.attachments) m.attachments = [];
+    if (Array.isArray(payload.attachments_left_out)) m.leftOut = payload.attachments_left_out;
+    else if (!m.leftOut) m.leftOut = [];
     m.blocks = structuredClone(payload.content || []);
     m.contentEl.replaceChildren();
     m.blockEls = [];
@@ -210,6 +249,7 @@
     "message.created"(frame) {
       const payload = frame.message;
       if (payload.conversation !== conversationId) return;
+      if (payload.role === "user" && payload.attachments) uploads.forget(payload.attachments.map((a) => a.id));
       if (pendingSend && frame.client_id === pendingSend.client_id && payload.role === "user") {
         pendingSend.el.remove();
         pendingSend = null;
@@ -380,7 +420,11 @@
 
   function send(allowSecrets) {
     const text = input.value;
-    if (!text.trim() || pendingSend) return;
+    if ((!text.trim() && !uploads.ready().length) || pendingSend) return;
+    if (uploads.busy()) {
+      showError(gettext("Wait until the files have finished uploading, then send."));
+      return;
+    }
     clearError();
     hideSecretWarning();
     const found = allowSecrets ? null : SECRET_PATTERNS.find((p) => p.regex.test(text));
@@ -393,17 +437,20 @@
     }
     const clientId = newClientId();
     // Shown at once, kept until the server confirms it stored the words.
+    const files = uploads.take();
     const el = document.createElement("article");
     el.className = "message user pending";
     el.appendChild(document.createElement("div")).textContent = text;
+    if (files.length) el.appendChild(renderAttachments(files.map((item) => item.attachment)));
     list.appendChild(el);
     document.getElementById("empty-state")?.remove();
-    pendingSend = { client_id: clientId, text, el };
+    pendingSend = { client_id: clientId, text, el, files };
     input.value = "";
     autosize();
     stickToBottom = true;
     scrollIfStuck();
-    const frame = { type: "send", conversation: conversationId, text, attachments: [], client_id: clientId };
+    const attachments = files.map((item) => item.attachment.id);
+    const frame = { type: "send", conversation: conversationId, text, attachments, client_id: clientId };
     if (modelSelect && modelSelect.value) frame.model = modelSelect.value;
     if (allowSecrets) frame.allow_secrets = true;
     sendFrame(frame);
@@ -423,8 +470,9 @@
     // Never sent: drop it from the queue, or it would go out on reconnect as well.
     const queued = outbox.findIndex((item) => item.clientId === pendingSend.client_id);
     if (queued >= 0) outbox.splice(queued, 1);
-    // Keep whatever was typed since, after the words that came back.
-    input.value = input.value ? pendingSend.text + "\n" + input.value : pendingSend.text;
+    // Keep whatever was typed since, after the words that came back; the files come back too.
+    if (pendingSend.text) input.value = input.value ? pendingSend.text + "\n" + input.value : pendingSend.text;
+    uploads.restore(pendingSend.files);
     pendingSend.el.remove();
     pendingSend = null;
     autosize();

@@ -1,4 +1,5 @@
-// Message rendering shared by the chat and the shared page: markdown, sanitizer, copy buttons.
+// Message rendering shared by the chat and the shared page: markdown, sanitizer, copy buttons,
+// attachments.
 (function () {
   "use strict";
 
@@ -66,5 +67,113 @@
       : "Tool call: " + (name || "");
   }
 
-  window.chatsiteRender = { renderMarkdown, addCopyButtons, copyText, toolTitle };
+  // "1.2 MB" in the page's language, from the browser's own unit names.
+  function formatSize(bytes) {
+    const units = ["byte", "kilobyte", "megabyte", "gigabyte"];
+    let value = Number(bytes) || 0;
+    let unit = 0;
+    while (value >= 1000 && unit < units.length - 1) {
+      value /= 1000;
+      unit += 1;
+    }
+    const lang = document.documentElement.lang || undefined;
+    try {
+      const display = unit ? "short" : "narrow"; // "81B", not "81 byte"
+      return new Intl.NumberFormat(lang, { style: "unit", unit: units[unit], unitDisplay: display, maximumFractionDigits: unit ? 1 : 0 }).format(value);
+    } catch (e) {
+      return Math.round(value) + " " + ["B", "kB", "MB", "GB"][unit];
+    }
+  }
+
+  const KIND_LABELS = { pdf: "PDF", text: gettext("Text"), image: gettext("Image"), image_url: "URL" };
+
+  function kindLabel(attachment) {
+    return KIND_LABELS[attachment.kind] || gettext("File");
+  }
+
+  // A file chip: its kind, name and size. `href` makes it a link (a download in the thread).
+  function fileChip(attachment, href) {
+    const chip = document.createElement(href ? "a" : "span");
+    chip.className = "attachment-file";
+    chip.dataset.kind = attachment.kind || "";
+    if (href) {
+      chip.href = href;
+      if (attachment.kind === "image_url") {
+        chip.target = "_blank";
+        chip.rel = "noopener noreferrer nofollow";
+      } else {
+        chip.setAttribute("download", attachment.name || "");
+      }
+    }
+    chip.appendChild(document.createElement("span")).className = "attachment-kind";
+    chip.lastChild.textContent = kindLabel(attachment);
+    const name = chip.appendChild(document.createElement("span"));
+    name.className = "attachment-name";
+    name.textContent = attachment.name || attachment.url || "";
+    if (attachment.kind !== "image_url") {
+      const size = chip.appendChild(document.createElement("span"));
+      size.className = "attachment-size";
+      size.textContent = formatSize(attachment.size);
+    }
+    chip.title = attachment.name || attachment.url || "";
+    return chip;
+  }
+
+  function downloadUrl(url) {
+    return url + (url.includes("?") ? "&" : "?") + "download=1";
+  }
+
+  // A message's attachments under its words: image thumbnails that open full size in a new
+  // tab, file chips that download. An image by URL stays a link: the page's CSP loads images
+  // from this site only, and the browser should not fetch a stranger's URL unasked.
+  function renderAttachments(attachments) {
+    const box = document.createElement("div");
+    box.className = "attachments";
+    (attachments || []).forEach((attachment) => {
+      const item = box.appendChild(document.createElement("div"));
+      item.className = "attachment";
+      item.dataset.kind = attachment.kind || "";
+      if (attachment.id != null) item.dataset.id = attachment.id;
+      if (attachment.kind === "image" && attachment.url) {
+        const link = item.appendChild(document.createElement("a"));
+        link.className = "attachment-image";
+        link.href = attachment.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.title = attachment.name || "";
+        const img = link.appendChild(document.createElement("img"));
+        img.src = attachment.url;
+        img.alt = attachment.name || gettext("Image");
+        img.loading = "lazy";
+        img.decoding = "async";
+        if (attachment.width && attachment.height) {
+          img.width = attachment.width;
+          img.height = attachment.height;
+        }
+      } else if (attachment.kind === "image_url") {
+        item.appendChild(fileChip(attachment, attachment.url));
+      } else {
+        item.appendChild(fileChip(attachment, attachment.url ? downloadUrl(attachment.url) : null));
+      }
+    });
+    return box;
+  }
+
+  // Under a reply whose request left out earlier attachments (the API's per-request limits).
+  function leftOutNote(names) {
+    const note = document.createElement("div");
+    note.className = "attachments-note muted";
+    const count = names.length;
+    const text = window.ngettext
+      ? window.ngettext(
+          "%(count)s earlier attachment was left out of this reply's request, over the model provider's limits: %(names)s",
+          "%(count)s earlier attachments were left out of this reply's request, over the model provider's limits: %(names)s",
+          count,
+        )
+      : "%(count)s earlier attachments were left out of this reply's request, over the model provider's limits: %(names)s";
+    note.textContent = window.interpolate ? window.interpolate(text, { count, names: names.join(", ") }, true) : text;
+    return note;
+  }
+
+  window.chatsiteRender = { renderMarkdown, addCopyButtons, copyText, toolTitle, renderAttachments, fileChip, formatSize, leftOutNote };
 })();

@@ -1,4 +1,5 @@
-// Shared snapshot page: renders the frozen messages with the chat's markdown and sanitizer.
+// Shared snapshot page: renders the frozen messages with the chat's markdown and sanitizer,
+// and their attachments when the link includes them.
 (function () {
   "use strict";
 
@@ -8,7 +9,7 @@
   if (!stateEl || !list || !window.markdownit || !window.DOMPurify) return; // keep the server's text
 
   const state = JSON.parse(stateEl.textContent);
-  const { addCopyButtons, toolTitle } = window.chatsiteRender;
+  const { addCopyButtons, toolTitle, renderAttachments } = window.chatsiteRender;
 
   function renderMarkdown(text) {
     const holder = document.createElement("div");
@@ -64,6 +65,8 @@
     const content = el.appendChild(document.createElement("div"));
     content.className = "content";
     (message.content || []).forEach((block) => content.appendChild(renderBlock(block, message.role)));
+    // Present only when the link includes attachments; their URLs go through the share.
+    if (message.attachments && message.attachments.length) el.appendChild(renderAttachments(message.attachments));
     if (NOTES[message.status]) {
       const note = el.appendChild(document.createElement("div"));
       note.className = "message-note muted";

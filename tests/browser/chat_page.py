@@ -1,5 +1,6 @@
-"""Page object for the chat: the composer, the messages and their live status."""
+"""Page object for the chat: the composer, its attachments, the messages and their status."""
 
+import base64
 import re
 import time
 
@@ -28,6 +29,49 @@ class ChatPage:
         self.user_messages = page.locator("#messages article.message.user")
         self.replies = page.locator("#messages article.message.assistant")
         self.sidebar = page.locator("#conversation-list")
+        self.file_input = page.locator("#attach-input")
+        self.uploads = page.locator("#upload-tray li.upload")
+        self.composer_error = page.locator("#composer-error")
+
+    # A file as the browser's own File, built in the page: the clipboard and drag and drop
+    # cannot be driven from outside headless Chromium, but their events carry these.
+    _FILE_JS = """([b64, name, type]) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const data = new DataTransfer();
+        data.items.add(new File([bytes], name, { type }));
+        return data;
+    }"""
+
+    def file_transfer(self, content: bytes, name: str, media_type: str):
+        encoded = base64.b64encode(content).decode()
+        return self.page.evaluate_handle(self._FILE_JS, [encoded, name, media_type])
+
+    def paste_file(
+        self, content: bytes, name: str, media_type: str, into: Locator | None = None
+    ) -> None:
+        """Paste a file (into the message box unless `into`), as a screenshot arrives."""
+        data = self.file_transfer(content, name, media_type)
+        (into or self.input).evaluate(
+            """(box, data) => box.dispatchEvent(new ClipboardEvent(
+                "paste", { clipboardData: data, bubbles: true, cancelable: true }))""",
+            data,
+        )
+
+    def drop_file(self, content: bytes, name: str, media_type: str) -> None:
+        """Drag a file over the chat and drop it."""
+        data = self.file_transfer(content, name, media_type)
+        for event in ("dragenter", "dragover", "drop"):
+            self.page.dispatch_event("#chat", event, {"dataTransfer": data})
+
+    def attach_files(self, *files: dict) -> None:
+        """Pick files with the attach button's file input ({"name", "mimeType", "buffer"})."""
+        self.file_input.set_input_files(list(files))
+
+    def wait_for_uploads(self, count: int) -> None:
+        """Wait until `count` chips are in the composer and none is still uploading."""
+        expect(self.uploads).to_have_count(count)
+        uploading = self.page.locator('#upload-tray li.upload[data-status="uploading"]')
+        expect(uploading).to_have_count(0)
 
     def send(self, text: str) -> Locator:
         """Type and press Enter; returns the reply that answers it (the next assistant one)."""

@@ -208,7 +208,7 @@ def test_shared_page_hides_system_prompt_usage_cost_model_and_other_chats(chat, 
     for secret in ("SECRET-PROMPT-42", "123456", "654321", "claude-sonnet", "salary", "$"):
         assert secret not in html
     assert "Kyoto" in html
-    assert set(share_state(html)["messages"][1]) == {"role", "status", "content"}
+    assert set(share_state(html)["messages"][1]) == {"role", "status", "content", "attachments"}
 
 
 def test_system_prompt_is_shown_only_when_the_owner_includes_it(chat):
