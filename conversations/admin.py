@@ -28,7 +28,16 @@ from .upstream import get_client
 
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = ["role", "status", "model", "stop_reason", "usage", "error", "created_at"]
+    fields = [
+        "role",
+        "status",
+        "model",
+        "stop_reason",
+        "stop_sequence",
+        "usage",
+        "error",
+        "created_at",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -23,7 +23,10 @@ sending the question again would repeat it, fault directive and all, with every 
 H6, replies H2 drops do not hide their question: this is how `retry` asks it again. H8, the API
 wants alternating roles and no empty turn, and the question was asked and not given up on.
 
-The conversation's system prompt goes as `system`, outside the history.
+The conversation's system prompt goes as `system`, outside the history: a string, or, for a
+conversation started from a team preset, two text blocks, the team's prompt first and the
+member's own second (decision 56). The conversation's settings add their parameters
+(`chat_settings.request_parameters`).
 """
 
 import hashlib
@@ -32,7 +35,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from .models import Message
+from . import chat_settings
+from .models import CatalogModel, Conversation, Message
 
 # H1: the replies that are answers. The others ended badly (H2).
 _ANSWER_STATUSES = {Message.Status.COMPLETE, Message.Status.STOPPED}
@@ -84,16 +88,41 @@ def history(earlier: Iterable[Message]) -> list[dict]:
     return messages
 
 
-def build_request(reply: Message) -> dict:
-    """The streaming request for `reply`: the history of its conversation up to it."""
+def system_parameter(conversation: Conversation) -> str | list[dict] | None:
+    """`system`: the member's prompt as a string, or the team preset's and theirs as blocks.
+
+    Blocks keep the team's instructions whole whatever the member writes, and in front.
+    """
+    own = conversation.system_prompt
+    preset = conversation.preset if conversation.preset_id else None
+    team = preset.system_prompt if preset is not None and preset.is_team else ""
+    if not team:
+        return own or None
+    return [{"type": "text", "text": text} for text in (team, own) if text]
+
+
+def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
+    """The streaming request for `reply`: the history of its conversation up to it, with the
+    conversation's system prompt and settings (`model`: its catalog row, looked up if None)."""
     conversation = reply.conversation
+    model_id = reply.model or conversation.model
+    if model is None:
+        model = CatalogModel.objects.filter(model_id=model_id).first()
+    chosen = conversation.settings or {}
     messages = history(conversation.messages.filter(id__lt=reply.id).order_by("id"))
+    max_tokens = reply.max_tokens
+    if not max_tokens:
+        fallback = settings.CHAT_MAX_TOKENS
+        max_tokens = chat_settings.wanted_max_tokens(chosen, model) if model else fallback
     request = {
-        "model": reply.model or conversation.model,
-        "max_tokens": reply.max_tokens or settings.CHAT_MAX_TOKENS,
+        "model": model_id,
+        "max_tokens": max_tokens,
         "messages": messages,
         "metadata": {"user_id": upstream_user_id(conversation.user_id)},
     }
-    if conversation.system_prompt:
-        request["system"] = conversation.system_prompt
+    system = system_parameter(conversation)
+    if system:
+        request["system"] = system
+    if model is not None:
+        request |= chat_settings.request_parameters(chosen, model)
     return request

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import share_views, views
+from . import settings_views, share_views, views
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -11,6 +11,11 @@ urlpatterns = [
     path("c/<int:pk>/delete/", views.delete, name="delete"),
     path("sidebar/", views.sidebar, name="sidebar"),
     path("meter/", views.usage_meter, name="usage_meter"),
+    # The settings panel and presets (conversations/settings_views.py).
+    path("c/<int:pk>/settings/", settings_views.save_settings, name="save_settings"),
+    path("settings/check/", settings_views.check_settings, name="check_settings"),
+    path("presets/", settings_views.save_preset, name="save_preset"),
+    path("presets/<int:pk>/delete/", settings_views.delete_preset, name="delete_preset"),
 ]
 
 # Shared links (conversations/share_views.py).
