@@ -170,3 +170,18 @@ def test_the_chat_page_offers_own_and_team_presets_not_others(as_alice, alice, m
     state = as_alice.get("/").context["settings_state"]
     assert [p["name"] for p in state["presets"]] == ["Mine", "Team"]
     assert state["models"][SONNET]["max_output_tokens"] == 64000
+
+
+def test_the_django_admin_refuses_a_preset_the_api_would_refuse(client, make_user, chat_model):
+    admin_user = make_user("root")
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    form = {"name": "Hot", "model": SONNET, "system_prompt": "", "settings": '{"temperature": 3}'}
+    answer = client.post("/admin/conversations/preset/add/", form)
+    assert answer.status_code == 200 and not Preset.objects.exists()
+    assert "Temperature must be a number from 0 to 1." in answer.content.decode()
+    form["settings"] = '{"temperature": 0.3}'
+    answer = client.post("/admin/conversations/preset/add/", form)
+    assert answer.status_code == 302
+    assert Preset.objects.get().owner is None, "no owner: a team preset"
