@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.selectors import output_tokens_left, quota_meter
 
 from . import services
+from .api_rules import THINKING_SUFFIX
 from .chat_settings import supports_thinking
 from .frames import conversation_payload, message_payload
 from .models import Conversation
@@ -60,6 +61,8 @@ def _settings_state(request: HttpRequest, conv: Conversation | None, models: lis
             m.model_id: {
                 "max_output_tokens": m.max_output_tokens,
                 "thinking": supports_thinking(m),
+                # A gateway's -thinking id thinks whatever the switch says (api_rules A7-A13).
+                "thinking_always": m.model_id.endswith(THINKING_SUFFIX),
                 "thinking_budget": m.thinking_budget,
                 "quota_output_tokens": left[m.model_id],
             }

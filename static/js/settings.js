@@ -119,6 +119,12 @@
   function showModelLimits() {
     const info = modelInfo();
     document.getElementById("thinking-field").hidden = !(info && info.thinking);
+    const always = !!(info && info.thinking_always);
+    const thinking = field("thinking");
+    if (always) thinking.checked = true;
+    else if (thinking.disabled) thinking.checked = !!(state.settings.thinking || {}).enabled;
+    thinking.disabled = always;
+    document.getElementById("thinking-always").hidden = !always;
     const hint = document.getElementById("max-tokens-hint");
     if (!info) {
       hint.textContent = "";

@@ -77,6 +77,39 @@ def test_a_preset_a_temperature_and_a_stop_sequence_end_the_reply_with_a_notice(
     expect(chat.replies.nth(0).locator(".stop-note")).to_have_text(
         "Stopped at the stop sequence “w3”."
     )
+    cut = chat.send("Go on !tokens=2 !maxtokens")
+    ChatPage.wait_for_status(cut, "complete")
+    expect(cut.locator(".stop-note")).to_have_text("Cut short: the reply reached its length limit.")
+
+
+def test_staff_publish_a_team_preset_that_a_member_starts_a_chat_from(
+    new_context, first_account, sign_up, browser_upstream, artifacts
+):
+    admin = new_context(storage_state=first_account["storage_state"]).new_page()
+    admin.goto("/")
+    open_settings(admin)
+    admin.locator("#setting-system_prompt").fill("You answer for ACME support.")
+    admin.locator("#preset-name").fill("ACME support")
+    admin.locator("#preset-team").check()
+    admin.locator("#preset-save").click()
+    expect(admin.locator("#preset-list li", has_text="ACME support")).to_contain_text("Team")
+
+    page = new_context().new_page()
+    chat = ChatPage(sign_up(page))
+    chat.wait_until_connected()
+    page.locator("#preset-select").select_option(label="ACME support")
+    open_settings(page)
+    expect(page.locator("#team-prompt")).to_contain_text("You answer for ACME support.")
+    expect(
+        page.locator("#preset-list li", has_text="ACME support").get_by_role("button")
+    ).to_have_count(0)
+    page.locator("#setting-system_prompt").fill("Call me Ann.")
+    page.screenshot(path=str(artifacts / "settings-team-preset.png"), full_page=True)
+    ChatPage.wait_for_status(chat.send("Hello !tokens=2"), "complete")
+    assert browser_upstream.requests[-1]["body"]["system"] == [
+        {"type": "text", "text": "You answer for ACME support."},
+        {"type": "text", "text": "Call me Ann."},
+    ]
 
 
 def test_a_fifth_stop_sequence_and_temperature_with_thinking_are_refused(
