@@ -211,6 +211,30 @@ def _apply_settings(
     conversation.settings, conversation.system_prompt = cleaned, prompt_text
 
 
+def _refuse_bad_settings_early(
+    user: User, conversation_id: int | None, model_id: str | None, chosen: ChosenSettings
+) -> None:
+    """Check a send's own settings before the limits count it: fixing them is not a new send.
+
+    Reads only; the transaction applies them again under the conversation's lock.
+    """
+    if chosen.settings is None and chosen.system_prompt is None:
+        return
+    if not model_id and conversation_id is not None:
+        model_id = conversation_for(user, conversation_id).model
+    elif not model_id and chosen.preset_id is not None:
+        model_id = preset_for(user, chosen.preset_id).model
+    model = _model_or_refuse(user, model_id)
+    try:
+        chat_settings.validated(
+            {} if chosen.settings is None else chosen.settings,
+            "" if chosen.system_prompt is None else chosen.system_prompt,
+            model,
+        )
+    except chat_settings.SettingsInvalid as exc:
+        raise invalid_settings(exc.fields) from None
+
+
 def send_message(
     user: User,
     conversation_id: int | None,
@@ -229,6 +253,7 @@ def send_message(
         raise ChatError("not_found", _("Attachment not found."))
     if chosen.preset_id is not None and conversation_id is not None:
         raise ChatError("invalid_frame", _("A preset can only start a new chat."))
+    _refuse_bad_settings_early(user, conversation_id, model_id, chosen)
     sending = sending_limits_for(user)
     refuse_if_sending_too_fast(user, sending)
     with transaction.atomic():

@@ -230,3 +230,15 @@ async def test_thinking_sends_its_budget_and_makes_room_for_the_answer(upstream,
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert sent["max_tokens"] == 4096 + 2048
     await socket.close()
+
+
+async def test_a_send_refused_for_its_settings_does_not_count_against_sends_per_minute(
+    upstream, alice, runner, settings
+):
+    settings.CHAT_SENDS_PER_MINUTE = 1
+    socket = await ChatSocket.open(alice)
+    frames = await send(socket, "Hello !tokens=2", settings={"stop_sequences": list("abcde")})
+    assert frames[-1]["code"] == "invalid_settings"
+    frames = await send(socket, "Hello !tokens=2", settings={"stop_sequences": list("abcd")})
+    assert frames[-1]["type"] == "message.completed", "the corrected send is the one counted"
+    await socket.close()
