@@ -101,6 +101,14 @@ def system_parameter(conversation: Conversation) -> str | list[dict] | None:
     return [{"type": "text", "text": text} for text in (team, own) if text]
 
 
+def system_text(conversation: Conversation) -> str:
+    """The whole system prompt as one text (a shared snapshot shows what the model was told)."""
+    system = system_parameter(conversation)
+    if isinstance(system, list):
+        return "\n\n".join(block["text"] for block in system)
+    return system or ""
+
+
 def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
     """The streaming request for `reply`: the history of its conversation up to it, with the
     conversation's system prompt and settings (`model`: its catalog row, looked up if None)."""

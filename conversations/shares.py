@@ -13,6 +13,7 @@ from accounts.models import User
 
 from .frames import public_content
 from .models import Conversation, Message, Share
+from .prompt import system_text
 from .selectors import conversation_for, default_model_for, messages_of
 
 Action = audit.Action
@@ -40,7 +41,7 @@ def _take_snapshot(share: Share, conversation: Conversation) -> None:
     # A reply still being written is left out: the snapshot holds finished words only.
     finished = messages_of(conversation).exclude(status=Message.Status.STREAMING)
     share.title = conversation.display_title
-    share.system_prompt = conversation.system_prompt if share.include_system_prompt else ""
+    share.system_prompt = system_text(conversation) if share.include_system_prompt else ""
     share.snapshot = {
         "messages": [_snapshot_message(m) for m in finished],
         # Attachments arrive with a later issue: then the included ones are listed here,

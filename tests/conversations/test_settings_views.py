@@ -185,3 +185,14 @@ def test_the_django_admin_refuses_a_preset_the_api_would_refuse(client, make_use
     answer = client.post("/admin/conversations/preset/add/", form)
     assert answer.status_code == 302
     assert Preset.objects.get().owner is None, "no owner: a team preset"
+
+
+def test_a_shared_snapshot_with_the_system_prompt_shows_the_team_presets_part(alice):
+    from conversations import shares
+
+    team = Preset.objects.create(name="Team", model=SONNET, system_prompt="Team rules.")
+    chat = Conversation.objects.create(
+        user=alice, model=SONNET, preset=team, system_prompt="My own."
+    )
+    share = shares.create_share(alice, chat.pk, include_system_prompt=True)
+    assert share.system_prompt == "Team rules.\n\nMy own."
