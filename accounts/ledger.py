@@ -189,17 +189,8 @@ def admit(
     prices = model.pricing()
     quota = quota_for(user, lock=True)
     current = balance(user, quota)
-    allowed = max_tokens
-    if current.remaining_cost is not None:
-        prompt_cost = prices.worst_case_cost(prompt_tokens, 0)
-        per_token = prices.output_price_per_token(prompt_tokens)
-        left = current.remaining_cost - prompt_cost
-        if left < 0:
-            raise QuotaExceeded(current)
-        if per_token > 0:
-            allowed = min(allowed, int(left / per_token))
-    if current.remaining_tokens is not None:
-        allowed = min(allowed, current.remaining_tokens - prompt_tokens)
+    room = output_room(current, model, prompt_tokens)
+    allowed = max_tokens if room is None else min(max_tokens, room)
     if allowed < min(MIN_REPLY_TOKENS, max_tokens):
         raise QuotaExceeded(current)
     now = timezone.now()
@@ -228,6 +219,24 @@ def admit(
         estimated=True,
     )
     return Admission(call, allowed)
+
+
+def output_room(current: Balance, model: Priced, prompt_tokens: int) -> int | None:
+    """The output tokens the balance still covers after a prompt of `prompt_tokens` (negative
+    when even the prompt does not fit), or None when no limit applies."""
+    prices = model.pricing()
+    room = None
+    if current.remaining_cost is not None:
+        left = current.remaining_cost - prices.worst_case_cost(prompt_tokens, 0)
+        per_token = prices.output_price_per_token(prompt_tokens)
+        if left < 0:
+            room = -1
+        elif per_token > 0:
+            room = int(left / per_token)
+    if current.remaining_tokens is not None:
+        by_tokens = current.remaining_tokens - prompt_tokens
+        room = by_tokens if room is None else min(room, by_tokens)
+    return room
 
 
 def estimate_tokens(text: str) -> int:

@@ -13,3 +13,14 @@ def quota_meter(user: User, model: Priced | None) -> dict:
     """
     current = ledger.balance(user)
     return {"balance": current, "exhausted": ledger.is_exhausted(current, model)}
+
+
+def output_tokens_left(user: User, models: list[Priced]) -> dict[str, int | None]:
+    """For each model, about how many output tokens the quota covers now after a short
+    message (a long conversation leaves fewer); None when no limit applies."""
+    current = ledger.balance(user)
+    left = {}
+    for model in models:
+        room = ledger.output_room(current, model, ledger.PROMPT_OVERHEAD_TOKENS)
+        left[model.model_id] = None if room is None else max(0, room)
+    return left

@@ -1,6 +1,7 @@
 """Admin for conversations (read-only, for support) and the model catalog."""
 
 from asgiref.sync import async_to_sync
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.urls import path
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from . import chat_settings
 from .anthropic import AnthropicError
 from .attachment_admin import AttachmentInline
 from .catalog import (
@@ -20,7 +22,7 @@ from .catalog import (
     sync_catalog,
     users_only_allowed,
 )
-from .models import CatalogModel, Conversation, Message, Share
+from .models import CatalogModel, Conversation, Message, Preset, Share
 from .runner import stop_replies
 from .services import delete_conversations, edit_conversation
 from .shares import revoke_shares
@@ -29,7 +31,16 @@ from .upstream import get_client
 
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = ["role", "status", "model", "stop_reason", "usage", "error", "created_at"]
+    fields = [
+        "role",
+        "status",
+        "model",
+        "stop_reason",
+        "stop_sequence",
+        "usage",
+        "error",
+        "created_at",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -249,3 +260,34 @@ class ShareAdmin(admin.ModelAdmin):
         count = revoke_shares(queryset, by=request.user)
         text = ngettext("Revoked %(count)d link.", "Revoked %(count)d links.", count)
         self.message_user(request, text % {"count": count}, messages.SUCCESS)
+
+
+class PresetForm(forms.ModelForm):
+    """The panel's checks, so a preset edited here never starts a chat the API refuses."""
+
+    class Meta:
+        model = Preset
+        fields = ["name", "owner", "model", "system_prompt", "settings"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        model = CatalogModel.objects.filter(model_id=data.get("model")).first()
+        if model is None:
+            self.add_error("model", gettext("No model of the catalog has this id."))
+            return data
+        try:
+            data["settings"], data["system_prompt"] = chat_settings.validated(
+                data.get("settings"), data.get("system_prompt", ""), model
+            )
+        except chat_settings.SettingsInvalid as exc:
+            raise forms.ValidationError(list(exc.fields.values())) from None
+        return data
+
+
+@admin.register(Preset)
+class PresetAdmin(admin.ModelAdmin):
+    form = PresetForm
+    list_display = ["name", "owner", "model", "updated_at"]
+    list_filter = [("owner", admin.EmptyFieldListFilter), "model"]
+    search_fields = ["name", "owner__username"]
+    list_select_related = ["owner"]

@@ -200,6 +200,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         allow_secrets = frame.get("allow_secrets", False)  # the user confirmed "Send anyway"
         if not isinstance(allow_secrets, bool):
             raise ValueError("allow_secrets")
+        # The settings panel's values: checked by the service, stored before this turn.
+        chosen = services.ChosenSettings(
+            settings=frame.get("settings"),
+            system_prompt=frame.get("system_prompt"),
+            preset_id=_optional_id(frame.get("preset")),
+        )
         result = await database_sync_to_async(services.send_message)(
             self.user,
             conversation_id,
@@ -208,6 +214,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             client_id or "",
             model_id,
             allow_secrets=allow_secrets,
+            chosen=chosen,
         )
         conversation = result.conversation
         if result.created:

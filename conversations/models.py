@@ -26,6 +26,16 @@ class Conversation(models.Model):
     # temperature, top_p, top_k, max_tokens, stop_sequences, thinking {enabled, budget_tokens}.
     # An absent key is the API's default and is not sent.
     settings = models.JSONField(_("settings"), default=dict, blank=True)
+    # The team preset it was started from: that preset's system prompt goes first, as its own
+    # block, before the member's own (decision 56). A member's preset is copied instead.
+    preset = models.ForeignKey(
+        "Preset",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        verbose_name=_("team preset"),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -71,6 +81,8 @@ class Message(models.Model):
     content = models.JSONField(default=list)
     model = models.CharField(_("model"), max_length=100, blank=True)
     stop_reason = models.CharField(_("stop reason"), max_length=32, blank=True)
+    # The stop sequence that ended the reply (stop_reason "stop_sequence"), as the API names it.
+    stop_sequence = models.CharField(_("stop sequence"), max_length=500, blank=True)
     usage = models.JSONField(_("usage"), default=dict, blank=True)
     error = models.JSONField(_("error"), null=True, blank=True)  # {"code", "detail"}
     client_id = models.CharField(max_length=64, blank=True)
@@ -105,6 +117,49 @@ class Message(models.Model):
     @property
     def text(self) -> str:
         return "".join(b.get("text", "") for b in self.content if b.get("type") == "text")
+
+
+class Preset(models.Model):
+    """Saved chat settings under a name: a member's own, or the team's (no owner, staff-made)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="presets",
+        verbose_name=_("owner"),
+        help_text=_("Empty: a team preset, offered to everyone."),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    model = models.CharField(_("model"), max_length=100)
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    # The same keys as Conversation.settings.
+    settings = models.JSONField(_("settings"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("preset")
+        verbose_name_plural = _("presets")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"],
+                condition=models.Q(owner__isnull=False),
+                name="one_preset_name_per_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(owner__isnull=True), name="one_team_preset_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_team(self) -> bool:
+        return self.owner_id is None
 
 
 def _price(verbose_name: str, **kwargs) -> models.DecimalField:

@@ -33,7 +33,10 @@ request-size limits become a note telling the model, and the reply lists their i
 (`attachments_left_out`) for the page. H11, after a switch to a model without vision or PDF
 support (the send refuses new ones), earlier files become a placeholder, not an error.
 
-The conversation's system prompt goes as `system`, outside the history.
+The conversation's system prompt goes as `system`, outside the history: a string, or, for a
+conversation started from a team preset, two text blocks, the team's prompt first and the
+member's own second (decision 56). The conversation's settings add their parameters
+(`chat_settings.request_parameters`).
 """
 
 import hashlib
@@ -43,8 +46,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from . import chat_settings
 from .attachment_blocks import block_for, fit_to_limits
-from .models import CatalogModel, Message
+from .models import CatalogModel, Conversation, Message
 
 # H1: the replies that are answers. The others ended badly (H2).
 _ANSWER_STATUSES = {Message.Status.COMPLETE, Message.Status.STOPPED}
@@ -111,29 +115,59 @@ def history(earlier: Iterable[Message], reads: _Reads = _Reads()) -> list[dict]:
     return messages
 
 
-def _reads(model_id: str) -> _Reads:
-    flags = CatalogModel.objects.filter(model_id=model_id).values("supports_vision", "supports_pdf")
-    found = flags.first()
-    return _Reads(found["supports_vision"], found["supports_pdf"]) if found else _Reads()
+def _reads(model: CatalogModel | None) -> _Reads:
+    return _Reads(model.supports_vision, model.supports_pdf) if model else _Reads()
 
 
-def build_request(reply: Message) -> dict:
-    """The streaming request for `reply`: the history of its conversation up to it.
+def system_parameter(conversation: Conversation) -> str | list[dict] | None:
+    """`system`: the member's prompt as a string, or the team preset's and theirs as blocks.
+
+    Blocks keep the team's instructions whole whatever the member writes, and in front.
+    """
+    own = conversation.system_prompt
+    preset = conversation.preset if conversation.preset_id else None
+    team = preset.system_prompt if preset is not None and preset.is_team else ""
+    if not team:
+        return own or None
+    return [{"type": "text", "text": text} for text in (team, own) if text]
+
+
+def system_text(conversation: Conversation) -> str:
+    """The whole system prompt as one text (a shared snapshot shows what the model was told)."""
+    system = system_parameter(conversation)
+    if isinstance(system, list):
+        return "\n\n".join(block["text"] for block in system)
+    return system or ""
+
+
+def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
+    """The streaming request for `reply`: the history of its conversation up to it, with the
+    conversation's system prompt and settings (`model`: its catalog row, looked up if None).
 
     Attachments are placeholders here (phase 1: stored metadata only, no file read); the ids
     H10 left out are put on `reply.attachments_left_out` (not saved here).
     """
     conversation = reply.conversation
-    model = reply.model or conversation.model
+    model_id = reply.model or conversation.model
+    if model is None:
+        model = CatalogModel.objects.filter(model_id=model_id).first()
+    chosen = conversation.settings or {}
     earlier = conversation.messages.filter(id__lt=reply.id).order_by("id")
     messages = history(earlier.prefetch_related("attachments"), _reads(model))
     reply.attachments_left_out = fit_to_limits(messages)  # H10
+    max_tokens = reply.max_tokens
+    if not max_tokens:
+        fallback = settings.CHAT_MAX_TOKENS
+        max_tokens = chat_settings.wanted_max_tokens(chosen, model) if model else fallback
     request = {
-        "model": model,
-        "max_tokens": reply.max_tokens or settings.CHAT_MAX_TOKENS,
+        "model": model_id,
+        "max_tokens": max_tokens,
         "messages": messages,
         "metadata": {"user_id": upstream_user_id(conversation.user_id)},
     }
-    if conversation.system_prompt:
-        request["system"] = conversation.system_prompt
+    system = system_parameter(conversation)
+    if system:
+        request["system"] = system
+    if model is not None:
+        request |= chat_settings.request_parameters(chosen, model)
     return request

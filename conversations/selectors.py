@@ -1,12 +1,12 @@
 """Read queries used by several views and the consumer: the one place the per-user scope lives."""
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import Quota, User
 
-from .models import CatalogModel, Conversation, Message
+from .models import CatalogModel, Conversation, Message, Preset
 
 
 def conversations_for(user: User) -> QuerySet[Conversation]:
@@ -69,3 +69,13 @@ def usable_model(user: User, model_id: str | None) -> CatalogModel | None:
     if not model_id:
         return default_model_for(user)
     return available_models(user).filter(model_id=model_id).first()
+
+
+def presets_for(user: User) -> QuerySet[Preset]:
+    """The presets a user may start a chat from: their own and the team's, by name."""
+    return Preset.objects.filter(Q(owner=user) | Q(owner__isnull=True)).order_by("name", "id")
+
+
+def preset_for(user: User, preset_id: object) -> Preset:
+    """A preset this user may use (their own or the team's), or Http404."""
+    return get_object_or_404(presets_for(user), pk=preset_id)

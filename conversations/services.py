@@ -14,12 +14,13 @@ from accounts import ledger
 from accounts.models import UpstreamCall, User
 from accounts.request_bound import request_token_bound
 
+from . import api_rules, chat_settings
 from .attachments import attachment_ids, claim_for_send, link_to_message
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
 from .secret_scan import refuse_if_secrets
-from .selectors import conversation_for, message_for, usable_model
+from .selectors import conversation_for, message_for, preset_for, usable_model
 from .sending_limits import (
     SendingLimits,
     refuse_if_sending_too_fast,
@@ -144,8 +145,15 @@ def _create_streaming_reply(
         worker=settings.WORKER_ID,
     )
     reply.conversation = conversation
-    request = build_request(reply)
-    wanted = min(settings.CHAT_MAX_TOKENS, model.max_output_tokens)
+    request = build_request(reply, model)
+    wanted = chat_settings.wanted_max_tokens(conversation.settings or {}, model)
+    try:
+        # Before admission: a request the API would refuse is neither held nor charged.
+        api_rules.check_request(
+            request | {"max_tokens": wanted}, max_output_tokens=model.max_output_tokens
+        )
+    except api_rules.ApiRuleError as exc:
+        raise invalid_settings({exc.field or "settings": exc.message}) from None
     try:
         admission = ledger.admit(
             user,
@@ -167,6 +175,72 @@ def _create_streaming_reply(
     return reply, admission.call
 
 
+def invalid_settings(fields: dict[str, str]) -> ChatError:
+    """The refusal of settings the API would not take: the first message, and every field's."""
+    field, message = next(iter(fields.items()))
+    return ChatError("invalid_settings", message, field=field, fields=fields)
+
+
+@dataclass(frozen=True)
+class ChosenSettings:
+    """What a `send` asks to change before its turn: settings, system prompt, a preset."""
+
+    settings: object = None  # None: keep the conversation's
+    system_prompt: object = None  # None: keep the conversation's
+    preset_id: int | None = None  # a new conversation only
+
+
+def _apply_settings(
+    user: User, conversation: Conversation, model: CatalogModel, chosen: ChosenSettings
+) -> None:
+    """Put a send's settings on its conversation (checked against the model), before the turn."""
+    preset = None
+    if chosen.preset_id is not None:
+        preset = preset_for(user, chosen.preset_id)
+        conversation.preset = preset if preset.is_team else None
+    raw, prompt = chosen.settings, chosen.system_prompt
+    if preset is not None:
+        raw = preset.settings if raw is None else raw
+        # A team preset's prompt goes as its own block; a member's is theirs to edit.
+        own = "" if preset.is_team else preset.system_prompt
+        prompt = own if prompt is None else prompt
+    if raw is None and prompt is None:
+        return
+    try:
+        cleaned, prompt_text = chat_settings.validated(
+            conversation.settings if raw is None else raw,
+            conversation.system_prompt if prompt is None else prompt,
+            model,
+        )
+    except chat_settings.SettingsInvalid as exc:
+        raise invalid_settings(exc.fields) from None
+    conversation.settings, conversation.system_prompt = cleaned, prompt_text
+
+
+def _refuse_bad_settings_early(
+    user: User, conversation_id: int | None, model_id: str | None, chosen: ChosenSettings
+) -> None:
+    """Check a send's own settings before the limits count it: fixing them is not a new send.
+
+    Reads only; the transaction applies them again under the conversation's lock.
+    """
+    if chosen.settings is None and chosen.system_prompt is None:
+        return
+    if not model_id and conversation_id is not None:
+        model_id = conversation_for(user, conversation_id).model
+    elif not model_id and chosen.preset_id is not None:
+        model_id = preset_for(user, chosen.preset_id).model
+    model = _model_or_refuse(user, model_id)
+    try:
+        chat_settings.validated(
+            {} if chosen.settings is None else chosen.settings,
+            "" if chosen.system_prompt is None else chosen.system_prompt,
+            model,
+        )
+    except chat_settings.SettingsInvalid as exc:
+        raise invalid_settings(exc.fields) from None
+
+
 def send_message(
     user: User,
     conversation_id: int | None,
@@ -175,6 +249,7 @@ def send_message(
     client_id: str = "",
     model_id: str | None = None,
     allow_secrets: bool = False,
+    chosen: ChosenSettings = ChosenSettings(),
 ) -> SendResult:
     """Store the user's words and a streaming reply in one transaction; nothing goes upstream.
 
@@ -184,17 +259,22 @@ def send_message(
     ids = attachment_ids(attachments)
     text = _validate_text(text, allow_empty=bool(ids))
     refuse_if_secrets(text, confirmed=allow_secrets)  # before the limits: only the resend counts
+    if chosen.preset_id is not None and conversation_id is not None:
+        raise ChatError("invalid_frame", _("A preset can only start a new chat."))
+    _refuse_bad_settings_early(user, conversation_id, model_id, chosen)
     sending = sending_limits_for(user)
     refuse_if_sending_too_fast(user, sending)
     with transaction.atomic():
         created = conversation_id is None
         if created:
+            if model_id is None and chosen.preset_id is not None:
+                model_id = preset_for(user, chosen.preset_id).model
             model = _model_or_refuse(user, model_id)
             claimed = claim_for_send(user, ids, model)
             title = _title_from(text) or (claimed[0].name if claimed else "")
-            conversation = Conversation.objects.create(
-                user=user, model=model.model_id, title=title[:200]
-            )
+            conversation = Conversation(user=user, model=model.model_id, title=title[:200])
+            _apply_settings(user, conversation, model, chosen)
+            conversation.save()
         else:
             conversation = conversation_for(user, conversation_id, lock=True)
             _refuse_if_busy(conversation)
@@ -202,6 +282,7 @@ def send_message(
             claimed = claim_for_send(user, ids, model)
             if conversation.model != model.model_id:
                 conversation.model = model.model_id
+            _apply_settings(user, conversation, model, chosen)
         user_message = Message.objects.create(
             conversation=conversation,
             role=Message.Role.USER,
@@ -211,7 +292,8 @@ def send_message(
         link_to_message(claimed, user_message)
         prefetch_related_objects([user_message], "attachments")  # its payload lists them
         reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
-        conversation.save(update_fields=["updated_at", "model"])
+        fields = ["updated_at", "model", "settings", "system_prompt", "preset"]
+        conversation.save(update_fields=fields)
     return SendResult(conversation, created, user_message, reply, call)
 
 
@@ -237,6 +319,33 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
         reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
         conversation.save(update_fields=["updated_at"])
     return SendResult(conversation, False, None, reply, call)
+
+
+def check_settings(
+    user: User, model_id: str | None, raw: object, system_prompt: object
+) -> tuple[dict, str]:
+    """Settings for a chat not started yet, cleaned and checked against the model (or refused)."""
+    model = _model_or_refuse(user, model_id)
+    try:
+        return chat_settings.validated(raw, system_prompt, model)
+    except chat_settings.SettingsInvalid as exc:
+        raise invalid_settings(exc.fields) from None
+
+
+def save_settings(
+    user: User, conversation_id: object, raw: object, system_prompt: object, model_id: str | None
+) -> Conversation:
+    """Save a conversation's settings and system prompt, used from its next turn on.
+
+    Checked against `model_id` (the page's model picker, which the next send switches to) or
+    the conversation's model.
+    """
+    with transaction.atomic():
+        conversation = conversation_for(user, conversation_id, lock=True)
+        cleaned, prompt = check_settings(user, model_id or conversation.model, raw, system_prompt)
+        conversation.settings, conversation.system_prompt = cleaned, prompt
+        conversation.save(update_fields=["settings", "system_prompt", "updated_at"])
+    return conversation
 
 
 def rename_conversation(user: User, conversation_id: object, title: str) -> Conversation:

@@ -16,7 +16,16 @@ from . import call_log
 from .models import Message
 
 log = logging.getLogger(__name__)
-FINAL_FIELDS = ["status", "content", "seq", "stop_reason", "usage", "error", "heartbeat_at"]
+FINAL_FIELDS = [
+    "status",
+    "content",
+    "seq",
+    "stop_reason",
+    "stop_sequence",
+    "usage",
+    "error",
+    "heartbeat_at",
+]
 INTERRUPTED_ERROR = {
     "code": "interrupted",
     "detail": "The server restarted while this reply was being written.",
@@ -119,6 +128,7 @@ def finish_reply(
     content: list[dict],
     seq: int,
     stop_reason: str | None = None,
+    stop_sequence: str | None = None,
     usage: dict | None = None,
     error: dict | None = None,
     complete: bool = False,
@@ -137,6 +147,7 @@ def finish_reply(
         if message is not None:
             message.status, message.content, message.seq = status, content, seq
             message.stop_reason, message.usage, message.error = stop_reason or "", usage, error
+            message.stop_sequence = stop_sequence or ""
             message.heartbeat_at = None
             message.save(update_fields=FINAL_FIELDS)
         if call_id is not None:

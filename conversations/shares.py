@@ -15,6 +15,7 @@ from accounts.models import User
 from .attachments import copy_attachments
 from .frames import attachment_json, public_content
 from .models import Attachment, Conversation, Message, Share
+from .prompt import system_text
 from .selectors import conversation_for, default_model_for, messages_of
 
 Action = audit.Action
@@ -50,7 +51,7 @@ def _take_snapshot(share: Share, conversation: Conversation) -> None:
     # A reply still being written is left out: the snapshot holds finished words only.
     finished = messages_of(conversation).exclude(status=Message.Status.STREAMING)
     share.title = conversation.display_title
-    share.system_prompt = conversation.system_prompt if share.include_system_prompt else ""
+    share.system_prompt = system_text(conversation) if share.include_system_prompt else ""
     messages = [_snapshot_message(m, share) for m in finished]
     share.snapshot = {
         "messages": messages,

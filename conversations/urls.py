@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import attachment_views, share_views, views
+from . import attachment_views, settings_views, share_views, views
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -13,6 +13,11 @@ urlpatterns = [
     path("meter/", views.usage_meter, name="usage_meter"),
     path("attachments/", attachment_views.upload, name="attachment_upload"),
     path("attachments/<int:pk>/", attachment_views.attachment_file, name="attachment"),
+    # The settings panel and presets (conversations/settings_views.py).
+    path("c/<int:pk>/settings/", settings_views.save_settings, name="save_settings"),
+    path("settings/check/", settings_views.check_settings, name="check_settings"),
+    path("presets/", settings_views.save_preset, name="save_preset"),
+    path("presets/<int:pk>/delete/", settings_views.delete_preset, name="delete_preset"),
 ]
 
 # Shared links (conversations/share_views.py).

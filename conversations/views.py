@@ -7,11 +7,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.selectors import quota_meter
+from accounts.selectors import output_tokens_left, quota_meter
 
 from . import services
+from .api_rules import THINKING_SUFFIX
+from .chat_settings import supports_thinking
 from .frames import conversation_payload, message_payload
 from .models import Conversation
+from .presets import preset_payload
 from .runner import stop_replies
 from .selectors import (
     available_models,
@@ -19,6 +22,7 @@ from .selectors import (
     conversations_for,
     default_model_for,
     messages_of,
+    presets_for,
 )
 
 SIDEBAR_LIMIT = 200
@@ -35,9 +39,38 @@ def _composer(request: HttpRequest, conv: Conversation | None) -> dict:
     """The model picker and the quota meter under the composer."""
     default = default_model_for(request.user)
     current = conv.model if conv else (default.model_id if default else "")
-    return {"models": list(available_models(request.user)), "current_model": current} | (
-        quota_meter(request.user, default)
-    )
+    models = list(available_models(request.user))
+    return {
+        "models": models,
+        "current_model": current,
+        "settings_state": _settings_state(request, conv, models),
+    } | quota_meter(request.user, default)
+
+
+def _settings_state(request: HttpRequest, conv: Conversation | None, models: list) -> dict:
+    """What the settings panel (static/js/settings.js) starts from: the conversation's settings,
+    each model's limits, what the quota leaves, and the presets."""
+    preset = conv.preset if conv and conv.preset_id else None
+    left = output_tokens_left(request.user, models)
+    return {
+        "settings": conv.settings if conv else {},
+        "system_prompt": conv.system_prompt if conv else "",
+        "team_prompt": preset.system_prompt if preset else "",
+        "team_preset": preset.name if preset else "",
+        "models": {
+            m.model_id: {
+                "max_output_tokens": m.max_output_tokens,
+                "thinking": supports_thinking(m),
+                # A gateway's -thinking id thinks whatever the switch says (api_rules A7-A13).
+                "thinking_always": m.model_id.endswith(THINKING_SUFFIX),
+                "thinking_budget": m.thinking_budget,
+                "quota_output_tokens": left[m.model_id],
+            }
+            for m in models
+        },
+        "presets": [preset_payload(p) for p in presets_for(request.user)],
+        "is_staff": request.user.is_staff,
+    }
 
 
 @login_required

@@ -36,6 +36,7 @@ class Reply:
     ttft: float
     delay: float
     fault: str | None = None
+    stop_sequence: str | None = None
 
 
 def text_of(content: Any) -> str:
@@ -137,10 +138,13 @@ def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
         args = ['{"city": ', '"Tokyo", ', '"unit": ', '"celsius"}']
         blocks.append(Block("tool_use", args, tool_id="toolu_fake_1", tool_name="get_weather"))
     budget = int(body["max_tokens"])
-    total = sum(len(b.pieces) for b in blocks)
     stop_reason = "tool_use" if "tool" in d else "end_turn"
+    blocks, stop_sequence = _cut_at_stop_sequence(blocks, body.get("stop_sequences") or [])
+    if stop_sequence is not None:
+        stop_reason = "stop_sequence"
+    total = sum(len(b.pieces) for b in blocks)
     if total > budget or "maxtokens" in d:
-        stop_reason, blocks = "max_tokens", _truncate(blocks, budget)
+        stop_reason, stop_sequence, blocks = "max_tokens", None, _truncate(blocks, budget)
     written, read = _cache_figures(d.get("cache"))
     usage = {
         "input_tokens": count_input_tokens(body),
@@ -155,7 +159,31 @@ def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
         _ms(d.get("ttft"), ttft),
         _ms(d.get("delay"), delay),
         d.get("fault"),
+        stop_sequence,
     )
+
+
+def _cut_at_stop_sequence(blocks: list[Block], stops: list[str]) -> tuple[list[Block], str | None]:
+    """End the reply where a text block first shows a stop sequence, as the API does: the
+    sequence itself is not sent, and nothing after it."""
+    for position, block in enumerate(blocks):
+        if block.kind != "text":
+            continue
+        text = "".join(block.pieces)
+        found = [(text.find(s), s) for s in stops if s and s in text]
+        if not found:
+            continue
+        at, stop = min(found)
+        pieces, length = [], 0
+        for piece in block.pieces:
+            if length + len(piece) >= at:
+                if at > length:
+                    pieces.append(piece[: at - length])
+                break
+            pieces.append(piece)
+            length += len(piece)
+        return [*blocks[:position], Block("text", pieces)], stop
+    return blocks, None
 
 
 def _truncate(blocks: list[Block], budget: int) -> list[Block]:
@@ -195,6 +223,6 @@ def message_json(reply: Reply, model: str, msg_id: str) -> dict:
         "model": model,
         "content": content,
         "stop_reason": reply.stop_reason,
-        "stop_sequence": None,
+        "stop_sequence": reply.stop_sequence,
         "usage": reply.usage,
     }

@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 from . import media, script
+from .rules import parameter_problem
 from .script import MODELS, Block, Reply, count_input_tokens, message_json
 
 FAULT_AFTER = 5  # content deltas sent before error_mid / drop / hang strike
@@ -347,7 +348,7 @@ class FakeUpstream:
                 await out.emit(sse_chunk("content_block_delta", delta))
             stop = {"type": "content_block_stop", "index": index}
             await out.emit(sse_chunk("content_block_stop", stop))
-        end = {"stop_reason": reply.stop_reason, "stop_sequence": None}
+        end = {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence}
         delta = {"type": "message_delta", "delta": end, "usage": reply.usage}
         await out.emit(sse_chunk("message_delta", delta))
         await out.emit(sse_chunk("message_stop", {"type": "message_stop"}))
@@ -401,7 +402,7 @@ def _validate(body: Any, *, counting: bool) -> str | None:
     max_tokens = body.get("max_tokens")
     if not counting and (not isinstance(max_tokens, int) or max_tokens < 1):
         return "max_tokens: Field required (a positive integer)"
-    return media.validate(body)
+    return media.validate(body) or (None if counting else parameter_problem(body))
 
 
 async def _wait_for_disconnect(reader: asyncio.StreamReader) -> None:

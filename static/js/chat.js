@@ -169,7 +169,27 @@
       const deleted = m.error && m.error.code === "deleted";
       box.textContent = deleted ? gettext("Stopped: this conversation was deleted.") : gettext("Stopped");
       m.el.appendChild(box);
+    } else if (m.status === "complete" && stopNote(m)) {
+      box = document.createElement("div");
+      box.className = "message-note stop-note muted";
+      box.dataset.stopReason = m.stopReason;
+      box.textContent = stopNote(m);
+      m.el.appendChild(box);
     }
+  }
+
+  // Why a finished reply ended, when it is not the model's own end of turn.
+  function stopNote(m) {
+    if (m.stopReason === "stop_sequence" && m.stopSequence !== null && window.interpolate) {
+      return window.interpolate(gettext("Stopped at the stop sequence “%(sequence)s”."), { sequence: m.stopSequence }, true);
+    }
+    const notes = {
+      stop_sequence: gettext("Stopped at a stop sequence."),
+      max_tokens: gettext("Cut short: the reply reached its length limit."),
+      model_context_window_exceeded: gettext("Cut short: the conversation reached the model's context window."),
+      refusal: gettext("The model declined to answer."),
+    };
+    return notes[m.stopReason] || "";
   }
 
   function isLast(m) {
@@ -206,6 +226,8 @@
     else if (!m.attachments) m.attachments = [];
     if (Array.isArray(payload.attachments_left_out)) m.leftOut = payload.attachments_left_out;
     else if (!m.leftOut) m.leftOut = [];
+    m.stopReason = payload.stop_reason || null;
+    m.stopSequence = payload.stop_sequence ?? null;
     m.blocks = structuredClone(payload.content || []);
     m.contentEl.replaceChildren();
     m.blockEls = [];
@@ -242,6 +264,7 @@
   const handlers = {
     "conversation.created"(frame) {
       conversationId = frame.conversation.id;
+      document.dispatchEvent(new CustomEvent("chat:conversation-created", { detail: frame.conversation }));
       history.replaceState(null, "", frame.conversation.url);
       document.title = frame.conversation.title + " · chatsite";
       refreshSidebar();
@@ -253,6 +276,7 @@
       if (pendingSend && frame.client_id === pendingSend.client_id && payload.role === "user") {
         pendingSend.el.remove();
         pendingSend = null;
+        document.dispatchEvent(new CustomEvent("chat:sent")); // its settings are stored too
       } else if (restored && frame.client_id === restored.client_id && payload.role === "user") {
         // Stored after all (the socket dropped before the answer): take the words back out.
         if (input.value.startsWith(restored.text)) input.value = input.value.slice(restored.text.length).replace(/^\n/, "");
@@ -303,6 +327,8 @@
         status: frame.status,
         seq: frame.seq,
         error: frame.error,
+        stop_reason: frame.stop_reason,
+        stop_sequence: frame.stop_sequence,
         content: frame.content || m.blocks,
       });
       updateComposer();
@@ -312,6 +338,9 @@
     error(frame) {
       if (pendingSend && frame.client_id === pendingSend.client_id) restorePending();
       if (frame.code === "quota_exceeded") refreshMeter();
+      if (frame.code === "invalid_settings" && window.chatsiteSettings) {
+        window.chatsiteSettings.showErrors(frame.fields || { [frame.field || "settings"]: frame.detail });
+      }
       if (frame.code === "secret_detected") {
         // The server's patterns found what this page's did not: the same choice, its words.
         showSecretWarning(frame.detail);
@@ -453,6 +482,7 @@
     const frame = { type: "send", conversation: conversationId, text, attachments, client_id: clientId };
     if (modelSelect && modelSelect.value) frame.model = modelSelect.value;
     if (allowSecrets) frame.allow_secrets = true;
+    if (window.chatsiteSettings) Object.assign(frame, window.chatsiteSettings.forSend(conversationId));
     sendFrame(frame);
   }
 
