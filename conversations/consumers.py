@@ -20,6 +20,7 @@ from .frames import (
     conversation_created_frame,
     encode,
     error_frame,
+    message_continued_frame,
     message_created_frame,
     message_payload,
 )
@@ -152,6 +153,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "subscribe": self.on_subscribe,
             "stop": self.on_stop,
             "retry": self.on_retry,
+            "continue": self.on_continue,
         }.get(frame["type"])
         if handler is None:
             detail = _("Unknown frame type: %(type)s") % {"type": frame["type"][:50]}
@@ -208,6 +210,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             client_id or "",
             model_id,
             allow_secrets=allow_secrets,
+            prefill=frame.get("prefill"),
         )
         conversation = result.conversation
         if result.created:
@@ -221,6 +224,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         await self._announce_and_run_reply(result, client_id)
 
+    async def on_continue(self, frame: dict, client_id: str | None) -> None:
+        message_id = _required_id(frame.get("message"))
+        result = await database_sync_to_async(services.continue_reply)(
+            self.user, message_id, client_id or ""
+        )
+        if result.user_message is not None:  # thinking on: continued as a new turn
+            await self._announce_and_run_reply(result, client_id)
+            return
+        reply = result.reply
+        try:
+            await self._join(result.conversation.pk)
+            frame = message_continued_frame(message_payload(reply), client_id)
+            await self.runner.publish(result.conversation.pk, frame)
+        finally:
+            self.runner.start(
+                reply.pk,
+                result.conversation.pk,
+                result.request,
+                result.call.pk,
+                base=reply.content,
+                seq=reply.seq,
+            )
+
     async def _announce_and_run_reply(
         self, result: services.SendResult, client_id: str | None
     ) -> None:
@@ -233,7 +259,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self.runner.publish(conversation_id, frame)
         finally:
             # The reply is stored with a hold: it must run even if telling the sockets failed.
-            self.runner.start(result.reply.pk, conversation_id, result.request, result.call.pk)
+            reply = result.reply
+            self.runner.start(
+                reply.pk, conversation_id, result.request, result.call.pk, base=reply.content
+            )
 
     async def on_subscribe(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _required_id(frame.get("conversation"))

@@ -117,8 +117,27 @@ class CatalogModel(models.Model):
     is_default = models.BooleanField(_("default"), default=False)
     context_window = models.PositiveIntegerField(_("context window"), default=200_000)
     max_output_tokens = models.PositiveIntegerField(_("max output tokens"), default=8192)
+    # What goes upstream (decision 59): the official API knows no "-thinking" ids, so such a
+    # row names its base model here and thinks through `thinking_budget`; a gateway that knows
+    # the id gets it as it is (blank here, budget 0).
+    upstream_model_id = models.CharField(
+        _("upstream model id"),
+        max_length=100,
+        blank=True,
+        help_text=_("The id sent to the API. Blank: the API model id."),
+    )
     thinking_budget = models.PositiveIntegerField(
-        _("thinking budget"), default=0, help_text=_("0: no extended thinking.")
+        _("thinking budget"),
+        default=0,
+        help_text=_(
+            "Extended thinking on every reply, with this budget in tokens (at least 1024). "
+            "0: only when a conversation turns it on."
+        ),
+    )
+    supports_thinking = models.BooleanField(
+        _("extended thinking"),
+        default=False,
+        help_text=_("Conversations may turn extended thinking on for this model."),
     )
     supports_vision = models.BooleanField(_("images"), default=True)
     supports_pdf = models.BooleanField(_("PDF"), default=True)
@@ -149,6 +168,11 @@ class CatalogModel(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.model_id
+
+    @property
+    def upstream_id(self) -> str:
+        """The model id the API is sent."""
+        return self.upstream_model_id or self.model_id
 
     def pricing(self) -> PriceList:
         """Its prices as plain values: accounts.pricing does every cost computation."""

@@ -15,6 +15,10 @@ the replies that follow it.
 | H6   | the last user message: the question being answered  | its text blocks, the last turn |
 | H7   | a user message's non-text blocks                     | nothing yet                    |
 | H8   | an H1 reply with no text (stopped at once, empty)    | none: question joins the next  |
+| H9   | the reply being written, when it has text already    | its text, trailing whitespace  |
+|      | (a prefill, or Continue)                             | stripped, as the last message  |
+| H10  | thinking blocks of the last assistant turn of a tool | unchanged, signatures included |
+|      | loop (tools arrive with issue 13)                    | (every other thinking: H3)     |
 
 Why: H1, a stopped reply is one the user chose to end and has read (decision 24). H2, a broken
 answer may stop mid-sentence, and the model would continue or imitate it. H3, thinking and tool
@@ -22,6 +26,10 @@ blocks cannot be replayed without their pairs (signatures, tool results). H5, th
 sending the question again would repeat it, fault directive and all, with every later message.
 H6, replies H2 drops do not hide their question: this is how `retry` asks it again. H8, the API
 wants alternating roles and no empty turn, and the question was asked and not given up on.
+H9, the API continues a final assistant message from its last character (decision 61), and
+refuses one that ends in whitespace. H10, the API requires the thinking that led to a tool call
+back, signed and unchanged, with the tool's result; earlier turns' thinking is dropped by the
+API anyway, so it is not sent (decision 62).
 
 The conversation's system prompt goes as `system`, outside the history.
 """
@@ -32,7 +40,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from .models import Message
+from . import thinking
+from .models import CatalogModel, Message
 
 # H1: the replies that are answers. The others ended badly (H2).
 _ANSWER_STATUSES = {Message.Status.COMPLETE, Message.Status.STOPPED}
@@ -84,16 +93,39 @@ def history(earlier: Iterable[Message]) -> list[dict]:
     return messages
 
 
-def build_request(reply: Message) -> dict:
-    """The streaming request for `reply`: the history of its conversation up to it."""
+def prefill_message(reply: Message) -> dict | None:
+    """H9: the reply's own text so far, which the model continues; None when it has none."""
+    text = reply.text.rstrip()
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]} if text else None
+
+
+def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
+    """The streaming request for `reply`: the history of its conversation up to it, sent to
+    the catalog row's upstream id, with thinking when the row or the conversation asks for it.
+
+    The thinking budget is fitted to the reply's max_tokens (thinking.fitted_budget); a caller
+    that lowers max_tokens afterwards fits it again.
+    """
     conversation = reply.conversation
+    model_id = reply.model or conversation.model
+    if model is None:
+        model = CatalogModel.objects.filter(model_id=model_id).first()
     messages = history(conversation.messages.filter(id__lt=reply.id).order_by("id"))
+    if prefill := prefill_message(reply):
+        messages.append(prefill)
+    max_tokens = reply.max_tokens or settings.CHAT_MAX_TOKENS
     request = {
-        "model": reply.model or conversation.model,
-        "max_tokens": reply.max_tokens or settings.CHAT_MAX_TOKENS,
+        "model": model.upstream_id if model else model_id,
+        "max_tokens": max_tokens,
         "messages": messages,
         "metadata": {"user_id": upstream_user_id(conversation.user_id)},
     }
     if conversation.system_prompt:
         request["system"] = conversation.system_prompt
+    if budget := thinking.wanted_budget(model, conversation):
+        try:
+            budget = thinking.fitted_budget(budget, max_tokens)
+        except thinking.BudgetDoesNotFit:
+            pass  # sent as wanted only if the caller does not refuse it (services do)
+        request["thinking"] = thinking.thinking_param(budget)
     return request

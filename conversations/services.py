@@ -8,11 +8,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from accounts import ledger
 from accounts.models import UpstreamCall, User
 from accounts.request_bound import request_token_bound
 
+from . import thinking
+from .api_rules import ApiRuleError, check_request
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
@@ -127,21 +130,37 @@ def _create_streaming_reply(
     model: CatalogModel,
     client_id: str,
     sending: SendingLimits,
+    prefill: str = "",
 ) -> tuple[Message, UpstreamCall]:
-    """Create the streaming reply and admit its first call (inside the send transaction)."""
+    """Create the streaming reply and admit its first call (inside the send transaction).
+
+    A prefill is the reply's first words: stored as its text, the model continues it (H9).
+    """
     refuse_if_too_many_replies(user, sending)
     reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
+        content=[{"type": "text", "text": prefill}] if prefill else [],
         model=model.model_id,
         client_id=client_id,
         heartbeat_at=timezone.now(),
         worker=settings.WORKER_ID,
     )
     reply.conversation = conversation
-    request = build_request(reply)
+    return reply, _admit_reply(user, model, reply)
+
+
+def _admit_reply(user: User, model: CatalogModel, reply: Message) -> UpstreamCall:
+    """Build the reply's request, admit its call and fit thinking to what was admitted.
+
+    Inside the caller's transaction: a refusal rolls everything back, nothing charged.
+    """
+    request = build_request(reply, model)
     wanted = min(settings.CHAT_MAX_TOKENS, model.max_output_tokens)
+    request["max_tokens"] = wanted
+    _fit_thinking(request, "invalid_settings")
+    _check_rules(request)
     try:
         admission = ledger.admit(
             user,
@@ -154,11 +173,46 @@ def _create_streaming_reply(
         )
     except ledger.QuotaExceeded as exc:
         raise quota_error(exc.balance, model) from None  # the transaction rolls back
-    reply.max_tokens = admission.max_tokens
+    request["max_tokens"] = reply.max_tokens = admission.max_tokens
+    # The quota may have lowered max_tokens below the thinking budget (decision 60).
+    _fit_thinking(request, "quota_exceeded")
     Message.objects.filter(pk=reply.pk).update(max_tokens=reply.max_tokens)
     # The runner sends exactly this, without reading the conversation again.
-    reply.upstream_request = request | {"max_tokens": reply.max_tokens}
-    return reply, admission.call
+    reply.upstream_request = request
+    return admission.call
+
+
+def _fit_thinking(request: dict, code: str) -> None:
+    config = request.get("thinking")
+    if config:
+        try:
+            config["budget_tokens"] = thinking.fitted_budget(
+                config["budget_tokens"], request["max_tokens"]
+            )
+        except thinking.BudgetDoesNotFit as exc:
+            raise ChatError(code, exc.detail) from None
+
+
+def _check_rules(request: dict) -> None:
+    try:
+        check_request(request)
+    except ApiRuleError as exc:
+        raise ChatError("invalid_settings", exc.message) from None
+
+
+def _validate_prefill(prefill: object) -> str:
+    """The reply's first words, without the trailing whitespace the API refuses."""
+    if prefill is None:
+        return ""
+    if not isinstance(prefill, str):
+        raise ChatError("invalid_frame", _("The start of the reply must be text."))
+    if len(prefill) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatError(
+            "too_long",
+            _("The start of the reply is too long (%(count)d characters; the limit is %(limit)d).")
+            % {"count": len(prefill), "limit": settings.CHAT_MAX_MESSAGE_CHARS},
+        )
+    return prefill.rstrip()
 
 
 def send_message(
@@ -169,9 +223,16 @@ def send_message(
     client_id: str = "",
     model_id: str | None = None,
     allow_secrets: bool = False,
+    prefill: object = None,
 ) -> SendResult:
-    """Store the user's words and a streaming reply in one transaction; nothing goes upstream."""
+    """Store the user's words and a streaming reply in one transaction; nothing goes upstream.
+
+    `prefill`: the reply's first words, which the model continues (the reply starts with them).
+    """
     text = _validate_text(text)
+    prefill = _validate_prefill(prefill)
+    if prefill:
+        refuse_if_secrets(prefill, confirmed=allow_secrets)
     refuse_if_secrets(text, confirmed=allow_secrets)  # before the limits: only the resend counts
     if attachments:
         # Attachments arrive with a later issue; until then every id is unknown.
@@ -197,7 +258,9 @@ def send_message(
             content=[{"type": "text", "text": text}],
             client_id=client_id,
         )
-        reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
+        reply, call = _create_streaming_reply(
+            user, conversation, model, client_id, sending, prefill
+        )
         conversation.save(update_fields=["updated_at", "model"])
     return SendResult(conversation, created, user_message, reply, call)
 
@@ -224,6 +287,79 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
         reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
         conversation.save(update_fields=["updated_at"])
     return SendResult(conversation, False, None, reply, call)
+
+
+CONTINUE_TEXT = _lazy("Continue from where you stopped.")
+
+
+def _continuable(reply: Message) -> bool:
+    """Cut at max_tokens, stopped or interrupted, with text to continue from."""
+    if reply.role != Message.Role.ASSISTANT or not reply.text.strip():
+        return False
+    if reply.status == Message.Status.COMPLETE:
+        return reply.stop_reason == "max_tokens"
+    return reply.status in {Message.Status.STOPPED, Message.Status.INTERRUPTED}
+
+
+def continue_reply(user: User, message_id: object, client_id: str = "") -> SendResult:
+    """Continue the last reply where it ended: its text goes back as the prefill (H9), it
+    streams again, and a new call of its own is admitted and charged (decision 61).
+
+    With thinking on the API refuses a prefill, so a new turn asks for the rest instead: the
+    result then has a user message and a new reply.
+    """
+    sending = sending_limits_for(user)
+    refuse_if_sending_too_fast(user, sending)
+    with transaction.atomic():
+        reply = message_for(user, message_id, lock=True)
+        conversation = reply.conversation
+        if conversation.messages.order_by("-id").first() != reply:
+            raise ChatError("invalid_frame", _("Only the last reply can be continued."))
+        _refuse_if_busy(conversation)
+        if not _continuable(reply):
+            raise ChatError(
+                "not_continuable",
+                _(
+                    "Only a reply cut short (by its length limit, a stop or a restart) "
+                    "can be continued."
+                ),
+            )
+        model = _model_or_refuse(user, reply.model or conversation.model)
+        if thinking.wanted_budget(model, conversation):
+            return _continue_as_new_turn(user, conversation, model, client_id, sending)
+        refuse_if_too_many_replies(user, sending)
+        _reopen(reply, client_id)
+        call = _admit_reply(user, model, reply)
+        conversation.save(update_fields=["updated_at"])
+    return SendResult(conversation, False, None, reply, call)
+
+
+def _reopen(reply: Message, client_id: str) -> None:
+    """Make an ended reply stream again, its text without the trailing whitespace the API
+    refuses (the continuation brings its own), its seq going on from where it was."""
+    content = [dict(block) for block in reply.content]
+    last = content[-1] if content else None
+    if last and last.get("type") == "text":
+        last["text"] = last.get("text", "").rstrip()
+    reply.content, reply.status = content, Message.Status.STREAMING
+    reply.stop_reason, reply.error, reply.usage = "", None, {}
+    reply.client_id, reply.max_tokens = client_id, None
+    reply.heartbeat_at, reply.worker = timezone.now(), settings.WORKER_ID
+    reply.save()
+
+
+def _continue_as_new_turn(
+    user: User, conversation: Conversation, model: CatalogModel, client_id: str, sending
+) -> SendResult:
+    user_message = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.USER,
+        content=[{"type": "text", "text": str(CONTINUE_TEXT)}],
+        client_id=client_id,
+    )
+    reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
+    conversation.save(update_fields=["updated_at"])
+    return SendResult(conversation, False, user_message, reply, call)
 
 
 def rename_conversation(user: User, conversation_id: object, title: str) -> Conversation:

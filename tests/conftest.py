@@ -53,6 +53,10 @@ def _seeded_catalog(request):
 
     seed = importlib.import_module("conversations.migrations.0003_seed_catalog").seed
     seed(apps, None)
+    thinking = importlib.import_module(
+        "conversations.migrations.0008_catalog_upstream_id_and_thinking"
+    )
+    thinking.official_api_defaults(apps, None)
 
 
 @pytest.fixture(autouse=True)
