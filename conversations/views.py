@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.selectors import quota_meter
 
-from . import services
+from . import services, thinking
 from .frames import conversation_payload, message_payload
 from .models import Conversation
 from .runner import stop_replies
@@ -31,6 +31,14 @@ def _sidebar(request: HttpRequest, current_id: int | None = None) -> dict:
     }
 
 
+def _thinking_models(request: HttpRequest, conv: Conversation | None) -> list[str]:
+    """The models that think in this conversation: there Continue asks in a new message, as
+    the API refuses a prefill with thinking on."""
+    conv = conv or Conversation()
+    models = available_models(request.user)
+    return [m.model_id for m in models if thinking.wanted_budget(m, conv)]
+
+
 def _composer(request: HttpRequest, conv: Conversation | None) -> dict:
     """The model picker and the quota meter under the composer."""
     default = default_model_for(request.user)
@@ -49,7 +57,11 @@ def chat(request: HttpRequest) -> HttpResponse:
         | _composer(request, None)
         | {
             "conversation": None,
-            "chat_state": {"conversation": None, "messages": []},
+            "chat_state": {
+                "conversation": None,
+                "messages": [],
+                "thinking_models": _thinking_models(request, None),
+            },
         }
     )
     return render(request, "conversations/chat.html", context)
@@ -63,6 +75,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     state = {
         "conversation": conversation_payload(conv),
         "messages": [message_payload(m) for m in messages],
+        "thinking_models": _thinking_models(request, conv),
     }
     context = (
         _sidebar(request, conv.pk)
