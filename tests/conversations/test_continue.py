@@ -11,6 +11,10 @@ from .wsclient import ChatSocket, created, deltas, text_of
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
+def words(n: int) -> str:
+    return " ".join(f"w{i}" for i in range(1, n + 1))
+
+
 def question(text: str) -> dict:
     return {"role": "user", "content": [{"type": "text", "text": text}]}
 
@@ -223,3 +227,39 @@ async def test_with_thinking_on_continue_asks_for_the_rest_in_a_new_turn(upstrea
     assert body["messages"][-1]["role"] == "user", "no prefill with thinking on"
     assert body["thinking"]["type"] == "enabled"
     await socket.close()
+
+
+async def test_a_prefill_that_looks_like_a_secret_is_refused_until_confirmed(
+    upstream, alice, runner
+):
+    key = "sk-ant-api03-" + "a" * 93
+    socket = await ChatSocket.open(alice)
+    frame = {"type": "send", "conversation": None, "text": "Hi", "prefill": key, "client_id": "s"}
+    await socket.send(frame)
+    refused_frame = await socket.receive()
+    assert refused_frame["code"] == "secret_detected"
+    assert await Message.objects.acount() == 0
+    await socket.close()
+
+
+async def test_a_socket_joining_during_a_continue_sees_one_answer_at_the_right_seq(
+    upstream, alice, runner
+):
+    socket = await ChatSocket.open(alice)
+    reply, frames = await cut_reply(socket, "Count !tokens=40 !cut=20 !delay=20")
+    conversation = frames[0]["conversation"]["id"]
+    await socket.send({"type": "continue", "message": reply["id"]})
+    await socket.receive_deltas(3)
+
+    other = await ChatSocket.open(alice)
+    await other.send({"type": "subscribe", "conversation": conversation})
+    joined = await other.receive_until("message.completed")
+
+    snapshot = next(f["message"] for f in joined if f["type"] == "message.created")
+    assert snapshot["content"][0]["text"].startswith(words(21))
+    later = deltas(joined)
+    assert later and later[0]["seq"] == snapshot["seq"] + 1
+    rebuilt = snapshot["content"][0]["text"] + "".join(d["text"] for d in later)
+    assert rebuilt == joined[-1]["content"][0]["text"] == words(40) + " "
+    await socket.close()
+    await other.close()

@@ -163,3 +163,38 @@ async def test_thinking_and_prefill_together_are_refused_before_any_call(upstrea
     assert frame["type"] == "error" and frame["code"] == "invalid_settings"
     assert upstream.requests == [] and await Message.objects.acount() == 0
     await socket.close()
+
+
+async def test_earlier_thinking_is_not_replayed_but_its_signature_is_kept(upstream, alice, runner):
+    socket = await ChatSocket.open(alice)
+    first = await chat(socket, "Think first !tokens=2", model=VARIANT)
+    conversation = first[0]["conversation"]["id"]
+    await socket.send_text("And again !tokens=2", conversation=conversation)
+    await socket.receive_until("message.completed")
+
+    earlier = upstream.requests[-1]["body"]["messages"][1]
+    assert earlier == {"role": "assistant", "content": [{"type": "text", "text": "w1 w2"}]}
+    stored = await Message.objects.filter(role="assistant").afirst()
+    assert stored.content[0]["signature"], "stored for the tool loop that will need it (H10)"
+    await socket.close()
+
+
+def test_the_migration_sets_the_variants_for_the_official_api_and_leaves_admins_rows(alice):
+    import importlib
+
+    from django.apps import apps
+
+    defaults = importlib.import_module(
+        "conversations.migrations.0008_catalog_upstream_id_and_thinking"
+    ).official_api_defaults
+    CatalogModel.objects.filter(model_id=VARIANT).update(upstream_model_id="", thinking_budget=0)
+    opus = "claude-opus-4-1-20250805-thinking"
+    CatalogModel.objects.filter(model_id=opus).update(upstream_model_id="", thinking_budget=5000)
+
+    defaults(apps, None)
+
+    sonnet_row = CatalogModel.objects.get(model_id=VARIANT)
+    assert (sonnet_row.upstream_id, sonnet_row.thinking_budget) == (BASE, 2048)
+    opus_row = CatalogModel.objects.get(model_id=opus)
+    assert (opus_row.upstream_id, opus_row.thinking_budget) == (opus, 5000), "an admin's choice"
+    assert CatalogModel.objects.get(model_id=BASE).supports_thinking
