@@ -225,7 +225,9 @@
       // A reply arriving after an earlier failed one takes its Retry button away.
       messages.forEach((other) => other !== m && renderError(other));
     }
-    if (m.final && payload.status === "streaming") return m; // a stale snapshot of an ended reply
+    // A stale snapshot of an ended reply; one past its end is a continuation (a socket that
+    // missed message.continued while it reconnected).
+    if (m.final && payload.status === "streaming" && (payload.seq || 0) <= m.seq) return m;
     if (m.status === "streaming" && payload.status === "streaming" && (payload.seq || 0) < m.seq && !m.resyncing) {
       return m; // older than what this tab already shows
     }

@@ -1,5 +1,6 @@
 """Extended thinking, Continue and prefill in the browser, in English and Japanese."""
 
+import json
 import re
 
 import pytest
@@ -95,3 +96,54 @@ def test_a_prefill_starts_the_reply(lang_page, sign_up, artifacts):
     expect(lang_page.locator("#prefill-input")).to_be_hidden()  # for that reply only
     lang_page.reload()
     assert ChatPage.text_of(chat.replies.last) == "Dear Bob, w1 w2 w3"
+
+
+def test_with_thinking_on_continue_asks_in_a_new_message_and_says_so(page, sign_up):
+    chat = ChatPage(sign_up(page))
+    page.select_option("#model-select", VARIANT)
+    # The thinking block takes 13 pieces: the cut falls in the answer.
+    reply = chat.send("Count !tokens=10 !cut=16")
+    ChatPage.wait_for_status(reply, "complete")
+    note = reply.locator(".continue-note")
+    expect(note).to_contain_text("new message")
+
+    reply.locator(".continue-button").click()
+    expect(chat.user_messages).to_have_count(2)
+    expect(chat.user_messages.last).to_have_text("Continue from where you stopped.")
+    expect(chat.replies).to_have_count(2)
+    ChatPage.wait_for_status(chat.replies.last, "complete")
+    expect(reply.locator(".continue-button")).to_have_count(0)  # no longer the last reply
+
+
+def test_a_tab_that_missed_the_continue_frame_picks_the_continuation_up(page, sign_up):
+    """message.continued and a delta lost (a socket dropping): the gap asks for a snapshot,
+    and the snapshot of the reply streaming again is taken, not ignored as stale."""
+    lost = {"continued": False, "delta": False}
+
+    def relay(ws) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message) -> None:
+            frame = json.loads(message)
+            if frame["type"] == "message.continued":
+                lost["continued"] = True
+                return
+            if frame["type"] == "message.delta" and lost["continued"] and not lost["delta"]:
+                lost["delta"] = True
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r"/ws/chat/$"), relay)
+    chat = ChatPage(sign_up(page))
+    reply = chat.send("Count !tokens=30 !cut=10 !delay=100")
+    ChatPage.wait_for_status(reply, "complete")
+    reply.locator(".continue-button").click()
+
+    ChatPage.wait_for_status(reply, "streaming")
+    ChatPage.wait_for_word(reply, "w14")
+    assert reply.get_attribute("data-status") == "streaming", "shown live, not at the end"
+    assert lost == {"continued": True, "delta": True}
+    ChatPage.wait_for_status(reply, "complete")
+    assert ChatPage.text_of(reply) == words(20)
