@@ -229,23 +229,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         result = await database_sync_to_async(services.continue_reply)(
             self.user, message_id, client_id or ""
         )
-        if result.user_message is not None:  # thinking on: continued as a new turn
-            await self._announce_and_run_reply(result, client_id)
-            return
-        reply = result.reply
-        try:
-            await self._join(result.conversation.pk)
-            frame = message_continued_frame(message_payload(reply), client_id)
-            await self.runner.publish(result.conversation.pk, frame)
-        finally:
-            self.runner.start(
-                reply.pk,
-                result.conversation.pk,
-                result.request,
-                result.call.pk,
-                base=reply.content,
-                seq=reply.seq,
-            )
+        await self._announce_and_run_reply(result, client_id)
 
     async def _announce_and_run_reply(
         self, result: services.SendResult, client_id: str | None
@@ -255,13 +239,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._join(conversation_id)
             for message in (result.user_message, result.reply):
                 if message is not None:
-                    frame = message_created_frame(message_payload(message), client_id)
+                    # A continued reply is not new: readers that saw it end take it up again.
+                    announce = (
+                        message_continued_frame if result.continued else message_created_frame
+                    )
+                    frame = announce(message_payload(message), client_id)
                     await self.runner.publish(conversation_id, frame)
         finally:
             # The reply is stored with a hold: it must run even if telling the sockets failed.
             reply = result.reply
             self.runner.start(
-                reply.pk, conversation_id, result.request, result.call.pk, base=reply.content
+                reply.pk,
+                conversation_id,
+                result.request,
+                result.call.pk,
+                base=reply.content,  # a prefill, or the text a continued reply goes on from
+                seq=reply.seq,
             )
 
     async def on_subscribe(self, frame: dict, client_id: str | None) -> None:

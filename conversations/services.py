@@ -40,6 +40,7 @@ class SendResult:
     user_message: Message | None
     reply: Message
     call: UpstreamCall
+    continued: bool = False  # the reply existed and streams again (Continue)
 
     @property
     def request(self) -> dict:
@@ -159,7 +160,7 @@ def _admit_reply(user: User, model: CatalogModel, reply: Message) -> UpstreamCal
     request = build_request(reply, model)
     wanted = min(settings.CHAT_MAX_TOKENS, model.max_output_tokens)
     request["max_tokens"] = wanted
-    _fit_thinking(request, "invalid_settings")
+    thinking.fit_request(request, "invalid_settings")
     _check_rules(request)
     try:
         admission = ledger.admit(
@@ -175,22 +176,11 @@ def _admit_reply(user: User, model: CatalogModel, reply: Message) -> UpstreamCal
         raise quota_error(exc.balance, model) from None  # the transaction rolls back
     request["max_tokens"] = reply.max_tokens = admission.max_tokens
     # The quota may have lowered max_tokens below the thinking budget (decision 60).
-    _fit_thinking(request, "quota_exceeded")
+    thinking.fit_request(request, "quota_exceeded")
     Message.objects.filter(pk=reply.pk).update(max_tokens=reply.max_tokens)
     # The runner sends exactly this, without reading the conversation again.
     reply.upstream_request = request
     return admission.call
-
-
-def _fit_thinking(request: dict, code: str) -> None:
-    config = request.get("thinking")
-    if config:
-        try:
-            config["budget_tokens"] = thinking.fitted_budget(
-                config["budget_tokens"], request["max_tokens"]
-            )
-        except thinking.BudgetDoesNotFit as exc:
-            raise ChatError(code, exc.detail) from None
 
 
 def _check_rules(request: dict) -> None:
@@ -331,7 +321,7 @@ def continue_reply(user: User, message_id: object, client_id: str = "") -> SendR
         _reopen(reply, client_id)
         call = _admit_reply(user, model, reply)
         conversation.save(update_fields=["updated_at"])
-    return SendResult(conversation, False, None, reply, call)
+    return SendResult(conversation, False, None, reply, call, continued=True)
 
 
 def _reopen(reply: Message, client_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from django.utils.translation import gettext as _
 
+from .errors import ChatError
 from .models import CatalogModel, Conversation
 
 MIN_BUDGET = 1024  # the API's floor for budget_tokens
@@ -58,3 +59,13 @@ def fitted_budget(budget: int, max_tokens: int) -> int:
 
 def thinking_param(budget: int) -> dict:
     return {"type": "enabled", "budget_tokens": budget}
+
+
+def fit_request(request: dict, code: str) -> None:
+    """Fit a request's thinking budget to its max_tokens, or refuse it with `code`."""
+    config = request.get("thinking")
+    if config:
+        try:
+            config["budget_tokens"] = fitted_budget(config["budget_tokens"], request["max_tokens"])
+        except BudgetDoesNotFit as exc:
+            raise ChatError(code, exc.detail) from None
