@@ -490,7 +490,7 @@
     const frame = { type: "send", conversation: conversationId, text, attachments: [], client_id: clientId };
     if (modelSelect && modelSelect.value) frame.model = modelSelect.value;
     if (allowSecrets) frame.allow_secrets = true;
-    if (!prefillBox.hidden && prefillInput.value.trim()) frame.prefill = prefillInput.value;
+    if (!prefillBox.hidden && prefillInput.value.trim()) frame.prefill = pendingSend.prefill = prefillInput.value;
     closePrefill(); // for the next reply only
     sendFrame(frame);
   }
@@ -501,13 +501,18 @@
     prefillToggle.setAttribute("aria-expanded", "false");
   }
 
+  function openPrefill(value) {
+    if (value) prefillInput.value = value;
+    prefillBox.hidden = false;
+    prefillToggle.setAttribute("aria-expanded", "true");
+  }
+
   prefillToggle.addEventListener("click", () => {
     if (!prefillBox.hidden) {
       closePrefill();
       return;
     }
-    prefillBox.hidden = false;
-    prefillToggle.setAttribute("aria-expanded", "true");
+    openPrefill();
     prefillInput.focus();
   });
 
@@ -527,6 +532,7 @@
     if (queued >= 0) outbox.splice(queued, 1);
     // Keep whatever was typed since, after the words that came back.
     input.value = input.value ? pendingSend.text + "\n" + input.value : pendingSend.text;
+    if (pendingSend.prefill && !prefillInput.value) openPrefill(pendingSend.prefill);
     pendingSend.el.remove();
     pendingSend = null;
     autosize();

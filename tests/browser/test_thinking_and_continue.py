@@ -147,3 +147,18 @@ def test_a_tab_that_missed_the_continue_frame_picks_the_continuation_up(page, si
     assert lost == {"continued": True, "delta": True}
     ChatPage.wait_for_status(reply, "complete")
     assert ChatPage.text_of(reply) == words(20)
+
+
+def test_a_prefill_refused_with_thinking_on_is_given_back(page, sign_up):
+    chat = ChatPage(sign_up(page))
+    page.select_option("#model-select", VARIANT)
+    page.locator("#prefill-toggle").click()
+    page.fill("#prefill-input", "Sure, here")
+    chat.input.fill("Hello !tokens=2")
+    chat.input.press("Enter")
+
+    expect(page.locator("#composer-error")).to_contain_text("prefill")
+    expect(chat.input).to_have_value("Hello !tokens=2")
+    expect(page.locator("#prefill-input")).to_have_value("Sure, here")
+    expect(page.locator("#prefill-input")).to_be_visible()
+    expect(chat.replies).to_have_count(0)

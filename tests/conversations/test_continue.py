@@ -263,3 +263,23 @@ async def test_a_socket_joining_during_a_continue_sees_one_answer_at_the_right_s
     assert rebuilt == joined[-1]["content"][0]["text"] == words(40) + " "
     await socket.close()
     await other.close()
+
+
+async def test_a_continuation_stopped_midway_keeps_both_parts_and_charges_each_call(
+    upstream, alice, runner
+):
+    socket = await ChatSocket.open(alice)
+    reply, _ = await cut_reply(socket, "Count !tokens=200 !cut=6 !delay=150")
+    await socket.send({"type": "continue", "message": reply["id"]})
+    await socket.receive_deltas(2)
+    await socket.send({"type": "stop", "message": reply["id"]})
+    frames = await socket.receive_until("message.completed")
+
+    assert frames[-1]["status"] == "stopped"
+    stored = await Message.objects.aget(pk=reply["id"])
+    assert stored.text.startswith("w1 w2 w3 w4 w5 w6 w7 w8")
+    assert not stored.text.startswith("w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12"), "stopped"
+    assert stored.content == frames[-1]["content"] and len(stored.content) == 1
+    calls = UpstreamCall.objects.filter(message_id=reply["id"])
+    assert [c.status async for c in calls] == [UpstreamCall.Status.SETTLED] * 2
+    await socket.close()
