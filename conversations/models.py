@@ -4,6 +4,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -168,6 +169,13 @@ class CatalogModel(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.model_id
+
+    def clean(self) -> None:
+        # The API refuses a smaller budget (api_rules): say so here, not on every send.
+        if 0 < self.thinking_budget < 1024:
+            raise ValidationError(
+                {"thinking_budget": _("A thinking budget is at least 1024 tokens (0: none).")}
+            )
 
     @property
     def upstream_id(self) -> str:
