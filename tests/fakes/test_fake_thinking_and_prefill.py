@@ -4,7 +4,7 @@ a prefill, and cuts a reply at max_tokens on `!cut=N`."""
 from conversations.fake_upstream.script import plan_reply
 
 
-def body(text: str, *, model: str = "claude-sonnet-4-5-20250929", **extra) -> dict:
+def body(text: str, *, model: str = "claude-sonnet-4-5-20250929") -> dict:
     return {"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": text}]}
 
 
