@@ -102,13 +102,17 @@ class CatalogModelAdmin(admin.ModelAdmin):
     search_fields = ["model_id", "display_name"]
     readonly_fields = ["updated_at"]
     fieldsets = [
-        (_("Identity"), {"fields": ["model_id", "display_name", "enabled", "is_default"]}),
+        (
+            _("Identity"),
+            {"fields": ["model_id", "upstream_model_id", "display_name", "enabled", "is_default"]},
+        ),
         (
             _("Limits"),
             {
                 "fields": [
                     "context_window",
                     "max_output_tokens",
+                    "supports_thinking",
                     "thinking_budget",
                     "supports_vision",
                     "supports_pdf",

@@ -10,13 +10,12 @@ with a model, so a setting is refused beside its field when it is saved, not whe
 from django.conf import settings as django_settings
 from django.utils.translation import gettext as _
 
-from . import api_rules
+from . import api_rules, thinking
 from .models import CatalogModel
 
 KEYS = ("temperature", "top_p", "top_k", "max_tokens", "stop_sequences", "thinking")
 MAX_STOP_SEQUENCE_CHARS = 200
 MAX_SYSTEM_PROMPT_CHARS = 50_000
-DEFAULT_THINKING_BUDGET = api_rules.MIN_THINKING_BUDGET
 
 
 class SettingsInvalid(ValueError):
@@ -126,16 +125,18 @@ def clean_system_prompt(value: object) -> str:
 
 
 def supports_thinking(model: CatalogModel) -> bool:
-    """The catalog offers extended thinking for it: a budget, or a gateway `-thinking` id."""
-    return model.thinking_budget > 0 or model.model_id.endswith(api_rules.THINKING_SUFFIX)
+    """The settings panel offers the thinking switch: the row may think, or always does."""
+    return model.supports_thinking or thinks_always(model)
+
+
+def thinks_always(model: CatalogModel) -> bool:
+    """Every reply thinks: a catalog budget, or a gateway `-thinking` id sent as it is."""
+    return model.thinking_budget > 0 or model.upstream_id.endswith(api_rules.THINKING_SUFFIX)
 
 
 def thinking_budget(chosen: dict, model: CatalogModel) -> int | None:
     """The thinking budget a request uses, or None when thinking is off (or not offered)."""
-    thinking = chosen.get("thinking") or {}
-    if not thinking.get("enabled") or not supports_thinking(model):
-        return None
-    return thinking.get("budget_tokens") or model.thinking_budget or DEFAULT_THINKING_BUDGET
+    return thinking.budget_for(chosen, model) or None
 
 
 def wanted_max_tokens(chosen: dict, model: CatalogModel) -> int:

@@ -20,6 +20,7 @@ from .frames import (
     conversation_created_frame,
     encode,
     error_frame,
+    message_continued_frame,
     message_created_frame,
     message_payload,
 )
@@ -152,6 +153,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "subscribe": self.on_subscribe,
             "stop": self.on_stop,
             "retry": self.on_retry,
+            "continue": self.on_continue,
         }.get(frame["type"])
         if handler is None:
             detail = _("Unknown frame type: %(type)s") % {"type": frame["type"][:50]}
@@ -215,6 +217,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             model_id,
             allow_secrets=allow_secrets,
             chosen=chosen,
+            prefill=frame.get("prefill"),
         )
         conversation = result.conversation
         if result.created:
@@ -228,6 +231,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         await self._announce_and_run_reply(result, client_id)
 
+    async def on_continue(self, frame: dict, client_id: str | None) -> None:
+        message_id = _required_id(frame.get("message"))
+        result = await database_sync_to_async(services.continue_reply)(
+            self.user, message_id, client_id or ""
+        )
+        await self._announce_and_run_reply(result, client_id)
+
     async def _announce_and_run_reply(
         self, result: services.SendResult, client_id: str | None
     ) -> None:
@@ -236,11 +246,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._join(conversation_id)
             for message in (result.user_message, result.reply):
                 if message is not None:
-                    frame = message_created_frame(message_payload(message), client_id)
+                    # A continued reply is not new: readers that saw it end take it up again.
+                    announce = (
+                        message_continued_frame if result.continued else message_created_frame
+                    )
+                    frame = announce(message_payload(message), client_id)
                     await self.runner.publish(conversation_id, frame)
         finally:
             # The reply is stored with a hold: it must run even if telling the sockets failed.
-            self.runner.start(result.reply.pk, conversation_id, result.request, result.call.pk)
+            reply = result.reply
+            self.runner.start(
+                reply.pk,
+                conversation_id,
+                result.request,
+                result.call.pk,
+                base=reply.content,  # a prefill, or the text a continued reply goes on from
+                seq=reply.seq,
+            )
 
     async def on_subscribe(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _required_id(frame.get("conversation"))

@@ -140,3 +140,9 @@ def conversation_created_frame(conversation: Conversation, client_id: str | None
 def message_created_frame(payload: dict, client_id: str | None) -> dict:
     """`message.created` around a `message_payload` (a live reply's may carry its snapshot)."""
     return {"type": "message.created", "message": payload, "client_id": client_id}
+
+
+def message_continued_frame(payload: dict, client_id: str | None) -> dict:
+    """`message.continued`: an ended reply streams again (Continue), from this payload's
+    content and seq; its deltas follow on from that seq."""
+    return {"type": "message.continued", "message": payload, "client_id": client_id}

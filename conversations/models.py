@@ -4,6 +4,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -175,8 +176,27 @@ class CatalogModel(models.Model):
     is_default = models.BooleanField(_("default"), default=False)
     context_window = models.PositiveIntegerField(_("context window"), default=200_000)
     max_output_tokens = models.PositiveIntegerField(_("max output tokens"), default=8192)
+    # What goes upstream (decision 59): the official API knows no "-thinking" ids, so such a
+    # row names its base model here and thinks through `thinking_budget`; a gateway that knows
+    # the id gets it as it is (blank here, budget 0).
+    upstream_model_id = models.CharField(
+        _("upstream model id"),
+        max_length=100,
+        blank=True,
+        help_text=_("The id sent to the API. Blank: the API model id."),
+    )
     thinking_budget = models.PositiveIntegerField(
-        _("thinking budget"), default=0, help_text=_("0: no extended thinking.")
+        _("thinking budget"),
+        default=0,
+        help_text=_(
+            "Extended thinking on every reply, with this budget in tokens (at least 1024). "
+            "0: only when a conversation turns it on."
+        ),
+    )
+    supports_thinking = models.BooleanField(
+        _("extended thinking"),
+        default=False,
+        help_text=_("Conversations may turn extended thinking on for this model."),
     )
     supports_vision = models.BooleanField(_("images"), default=True)
     supports_pdf = models.BooleanField(_("PDF"), default=True)
@@ -207,6 +227,18 @@ class CatalogModel(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.model_id
+
+    def clean(self) -> None:
+        # The API refuses a smaller budget (api_rules): say so here, not on every send.
+        if 0 < self.thinking_budget < 1024:
+            raise ValidationError(
+                {"thinking_budget": _("A thinking budget is at least 1024 tokens (0: none).")}
+            )
+
+    @property
+    def upstream_id(self) -> str:
+        """The model id the API is sent."""
+        return self.upstream_model_id or self.model_id
 
     def pricing(self) -> PriceList:
         """Its prices as plain values: accounts.pricing does every cost computation."""

@@ -18,6 +18,10 @@ the replies that follow it.
 | H9   | a user message's attachments (H4, H6 messages)       | their blocks, before its text  |
 | H10  | an attachment past the API's per-request limits      | a note; the newest are kept    |
 | H11  | an image or PDF the request's model cannot read      | a short text placeholder       |
+| H12  | the reply being written, when it has text already    | its text, trailing whitespace  |
+|      | (a prefill, or Continue)                             | stripped, as the last message  |
+| H13  | thinking blocks of the last assistant turn of a tool | unchanged, signatures included |
+|      | loop (tools arrive with issue 13)                    | (every other thinking: H3)     |
 
 Why: H1, a stopped reply is one the user chose to end and has read (decision 24). H2, a broken
 answer may stop mid-sentence, and the model would continue or imitate it. H3, thinking and tool
@@ -32,6 +36,10 @@ refuse helps no one: counting newest first, the oldest attachments past the imag
 request-size limits become a note telling the model, and the reply lists their ids
 (`attachments_left_out`) for the page. H11, after a switch to a model without vision or PDF
 support (the send refuses new ones), earlier files become a placeholder, not an error.
+H12, the API continues a final assistant message from its last character (decision 61), and
+refuses one that ends in whitespace. H13, the API requires the thinking that led to a tool call
+back, signed and unchanged, with the tool's result; earlier turns' thinking is dropped by the
+API anyway, so it is not sent (decision 62).
 
 The conversation's system prompt goes as `system`, outside the history: a string, or, for a
 conversation started from a team preset, two text blocks, the team's prompt first and the
@@ -140,12 +148,20 @@ def system_text(conversation: Conversation) -> str:
     return system or ""
 
 
+def prefill_message(reply: Message) -> dict | None:
+    """H12: the reply's own text so far, which the model continues; None when it has none."""
+    text = reply.text.rstrip()
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]} if text else None
+
+
 def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
-    """The streaming request for `reply`: the history of its conversation up to it, with the
-    conversation's system prompt and settings (`model`: its catalog row, looked up if None).
+    """The streaming request for `reply`: the history of its conversation up to it, sent to
+    the catalog row's upstream id, with the conversation's system prompt and settings (`model`:
+    its catalog row, looked up if None), and thinking when the row or the conversation asks.
 
     Attachments are placeholders here (phase 1: stored metadata only, no file read); the ids
-    H10 left out are put on `reply.attachments_left_out` (not saved here).
+    H10 left out are put on `reply.attachments_left_out` (not saved here). The thinking budget
+    is as wanted: the send path fits it to the admitted max_tokens (`thinking.fit_request`).
     """
     conversation = reply.conversation
     model_id = reply.model or conversation.model
@@ -155,12 +171,14 @@ def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
     earlier = conversation.messages.filter(id__lt=reply.id).order_by("id")
     messages = history(earlier.prefetch_related("attachments"), _reads(model))
     reply.attachments_left_out = fit_to_limits(messages)  # H10
+    if prefill := prefill_message(reply):
+        messages.append(prefill)
     max_tokens = reply.max_tokens
     if not max_tokens:
         fallback = settings.CHAT_MAX_TOKENS
         max_tokens = chat_settings.wanted_max_tokens(chosen, model) if model else fallback
     request = {
-        "model": model_id,
+        "model": model.upstream_id if model else model_id,
         "max_tokens": max_tokens,
         "messages": messages,
         "metadata": {"user_id": upstream_user_id(conversation.user_id)},

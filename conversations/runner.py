@@ -70,9 +70,43 @@ class Generation:
     model: str = ""
     request: dict | None = None
     accumulator: MessageAccumulator = field(default_factory=MessageAccumulator)
+    # The reply's stored blocks when this call began (a prefill, or the text Continue goes on
+    # from): the call's block i is the reply's block offset + i, its first text block
+    # joining the stored last one (decision 61).
+    base: list[dict] = field(default_factory=list)
+    offset: int = 0
 
     def snapshot(self) -> list[dict]:
         return [dict(b) for b in self.blocks]
+
+    def begin_at(self, base: list[dict], seq: int) -> None:
+        self.base = [dict(b) for b in base]
+        self.blocks = [dict(b) for b in base]
+        self.seq = self.checkpointed_seq = seq
+        self.offset = len(base) - 1 if self._joins_last() else len(base)
+
+    def _joins_last(self) -> bool:
+        return bool(self.base) and self.base[-1].get("type") == "text"
+
+    def local_index(self, index: int, kind: str = "text") -> int:
+        """Where the call's block `index` goes in the reply; a non-text first block does not
+        join the stored text but follows it."""
+        if index == 0 and kind != "text" and self.offset == len(self.base) - 1 and self.base:
+            self.offset = len(self.base)
+        return self.offset + index
+
+    def final_content(self) -> list[dict]:
+        """The reply's blocks: the stored ones, then this call's, the first text joined."""
+        new = self.accumulator.content
+        if not new:
+            return self.snapshot()
+        if not self.base:
+            return new
+        blocks = [dict(b) for b in self.base]
+        if self.offset == len(blocks) - 1 and new[0].get("type") == "text":
+            blocks[-1]["text"] = blocks[-1].get("text", "") + new[0].get("text", "")
+            new = new[1:]
+        return blocks + new
 
 
 class GenerationRunner:
@@ -143,14 +177,18 @@ class GenerationRunner:
         conversation_id: int,
         request: dict | None = None,
         call_id: int | None = None,
+        base: list[dict] | None = None,
+        seq: int = 0,
     ) -> Generation:
         """Start writing a reply in a task owned by this process, not by any socket.
 
         `request` and `call_id`: the upstream request the send built and the call it admitted;
         without them, the request is built again and the reply's running call looked up.
+        `base` and `seq`: the reply's stored blocks and seq, which this call continues.
         """
         self.ensure_maintenance()
         gen = Generation(message_id, conversation_id, call_id=call_id, request=request)
+        gen.begin_at(base or [], seq)
         self.generations[message_id] = gen
         gen.task = asyncio.get_running_loop().create_task(
             self._run(gen), name=f"reply-{message_id}"
@@ -184,9 +222,10 @@ class GenerationRunner:
         status, error = Message.Status.FAILED, None
         try:
             if gen.request is None or gen.call_id is None:
-                gen.request, gen.call_id = await database_sync_to_async(_load_request)(
+                gen.request, gen.call_id, base, seq = await database_sync_to_async(_load_request)(
                     gen.message_id
                 )
+                gen.begin_at(base, seq)
             request = gen.request
             if request is None:
                 return  # deleted before it started
@@ -236,18 +275,22 @@ class GenerationRunner:
             gen.accumulator.feed(event)
             if type(event) is BlockDelta:
                 if event.kind in _FIELD_OF_KIND:
-                    await self._add_delta(gen, event.index, event.kind, event.text)
+                    index = gen.local_index(event.index, event.kind)
+                    await self._add_delta(gen, index, event.kind, event.text)
                     if waited > READ_WAIT_SECONDS and gen.seq:
                         await asyncio.sleep(self.read_pause)
             elif type(event) is BlockStart:
                 await self._add_block(gen, event.index, event.block)
 
-    async def _add_block(self, gen: Generation, index: int, block: dict) -> None:
+    async def _add_block(self, gen: Generation, upstream_index: int, block: dict) -> None:
+        kind = block.get("type", "text")
+        index = gen.local_index(upstream_index, kind)
         async with gen.lock:
             await self._flush_locked(gen)
+            if index < len(gen.base):
+                return  # the stored text this call continues: kept as it is
             while len(gen.blocks) <= index:
                 gen.blocks.append({"type": "text", "text": ""})
-            kind = block.get("type", "text")
             start = {"type": kind}
             if kind == "tool_use":
                 start.update(id=block.get("id"), name=block.get("name"), partial_json="")
@@ -340,7 +383,7 @@ class GenerationRunner:
         try:
             async with gen.lock:
                 await self._flush_locked(gen)
-            content = acc.content or gen.snapshot()
+            content = gen.final_content()
             usage = acc.usage.as_dict()
             outcome = await _with_retries(
                 settlement.finish_reply,
@@ -354,6 +397,8 @@ class GenerationRunner:
                 usage=usage,
                 error=error,
                 complete=acc.complete,
+                # This call's output only: the stored blocks it continued were charged before.
+                output_chars=settlement.streamed_chars(acc.content),
             )
             if outcome == "deleted":
                 # Readers still on the page (the admin deleted it) see the reply end.
@@ -473,18 +518,18 @@ async def stop_replies(replies: list[services.StreamingReply]) -> None:
         await runner.stop_anywhere(reply.message_id, reply.worker)
 
 
-def _load_request(message_id: int) -> tuple[dict | None, int | None]:
-    """The request of a reply started without one, and its running call."""
+def _load_request(message_id: int) -> tuple[dict | None, int | None, list[dict], int]:
+    """The request of a reply started without one, its running call, its blocks and seq."""
     reply = Message.objects.select_related("conversation").filter(pk=message_id).first()
     if reply is None:
-        return None, None
+        return None, None, [], 0
     call_id = (
         reply.calls.filter(status=UpstreamCall.Status.RUNNING)
         .order_by("-id")
         .values_list("pk", flat=True)
         .first()
     )
-    return build_request(reply), call_id
+    return build_request(reply), call_id, reply.content, reply.seq
 
 
 def _heartbeat_and_reap(message_ids: list[int], call_ids: list[int]) -> list[Message]:

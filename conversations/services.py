@@ -9,12 +9,13 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from accounts import ledger
 from accounts.models import UpstreamCall, User
 from accounts.request_bound import request_token_bound
 
-from . import api_rules, chat_settings
+from . import api_rules, chat_settings, thinking
 from .attachments import attachment_ids, claim_for_send, link_to_message
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
@@ -40,6 +41,7 @@ class SendResult:
     user_message: Message | None
     reply: Message
     call: UpstreamCall
+    continued: bool = False  # the reply existed and streams again (Continue)
 
     @property
     def request(self) -> dict:
@@ -132,28 +134,38 @@ def _create_streaming_reply(
     model: CatalogModel,
     client_id: str,
     sending: SendingLimits,
+    prefill: str = "",
 ) -> tuple[Message, UpstreamCall]:
-    """Create the streaming reply and admit its first call (inside the send transaction)."""
+    """Create the streaming reply and admit its first call (inside the send transaction).
+
+    A prefill is the reply's first words: stored as its text, the model continues it (H12).
+    """
     refuse_if_too_many_replies(user, sending)
     reply = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
+        content=[{"type": "text", "text": prefill}] if prefill else [],
         model=model.model_id,
         client_id=client_id,
         heartbeat_at=timezone.now(),
         worker=settings.WORKER_ID,
     )
     reply.conversation = conversation
+    return reply, _admit_reply(user, model, reply)
+
+
+def _admit_reply(user: User, model: CatalogModel, reply: Message) -> UpstreamCall:
+    """Build the reply's request, admit its call and fit thinking to what was admitted.
+
+    Inside the caller's transaction: a refusal rolls everything back, nothing charged.
+    """
     request = build_request(reply, model)
-    wanted = chat_settings.wanted_max_tokens(conversation.settings or {}, model)
-    try:
-        # Before admission: a request the API would refuse is neither held nor charged.
-        api_rules.check_request(
-            request | {"max_tokens": wanted}, max_output_tokens=model.max_output_tokens
-        )
-    except api_rules.ApiRuleError as exc:
-        raise invalid_settings({exc.field or "settings": exc.message}) from None
+    wanted = chat_settings.wanted_max_tokens(reply.conversation.settings or {}, model)
+    request["max_tokens"] = wanted
+    thinking.fit_request(request, "invalid_settings")
+    # Before admission: a request the API would refuse is neither held nor charged.
+    _check_rules(request, model)
     try:
         admission = ledger.admit(
             user,
@@ -166,13 +178,37 @@ def _create_streaming_reply(
         )
     except ledger.QuotaExceeded as exc:
         raise quota_error(exc.balance, model) from None  # the transaction rolls back
-    reply.max_tokens = admission.max_tokens
+    request["max_tokens"] = reply.max_tokens = admission.max_tokens
+    # The quota may have lowered max_tokens below the thinking budget (decision 60).
+    thinking.fit_request(request, "quota_exceeded")
     Message.objects.filter(pk=reply.pk).update(
         max_tokens=reply.max_tokens, attachments_left_out=reply.attachments_left_out
     )
     # The runner sends exactly this, without reading the conversation again.
-    reply.upstream_request = request | {"max_tokens": reply.max_tokens}
-    return reply, admission.call
+    reply.upstream_request = request
+    return admission.call
+
+
+def _check_rules(request: dict, model: CatalogModel) -> None:
+    try:
+        api_rules.check_request(request, max_output_tokens=model.max_output_tokens)
+    except api_rules.ApiRuleError as exc:
+        raise invalid_settings({exc.field or "settings": exc.message}) from None
+
+
+def _validate_prefill(prefill: object) -> str:
+    """The reply's first words, without the trailing whitespace the API refuses."""
+    if prefill is None:
+        return ""
+    if not isinstance(prefill, str):
+        raise ChatError("invalid_frame", _("The start of the reply must be text."))
+    if len(prefill) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatError(
+            "too_long",
+            _("The start of the reply is too long (%(count)d characters; the limit is %(limit)d).")
+            % {"count": len(prefill), "limit": settings.CHAT_MAX_MESSAGE_CHARS},
+        )
+    return prefill.rstrip()
 
 
 def invalid_settings(fields: dict[str, str]) -> ChatError:
@@ -250,14 +286,19 @@ def send_message(
     model_id: str | None = None,
     allow_secrets: bool = False,
     chosen: ChosenSettings = ChosenSettings(),
+    prefill: object = None,
 ) -> SendResult:
     """Store the user's words and a streaming reply in one transaction; nothing goes upstream.
 
     `attachments`: ids of the sender's own unsent uploads; they join the user message, and the
     reply's request carries them (read from storage only after this commits: the runner).
+    `prefill`: the reply's first words, which the model continues (the reply starts with them).
     """
     ids = attachment_ids(attachments)
     text = _validate_text(text, allow_empty=bool(ids))
+    prefill = _validate_prefill(prefill)
+    if prefill:
+        refuse_if_secrets(prefill, confirmed=allow_secrets)
     refuse_if_secrets(text, confirmed=allow_secrets)  # before the limits: only the resend counts
     if chosen.preset_id is not None and conversation_id is not None:
         raise ChatError("invalid_frame", _("A preset can only start a new chat."))
@@ -291,7 +332,9 @@ def send_message(
         )
         link_to_message(claimed, user_message)
         prefetch_related_objects([user_message], "attachments")  # its payload lists them
-        reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
+        reply, call = _create_streaming_reply(
+            user, conversation, model, client_id, sending, prefill
+        )
         fields = ["updated_at", "model", "settings", "system_prompt", "preset"]
         conversation.save(update_fields=fields)
     return SendResult(conversation, created, user_message, reply, call)
@@ -346,6 +389,80 @@ def save_settings(
         conversation.settings, conversation.system_prompt = cleaned, prompt
         conversation.save(update_fields=["settings", "system_prompt", "updated_at"])
     return conversation
+
+
+CONTINUE_TEXT = _lazy("Continue from where you stopped.")
+
+
+def _continuable(reply: Message) -> bool:
+    """Cut at max_tokens, stopped or interrupted, with text to continue from."""
+    if reply.role != Message.Role.ASSISTANT or not reply.text.strip():
+        return False
+    if reply.status == Message.Status.COMPLETE:
+        return reply.stop_reason == "max_tokens"
+    return reply.status in {Message.Status.STOPPED, Message.Status.INTERRUPTED}
+
+
+def continue_reply(user: User, message_id: object, client_id: str = "") -> SendResult:
+    """Continue the last reply where it ended: its text goes back as the prefill (H12), it
+    streams again, and a new call of its own is admitted and charged (decision 61).
+
+    With thinking on the API refuses a prefill, so a new turn asks for the rest instead: the
+    result then has a user message and a new reply.
+    """
+    sending = sending_limits_for(user)
+    refuse_if_sending_too_fast(user, sending)
+    with transaction.atomic():
+        reply = message_for(user, message_id, lock=True)
+        conversation = reply.conversation
+        if conversation.messages.order_by("-id").first() != reply:
+            raise ChatError("invalid_frame", _("Only the last reply can be continued."))
+        _refuse_if_busy(conversation)
+        if not _continuable(reply):
+            raise ChatError(
+                "not_continuable",
+                _(
+                    "Only a reply cut short (by its length limit, a stop or a restart) "
+                    "can be continued."
+                ),
+            )
+        model = _model_or_refuse(user, reply.model or conversation.model)
+        if thinking.wanted_budget(model, conversation):
+            return _continue_as_new_turn(user, conversation, model, client_id, sending)
+        refuse_if_too_many_replies(user, sending)
+        _reopen(reply, client_id)
+        call = _admit_reply(user, model, reply)
+        conversation.save(update_fields=["updated_at"])
+    return SendResult(conversation, False, None, reply, call, continued=True)
+
+
+def _reopen(reply: Message, client_id: str) -> None:
+    """Make an ended reply stream again, its text without the trailing whitespace the API
+    refuses (the continuation brings its own), its seq going on from where it was."""
+    content = [dict(block) for block in reply.content]
+    last = content[-1] if content else None
+    if last and last.get("type") == "text":
+        last["text"] = last.get("text", "").rstrip()
+    reply.content, reply.status = content, Message.Status.STREAMING
+    reply.stop_reason, reply.error, reply.usage = "", None, {}
+    reply.client_id, reply.max_tokens = client_id, None
+    reply.heartbeat_at, reply.worker = timezone.now(), settings.WORKER_ID
+    reply.save()
+
+
+def _continue_as_new_turn(
+    user: User, conversation: Conversation, model: CatalogModel, client_id: str, sending
+) -> SendResult:
+    user_message = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.USER,
+        content=[{"type": "text", "text": str(CONTINUE_TEXT)}],
+        client_id=client_id,
+    )
+    prefetch_related_objects([user_message], "attachments")  # its payload lists none
+    reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
+    conversation.save(update_fields=["updated_at"])
+    return SendResult(conversation, False, user_message, reply, call)
 
 
 def rename_conversation(user: User, conversation_id: object, title: str) -> Conversation:

@@ -132,11 +132,13 @@ def finish_reply(
     usage: dict | None = None,
     error: dict | None = None,
     complete: bool = False,
+    output_chars: int | None = None,
 ) -> str:
     """Store the final blocks, stop reason and usage of a reply and charge its call, in one
     transaction. Returns "stored", "deleted" (the reply is gone) or "ended" (another process
     ended it first, as interrupted).
 
+    `output_chars`: what this call streamed, when `content` holds more (a continued reply).
     `complete`: the stream reached message_stop, so the usage is the API's final figure. The
     call is charged even when its message was deleted meanwhile: the runner's usage is the best
     knowledge anyone has of it.
@@ -154,7 +156,7 @@ def finish_reply(
             _settle_and_log(
                 call_id,
                 usage,
-                streamed_chars(content),
+                streamed_chars(content) if output_chars is None else output_chars,
                 complete=complete,
                 message_id=message_id,
                 status=status,

@@ -9,9 +9,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.selectors import output_tokens_left, quota_meter
 
-from . import services
-from .api_rules import THINKING_SUFFIX
-from .chat_settings import supports_thinking
+from . import services, thinking
+from .chat_settings import supports_thinking, thinks_always
 from .frames import conversation_payload, message_payload
 from .models import Conversation
 from .presets import preset_payload
@@ -33,6 +32,14 @@ def _sidebar(request: HttpRequest, current_id: int | None = None) -> dict:
         "conversations": conversations_for(request.user)[:SIDEBAR_LIMIT],
         "current_id": current_id,
     }
+
+
+def _thinking_models(request: HttpRequest, conv: Conversation | None) -> list[str]:
+    """The models that think in this conversation: there Continue asks in a new message, as
+    the API refuses a prefill with thinking on."""
+    conv = conv or Conversation()
+    models = available_models(request.user)
+    return [m.model_id for m in models if thinking.wanted_budget(m, conv)]
 
 
 def _composer(request: HttpRequest, conv: Conversation | None) -> dict:
@@ -61,8 +68,8 @@ def _settings_state(request: HttpRequest, conv: Conversation | None, models: lis
             m.model_id: {
                 "max_output_tokens": m.max_output_tokens,
                 "thinking": supports_thinking(m),
-                # A gateway's -thinking id thinks whatever the switch says (api_rules A7-A13).
-                "thinking_always": m.model_id.endswith(THINKING_SUFFIX),
+                # A catalog budget, or a gateway's -thinking id: thinks whatever the switch says.
+                "thinking_always": thinks_always(m),
                 "thinking_budget": m.thinking_budget,
                 "quota_output_tokens": left[m.model_id],
             }
@@ -82,7 +89,11 @@ def chat(request: HttpRequest) -> HttpResponse:
         | _composer(request, None)
         | {
             "conversation": None,
-            "chat_state": {"conversation": None, "messages": []},
+            "chat_state": {
+                "conversation": None,
+                "messages": [],
+                "thinking_models": _thinking_models(request, None),
+            },
         }
     )
     return render(request, "conversations/chat.html", context)
@@ -96,6 +107,7 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     state = {
         "conversation": conversation_payload(conv),
         "messages": [message_payload(m) for m in messages],
+        "thinking_models": _thinking_models(request, conv),
     }
     context = (
         _sidebar(request, conv.pk)

@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import translation
 
 from conversations.fake_upstream import FakeUpstream
 from conversations.models import CatalogModel
@@ -45,6 +46,14 @@ def _real_password_hasher(request, _fast_password_hashing):
 
 
 @pytest.fixture(autouse=True)
+def _english_after_each_test() -> Iterator[None]:
+    """A request with the Japanese cookie leaves its language active in the thread (the locale
+    middleware activates and never resets): later tests would read Japanese messages."""
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _seeded_catalog(request):
     """Transactional tests flush the database, data migrations included: seed the catalog again."""
     if request.node.get_closest_marker("django_db") is None:
@@ -53,6 +62,10 @@ def _seeded_catalog(request):
 
     seed = importlib.import_module("conversations.migrations.0003_seed_catalog").seed
     seed(apps, None)
+    thinking = importlib.import_module(
+        "conversations.migrations.0010_catalog_upstream_id_and_thinking"
+    )
+    thinking.official_api_defaults(apps, None)
 
 
 @pytest.fixture(autouse=True)

@@ -120,19 +120,53 @@ def _text_pieces(d: dict[str, str], text: str) -> list[str]:
     return split_words(text)
 
 
+def thinks(body: dict, d: dict[str, str]) -> bool:
+    """The `!thinking` directive, a request with thinking enabled, or a gateway's "-thinking"
+    model id (a gateway thinks for those on its own)."""
+    enabled = isinstance(body.get("thinking"), dict) and body["thinking"].get("type") == "enabled"
+    return "thinking" in d or enabled or str(body.get("model", "")).endswith("-thinking")
+
+
+def prefill_of(body: dict) -> str | None:
+    """The text of a final assistant message, which the reply continues; None without one."""
+    last = body["messages"][-1]
+    return text_of(last.get("content", "")) if last.get("role") == "assistant" else None
+
+
+def _continued(pieces: list[str], prefill: str) -> list[str]:
+    """The pieces after the prefill: the rest of the scripted text when the prefill is its
+    start (Continue), else all of it after a space (a prefill of the member's own words)."""
+    written = ""
+    for count, piece in enumerate(pieces):
+        if written.rstrip() == prefill and written:
+            rest = pieces[count:]
+            return [written[len(prefill) :] + rest[0], *rest[1:]] if rest else []
+        written += piece
+    if written.rstrip() == prefill:
+        return [written[len(prefill) :]] if written[len(prefill) :] else []
+    return [" " + pieces[0], *pieces[1:]] if pieces else []
+
+
 def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
-    """Turn a validated request body into the scripted reply, already cut to max_tokens."""
+    """Turn a validated request body into the scripted reply, already cut to max_tokens.
+
+    `!cut=N` stops every call of the reply at max_tokens after N output pieces, so a member
+    can Continue it.
+    """
     user_msgs = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
     user_text = text_of(user_msgs[-1].get("content", "")) if user_msgs else ""
     d = parse_directives(user_text)
     blocks = []
-    if "thinking" in d:
+    if thinks(body, d):
         thoughts = "Let me think about this step by step. The user wants a scripted answer."
         blocks.append(Block("thinking", split_words(thoughts), signature="ZmFrZS1zaWduYXR1cmU="))
     pieces = _text_pieces(d, _reply_text(d, user_text))
     received = media.received_line(media.count_attachments(body))
     if received:  # what the request carried, so tests can check it in the reply
         pieces = split_words(received + " ") + pieces
+    prefill = prefill_of(body)
+    if prefill is not None:
+        pieces = _continued(pieces, prefill)
     blocks.append(Block("text", pieces))
     if "tool" in d:
         args = ['{"city": ', '"Tokyo", ', '"unit": ', '"celsius"}']
@@ -143,7 +177,10 @@ def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
     if stop_sequence is not None:
         stop_reason = "stop_sequence"
     total = sum(len(b.pieces) for b in blocks)
-    if total > budget or "maxtokens" in d:
+    cut = d.get("cut", "")
+    if cut.isdigit() and int(cut) < min(total, budget):
+        stop_reason, stop_sequence, blocks = "max_tokens", None, _truncate(blocks, int(cut))
+    elif total > budget or "maxtokens" in d:
         stop_reason, stop_sequence, blocks = "max_tokens", None, _truncate(blocks, budget)
     written, read = _cache_figures(d.get("cache"))
     usage = {

@@ -13,6 +13,9 @@
   const statusEl = document.getElementById("connection-status");
   const modelSelect = document.getElementById("model-select");
   const secretWarning = document.getElementById("secret-warning");
+  const prefillBox = document.getElementById("prefill");
+  const prefillInput = document.getElementById("prefill-input");
+  const prefillToggle = document.getElementById("prefill-toggle");
 
   // The server's own credential patterns (conversations/secret_scan.py), from a JSON data
   // block: the page warns before sending what the server would refuse. A pattern this browser
@@ -104,12 +107,31 @@
       addCopyButtons(el);
     } else if (type === "thinking") {
       el.querySelector(".inner").innerHTML = renderMarkdown(block.thinking);
+      // Open while the model thinks, so the reader watches it; folded once the answer starts.
+      if (m.status === "streaming" && !answerAfter(m, index) && !el.dataset.auto) {
+        el.open = true;
+        el.dataset.auto = "open";
+      }
     } else {
       el.querySelector("summary").textContent = toolTitle(block.name);
       const pre = document.createElement("pre");
       pre.textContent = block.input ? JSON.stringify(block.input, null, 2) : block.partial_json || "";
       el.querySelector(".inner").replaceChildren(pre);
     }
+  }
+
+  function answerAfter(m, index) {
+    return m.blocks.slice(index + 1).some((b) => b && b.type !== "thinking" && (b.text || b.partial_json || b.input));
+  }
+
+  // The answer has started: fold the thinking this page opened (not one the reader opened).
+  function foldThinking(m) {
+    m.blockEls.forEach((el, index) => {
+      if (el && el.dataset.auto === "open" && answerAfter(m, index)) {
+        el.open = false;
+        el.dataset.auto = "folded";
+      }
+    });
   }
 
   function renderMessage(m) {
@@ -162,12 +184,22 @@
         retry.addEventListener("click", () => sendFrame({ type: "retry", message: m.id, client_id: newClientId() }));
         box.appendChild(retry);
       }
+      if (continuable(m)) box.appendChild(continueButton(m));
       m.el.appendChild(box);
     } else if (m.status === "stopped") {
       box = document.createElement("div");
       box.className = "message-note muted";
       const deleted = m.error && m.error.code === "deleted";
-      box.textContent = deleted ? gettext("Stopped: this conversation was deleted.") : gettext("Stopped");
+      box.appendChild(document.createElement("span")).textContent = deleted
+        ? gettext("Stopped: this conversation was deleted.")
+        : gettext("Stopped");
+      if (continuable(m)) box.appendChild(continueButton(m));
+      m.el.appendChild(box);
+    } else if (m.status === "complete" && m.stopReason === "max_tokens") {
+      box = document.createElement("div");
+      box.className = "message-note muted";
+      box.appendChild(document.createElement("span")).textContent = gettext("The reply reached its length limit.");
+      if (continuable(m)) box.appendChild(continueButton(m));
       m.el.appendChild(box);
     } else if (m.status === "complete" && stopNote(m)) {
       box = document.createElement("div");
@@ -192,6 +224,42 @@
     return notes[m.stopReason] || "";
   }
 
+  // Cut at max_tokens, stopped or interrupted, the last message, with text to go on from.
+  function continuable(m) {
+    const cut = m.status === "stopped" || m.status === "interrupted" || (m.status === "complete" && m.stopReason === "max_tokens");
+    const text = m.blocks.some((b) => b && b.type === "text" && (b.text || "").trim());
+    return m.role === "assistant" && cut && text && isLast(m) && !(m.error && m.error.code === "deleted");
+  }
+
+  // With thinking on the API refuses a prefill: the server asks for the rest in a new message.
+  function continuesAsTurn() {
+    if (window.chatsiteSettings) return window.chatsiteSettings.thinks();
+    const model = modelSelect && modelSelect.value;
+    return (state.thinking_models || []).includes(model);
+  }
+
+  function continueButton(m) {
+    const wrap = document.createElement("span");
+    wrap.className = "continue";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "continue-button";
+    button.textContent = gettext("Continue");
+    button.addEventListener("click", () => {
+      clearError();
+      button.disabled = true;
+      sendFrame({ type: "continue", message: m.id, client_id: newClientId() });
+    });
+    wrap.appendChild(button);
+    if (continuesAsTurn()) {
+      const note = document.createElement("span");
+      note.className = "continue-note";
+      note.textContent = gettext("Thinking is on, so Continue asks for the rest in a new message.");
+      wrap.appendChild(note);
+    }
+    return wrap;
+  }
+
   function isLast(m) {
     return list.lastElementChild === m.el;
   }
@@ -213,11 +281,14 @@
       // A reply arriving after an earlier failed one takes its Retry button away.
       messages.forEach((other) => other !== m && renderError(other));
     }
-    if (m.final && payload.status === "streaming") return m; // a stale snapshot of an ended reply
+    // A stale snapshot of an ended reply; one past its end is a continuation (a socket that
+    // missed message.continued while it reconnected).
+    if (m.final && payload.status === "streaming" && (payload.seq || 0) <= m.seq) return m;
     if (m.status === "streaming" && payload.status === "streaming" && (payload.seq || 0) < m.seq && !m.resyncing) {
       return m; // older than what this tab already shows
     }
     m.status = payload.status;
+    m.stopReason = payload.stop_reason || null;
     m.final = payload.status !== "streaming";
     m.seq = payload.seq || 0;
     m.resyncing = false;
@@ -241,6 +312,7 @@
       m.frame = 0;
       m.dirty.forEach((index) => renderBlock(m, index));
       m.dirty.clear();
+      foldThinking(m);
       scrollIfStuck();
     });
   }
@@ -309,6 +381,17 @@
       m.dirty.add(frame.block);
       scheduleRender(m);
     },
+    "message.continued"(frame) {
+      // An ended reply streams again (Continue): its text so far, then deltas from its seq.
+      const payload = frame.message;
+      const m = messages.get(payload.id);
+      if (!m || payload.conversation !== conversationId) return;
+      m.final = false;
+      m.resyncing = true; // accept this payload whatever this tab showed before
+      upsertMessage(payload);
+      messages.forEach((other) => other !== m && renderError(other));
+      updateComposer();
+    },
     "message.snapshot"(frame) {
       // The exact state from the process writing the reply (several workers).
       const m = messages.get(frame.message);
@@ -347,6 +430,7 @@
         return;
       }
       showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
+      messages.forEach(renderError); // a refused Continue gets its button back
     },
   };
 
@@ -483,8 +567,31 @@
     if (modelSelect && modelSelect.value) frame.model = modelSelect.value;
     if (allowSecrets) frame.allow_secrets = true;
     if (window.chatsiteSettings) Object.assign(frame, window.chatsiteSettings.forSend(conversationId));
+    if (!prefillBox.hidden && prefillInput.value.trim()) frame.prefill = pendingSend.prefill = prefillInput.value;
+    closePrefill(); // for the next reply only
     sendFrame(frame);
   }
+
+  function closePrefill() {
+    prefillInput.value = "";
+    prefillBox.hidden = true;
+    prefillToggle.setAttribute("aria-expanded", "false");
+  }
+
+  function openPrefill(value) {
+    if (value) prefillInput.value = value;
+    prefillBox.hidden = false;
+    prefillToggle.setAttribute("aria-expanded", "true");
+  }
+
+  prefillToggle.addEventListener("click", () => {
+    if (!prefillBox.hidden) {
+      closePrefill();
+      return;
+    }
+    openPrefill();
+    prefillInput.focus();
+  });
 
   function showSecretWarning(text) {
     secretWarning.querySelector(".secret-warning-text").textContent = text;
@@ -503,6 +610,7 @@
     // Keep whatever was typed since, after the words that came back; the files come back too.
     if (pendingSend.text) input.value = input.value ? pendingSend.text + "\n" + input.value : pendingSend.text;
     uploads.restore(pendingSend.files);
+    if (pendingSend.prefill && !prefillInput.value) openPrefill(pendingSend.prefill);
     pendingSend.el.remove();
     pendingSend = null;
     autosize();

@@ -332,6 +332,10 @@
       return extra;
     },
     showErrors,
+    // Whether the next reply thinks with the model picked (the server decides; this is a hint).
+    thinks() {
+      return !document.getElementById("thinking-field").hidden && field("thinking").checked;
+    },
   };
 
   fill(state.settings, state.system_prompt);

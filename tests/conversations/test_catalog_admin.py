@@ -228,3 +228,44 @@ def test_a_users_only_allowed_model_cannot_be_deleted(admin_client, django_user_
     assert "the only model alice may use" in response.content.decode()
     assert CatalogModel.objects.filter(pk=haiku.pk).exists()
     assert list(Quota.objects.get(user=alice).allowed_models.all()) == [haiku]
+
+
+def test_pointing_a_thinking_variant_at_a_gateway_is_an_audited_admin_edit(admin_client):
+    variant = CatalogModel.objects.get(model_id="claude-sonnet-4-5-20250929-thinking")
+    assert (variant.upstream_model_id, variant.thinking_budget) == (
+        "claude-sonnet-4-5-20250929",
+        2048,
+    ), "seeded for the official API"
+
+    post_page_form(
+        admin_client,
+        f"{CATALOG_URL}{variant.pk}/change/",
+        "catalogmodel_form",
+        upstream_model_id="",
+        thinking_budget="0",
+    )
+
+    variant.refresh_from_db()
+    assert variant.upstream_id == variant.model_id and variant.thinking_budget == 0
+    assert catalog_trail() == [
+        (
+            "admin",
+            "catalog_changed",
+            variant.display_name,
+            {"upstream_model_id": "claude-sonnet-4-5-20250929", "thinking_budget": 2048},
+            {"upstream_model_id": "", "thinking_budget": 0},
+        )
+    ]
+
+
+def test_a_thinking_budget_below_the_apis_floor_is_refused_in_the_form(admin_client):
+    variant = CatalogModel.objects.get(model_id="claude-sonnet-4-5-20250929-thinking")
+    response = post_page_form(
+        admin_client,
+        f"{CATALOG_URL}{variant.pk}/change/",
+        "catalogmodel_form",
+        thinking_budget="500",
+    )
+    assert response.status_code == 200 and "at least 1024" in response.content.decode()
+    variant.refresh_from_db()
+    assert variant.thinking_budget == 2048 and catalog_trail() == []

@@ -261,7 +261,29 @@ def test_the_meter_refresh_says_used_up_when_no_message_fits_on_the_default_mode
 def test_new_chat_page_has_empty_chat_state(as_alice):
     state = json.loads(PageAudit(as_alice.get("/").content.decode()).chat_state_text)
 
-    assert state == {"conversation": None, "messages": []}
+    assert state["conversation"] is None and state["messages"] == []
+
+
+def test_the_chat_state_names_the_models_that_think_here(as_alice, alice, settings):
+    """Continue asks in a new message on those: the page says so beside its button."""
+    settings.DEMO_MODE = False
+    settings.ANTHROPIC_API_KEY = "sk-ant-test"
+    conversation = Conversation.objects.create(
+        user=alice,
+        model="claude-sonnet-4-5-20250929",
+        settings={"thinking": {"enabled": True, "budget_tokens": 1024}},
+    )
+    state = json.loads(
+        PageAudit(as_alice.get(conversation.get_absolute_url()).content.decode()).chat_state_text
+    )
+    assert "claude-sonnet-4-5-20250929" in state["thinking_models"]
+    assert "claude-sonnet-4-5-20250929-thinking" in state["thinking_models"]
+    assert "claude-haiku-4-5-20251001" in state["thinking_models"]  # supports the switch
+    new_chat = json.loads(PageAudit(as_alice.get("/").content.decode()).chat_state_text)
+    assert new_chat["thinking_models"] == [
+        "claude-opus-4-1-20250805-thinking",
+        "claude-sonnet-4-5-20250929-thinking",
+    ]
 
 
 def test_model_output_and_titles_are_escaped(as_alice, alice):
