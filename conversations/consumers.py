@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from accounts import live_sessions
 from accounts.limits import TokenBucket, retry_seconds
 
-from . import services
+from . import services, settings_services
 from .frames import (
     completed_frame,
     conversation_created_frame,
@@ -203,7 +203,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not isinstance(allow_secrets, bool):
             raise ValueError("allow_secrets")
         # The settings panel's values: checked by the service, stored before this turn.
-        chosen = services.ChosenSettings(
+        chosen = settings_services.ChosenSettings(
             settings=frame.get("settings"),
             system_prompt=frame.get("system_prompt"),
             preset_id=_optional_id(frame.get("preset")),

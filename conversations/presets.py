@@ -14,7 +14,7 @@ from accounts.models import User
 from .errors import ChatError
 from .models import Preset
 from .selectors import usable_model
-from .services import check_settings
+from .settings_services import check_settings
 
 MAX_NAME = Preset._meta.get_field("name").max_length
 

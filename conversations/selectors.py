@@ -3,9 +3,11 @@
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 
 from accounts.models import Quota, User
 
+from .errors import ChatError
 from .models import CatalogModel, Conversation, Message, Preset
 
 
@@ -69,6 +71,23 @@ def usable_model(user: User, model_id: str | None) -> CatalogModel | None:
     if not model_id:
         return default_model_for(user)
     return available_models(user).filter(model_id=model_id).first()
+
+
+def model_or_refuse(user: User, model_id: str | None) -> CatalogModel:
+    """`usable_model`, or the `model_unavailable` refusal (None: the default model)."""
+    model = usable_model(user, model_id)
+    if model is None and not model_id:
+        raise ChatError(
+            "model_unavailable",
+            _("No model is available to you. Ask an administrator to enable one."),
+        )
+    if model is None:
+        raise ChatError(
+            "model_unavailable",
+            _("The model %(model)s is not available to you. Choose another model.")
+            % {"model": model_id},
+        )
+    return model
 
 
 def presets_for(user: User) -> QuerySet[Preset]:

@@ -21,12 +21,19 @@ from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
 from .secret_scan import refuse_if_secrets
-from .selectors import conversation_for, message_for, preset_for, usable_model
+from .selectors import conversation_for, message_for, model_or_refuse, preset_for
 from .sending_limits import (
     SendingLimits,
     refuse_if_sending_too_fast,
     refuse_if_too_many_replies,
     sending_limits_for,
+)
+from .settings_services import (
+    NO_CHANGE,
+    ChosenSettings,
+    apply_settings,
+    invalid_settings,
+    refuse_bad_settings_early,
 )
 from .settlement import streamed_chars
 
@@ -79,22 +86,6 @@ def _validate_text(text: object, allow_empty: bool = False) -> str:
 def _refuse_if_busy(conversation: Conversation) -> None:
     if conversation.messages.filter(status=Message.Status.STREAMING).exists():
         raise ChatError("busy", _("A reply is still being written. Stop it or wait for it."))
-
-
-def _model_or_refuse(user: User, model_id: str | None) -> CatalogModel:
-    model = usable_model(user, model_id)
-    if model is None and not model_id:
-        raise ChatError(
-            "model_unavailable",
-            _("No model is available to you. Ask an administrator to enable one."),
-        )
-    if model is None:
-        raise ChatError(
-            "model_unavailable",
-            _("The model %(model)s is not available to you. Choose another model.")
-            % {"model": model_id},
-        )
-    return model
 
 
 def quota_error(balance: ledger.Balance, model: CatalogModel | None = None) -> ChatError:
@@ -211,72 +202,6 @@ def _validate_prefill(prefill: object) -> str:
     return prefill.rstrip()
 
 
-def invalid_settings(fields: dict[str, str]) -> ChatError:
-    """The refusal of settings the API would not take: the first message, and every field's."""
-    field, message = next(iter(fields.items()))
-    return ChatError("invalid_settings", message, field=field, fields=fields)
-
-
-@dataclass(frozen=True)
-class ChosenSettings:
-    """What a `send` asks to change before its turn: settings, system prompt, a preset."""
-
-    settings: object = None  # None: keep the conversation's
-    system_prompt: object = None  # None: keep the conversation's
-    preset_id: int | None = None  # a new conversation only
-
-
-def _apply_settings(
-    user: User, conversation: Conversation, model: CatalogModel, chosen: ChosenSettings
-) -> None:
-    """Put a send's settings on its conversation (checked against the model), before the turn."""
-    preset = None
-    if chosen.preset_id is not None:
-        preset = preset_for(user, chosen.preset_id)
-        conversation.preset = preset if preset.is_team else None
-    raw, prompt = chosen.settings, chosen.system_prompt
-    if preset is not None:
-        raw = preset.settings if raw is None else raw
-        # A team preset's prompt goes as its own block; a member's is theirs to edit.
-        own = "" if preset.is_team else preset.system_prompt
-        prompt = own if prompt is None else prompt
-    if raw is None and prompt is None:
-        return
-    try:
-        cleaned, prompt_text = chat_settings.validated(
-            conversation.settings if raw is None else raw,
-            conversation.system_prompt if prompt is None else prompt,
-            model,
-        )
-    except chat_settings.SettingsInvalid as exc:
-        raise invalid_settings(exc.fields) from None
-    conversation.settings, conversation.system_prompt = cleaned, prompt_text
-
-
-def _refuse_bad_settings_early(
-    user: User, conversation_id: int | None, model_id: str | None, chosen: ChosenSettings
-) -> None:
-    """Check a send's own settings before the limits count it: fixing them is not a new send.
-
-    Reads only; the transaction applies them again under the conversation's lock.
-    """
-    if chosen.settings is None and chosen.system_prompt is None:
-        return
-    if not model_id and conversation_id is not None:
-        model_id = conversation_for(user, conversation_id).model
-    elif not model_id and chosen.preset_id is not None:
-        model_id = preset_for(user, chosen.preset_id).model
-    model = _model_or_refuse(user, model_id)
-    try:
-        chat_settings.validated(
-            {} if chosen.settings is None else chosen.settings,
-            "" if chosen.system_prompt is None else chosen.system_prompt,
-            model,
-        )
-    except chat_settings.SettingsInvalid as exc:
-        raise invalid_settings(exc.fields) from None
-
-
 def send_message(
     user: User,
     conversation_id: int | None,
@@ -285,7 +210,7 @@ def send_message(
     client_id: str = "",
     model_id: str | None = None,
     allow_secrets: bool = False,
-    chosen: ChosenSettings = ChosenSettings(),
+    chosen: ChosenSettings = NO_CHANGE,
     prefill: object = None,
 ) -> SendResult:
     """Store the user's words and a streaming reply in one transaction; nothing goes upstream.
@@ -302,7 +227,7 @@ def send_message(
     refuse_if_secrets(text, confirmed=allow_secrets)  # before the limits: only the resend counts
     if chosen.preset_id is not None and conversation_id is not None:
         raise ChatError("invalid_frame", _("A preset can only start a new chat."))
-    _refuse_bad_settings_early(user, conversation_id, model_id, chosen)
+    refuse_bad_settings_early(user, conversation_id, model_id, chosen)
     sending = sending_limits_for(user)
     refuse_if_sending_too_fast(user, sending)
     with transaction.atomic():
@@ -310,20 +235,20 @@ def send_message(
         if created:
             if model_id is None and chosen.preset_id is not None:
                 model_id = preset_for(user, chosen.preset_id).model
-            model = _model_or_refuse(user, model_id)
+            model = model_or_refuse(user, model_id)
             claimed = claim_for_send(user, ids, model)
             title = _title_from(text) or (claimed[0].name if claimed else "")
             conversation = Conversation(user=user, model=model.model_id, title=title[:200])
-            _apply_settings(user, conversation, model, chosen)
+            apply_settings(user, conversation, model, chosen)
             conversation.save()
         else:
             conversation = conversation_for(user, conversation_id, lock=True)
             _refuse_if_busy(conversation)
-            model = _model_or_refuse(user, model_id or conversation.model)
+            model = model_or_refuse(user, model_id or conversation.model)
             claimed = claim_for_send(user, ids, model)
             if conversation.model != model.model_id:
                 conversation.model = model.model_id
-            _apply_settings(user, conversation, model, chosen)
+            apply_settings(user, conversation, model, chosen)
         user_message = Message.objects.create(
             conversation=conversation,
             role=Message.Role.USER,
@@ -358,37 +283,10 @@ def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResu
             raise ChatError(
                 "invalid_frame", _("Only the last reply can be retried, and only if it failed.")
             )
-        model = _model_or_refuse(user, conversation.model)
+        model = model_or_refuse(user, conversation.model)
         reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
         conversation.save(update_fields=["updated_at"])
     return SendResult(conversation, False, None, reply, call)
-
-
-def check_settings(
-    user: User, model_id: str | None, raw: object, system_prompt: object
-) -> tuple[dict, str]:
-    """Settings for a chat not started yet, cleaned and checked against the model (or refused)."""
-    model = _model_or_refuse(user, model_id)
-    try:
-        return chat_settings.validated(raw, system_prompt, model)
-    except chat_settings.SettingsInvalid as exc:
-        raise invalid_settings(exc.fields) from None
-
-
-def save_settings(
-    user: User, conversation_id: object, raw: object, system_prompt: object, model_id: str | None
-) -> Conversation:
-    """Save a conversation's settings and system prompt, used from its next turn on.
-
-    Checked against `model_id` (the page's model picker, which the next send switches to) or
-    the conversation's model.
-    """
-    with transaction.atomic():
-        conversation = conversation_for(user, conversation_id, lock=True)
-        cleaned, prompt = check_settings(user, model_id or conversation.model, raw, system_prompt)
-        conversation.settings, conversation.system_prompt = cleaned, prompt
-        conversation.save(update_fields=["settings", "system_prompt", "updated_at"])
-    return conversation
 
 
 CONTINUE_TEXT = _lazy("Continue from where you stopped.")
@@ -426,7 +324,7 @@ def continue_reply(user: User, message_id: object, client_id: str = "") -> SendR
                     "can be continued."
                 ),
             )
-        model = _model_or_refuse(user, reply.model or conversation.model)
+        model = model_or_refuse(user, reply.model or conversation.model)
         if thinking.wanted_budget(model, conversation):
             return _continue_as_new_turn(user, conversation, model, client_id, sending)
         refuse_if_too_many_replies(user, sending)

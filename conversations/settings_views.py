@@ -12,7 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from . import presets, services
+from . import presets, settings_services
 from .errors import ChatError
 
 
@@ -51,7 +51,7 @@ def save_settings(request: HttpRequest, pk: int) -> JsonResponse:
     """Save a conversation's settings and system prompt (used from its next turn on)."""
     try:
         body = _body(request)
-        conversation = services.save_settings(
+        conversation = settings_services.save_settings(
             request.user, pk, body.get("settings"), body.get("system_prompt"), _model_id(body)
         )
     except ChatError as exc:
@@ -65,7 +65,7 @@ def check_settings(request: HttpRequest) -> JsonResponse:
     """Check settings for a chat not started yet (its first `send` carries them)."""
     try:
         body = _body(request)
-        cleaned, prompt = services.check_settings(
+        cleaned, prompt = settings_services.check_settings(
             request.user, _model_id(body), body.get("settings"), body.get("system_prompt")
         )
     except ChatError as exc:

@@ -163,7 +163,7 @@ def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
     pieces = _text_pieces(d, _reply_text(d, user_text))
     received = media.received_line(media.count_attachments(body))
     if received:  # what the request carried, so tests can check it in the reply
-        pieces = split_words(received + " ") + pieces
+        pieces = split_words(received + "\n\n") + pieces  # its own paragraph
     prefill = prefill_of(body)
     if prefill is not None:
         pieces = _continued(pieces, prefill)

@@ -16,7 +16,7 @@ THINKING_MODELS = [
     "claude-opus-4-1-20250805",
     *THINKING_VARIANTS,
 ]
-VARIANT_BUDGET = 2048  # half of the default CHAT_MAX_TOKENS: the answer keeps the other half
+VARIANT_BUDGET = 2048  # the default max_tokens adds it to CHAT_MAX_TOKENS: the answer keeps those
 
 
 def official_api_defaults(apps, schema_editor):

@@ -195,17 +195,14 @@
         : gettext("Stopped");
       if (continuable(m)) box.appendChild(continueButton(m));
       m.el.appendChild(box);
-    } else if (m.status === "complete" && m.stopReason === "max_tokens") {
-      box = document.createElement("div");
-      box.className = "message-note muted";
-      box.appendChild(document.createElement("span")).textContent = gettext("The reply reached its length limit.");
-      if (continuable(m)) box.appendChild(continueButton(m));
-      m.el.appendChild(box);
     } else if (m.status === "complete" && stopNote(m)) {
       box = document.createElement("div");
-      box.className = "message-note stop-note muted";
-      box.dataset.stopReason = m.stopReason;
-      box.textContent = stopNote(m);
+      box.className = "message-note muted";
+      const note = box.appendChild(document.createElement("span"));
+      note.className = "stop-note";
+      note.dataset.stopReason = m.stopReason;
+      note.textContent = stopNote(m);
+      if (continuable(m)) box.appendChild(continueButton(m)); // cut at max_tokens
       m.el.appendChild(box);
     }
   }

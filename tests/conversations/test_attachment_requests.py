@@ -120,13 +120,13 @@ async def test_attachments_go_upstream_scaled_upright_and_again_on_a_later_turn(
     ]
     first = await reply_to(runner, alice, "What are these? !tokens=3", ids)
     assert first.status == "complete", first.error
-    assert first.text.startswith("Received 3 images, 1 PDF, 1 text file. ")
+    assert first.text.startswith("Received 3 images, 1 PDF, 1 text file.\n\n")
     body = upstream.message_bodies()[-1]
     check_rich_user_turn(body["messages"][-1]["content"], image_host.port)
 
     later = await reply_to(runner, alice, "And now? !tokens=2", (), first.conversation_id)
     assert later.status == "complete", later.error
-    assert later.text.startswith("Received 3 images, 1 PDF, 1 text file. ")
+    assert later.text.startswith("Received 3 images, 1 PDF, 1 text file.\n\n")
     again = upstream.message_bodies()[-1]
     assert [m["role"] for m in again["messages"]] == ["user", "assistant", "user"]
     check_rich_user_turn(again["messages"][0]["content"], image_host.port)
@@ -152,7 +152,7 @@ async def test_past_the_apis_image_limit_the_oldest_are_left_out_with_a_note(
         reply = await reply_to(runner, alice, f"turn {turn} !tokens=1", ids, conversation_id)
         assert reply.status == "complete", reply.error
         conversation_id = reply.conversation_id
-    assert reply.text.startswith("Received 100 images. ")
+    assert reply.text.startswith("Received 100 images.\n\n")
     assert sorted(reply.attachments_left_out) == sorted(first_ids)
     oldest_turn = upstream.message_bodies()[-1]["messages"][0]["content"]
     notes = [b["text"] for b in oldest_turn if b["type"] == "text" and "left out" in b["text"]]
@@ -165,7 +165,7 @@ async def test_past_the_apis_pdf_page_limit_the_oldest_pdf_is_left_out(upstream,
     new = await sync_to_async(upload)(alice, "new.pdf", pdf(60))
     second = await reply_to(runner, alice, "and this !tokens=1", [new], first.conversation_id)
     assert second.status == "complete", second.error
-    assert second.text.startswith("Received 1 PDF. ")
+    assert second.text.startswith("Received 1 PDF.\n\n")
     assert second.attachments_left_out == [old]
 
 

@@ -94,7 +94,7 @@ def test_the_reply_says_what_it_received_and_input_tokens_grow_with_it(api):
         {"type": "text", "text": "look !tokens=2"},
     ]
     rich = parse_sse(post(api, content).text)
-    assert text_of(rich).startswith("Received 1 image, 1 PDF, 1 text file. ")
+    assert text_of(rich).startswith("Received 1 image, 1 PDF, 1 text file.\n\n")
     assert text_of(plain) == "w1 w2 "
     grown = final_delta(rich)["usage"]["input_tokens"] - final_delta(plain)["usage"]["input_tokens"]
     assert grown >= 800 * 600 // 750 + 2 * 1000
@@ -105,7 +105,7 @@ def test_an_image_url_is_counted_and_never_fetched_by_the_fake(api):
     events = parse_sse(
         post(api, [{"type": "image", "source": source}, {"type": "text", "text": "hi"}]).text
     )
-    assert text_of(events).startswith("Received 1 image. ")
+    assert text_of(events).startswith("Received 1 image.\n\n")
 
 
 def test_message_bodies_lists_what_tests_inspect(api, fake):
