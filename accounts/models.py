@@ -187,6 +187,15 @@ class UpstreamCall(models.Model):
         related_name="calls",
         verbose_name=_("message"),
     )
+    # The personal key of a gateway call (source "gateway"); none for the chat's calls.
+    api_key = models.ForeignKey(
+        "ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls",
+        verbose_name=_("API key"),
+    )
     model = models.CharField(_("model"), max_length=100)
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.RUNNING
@@ -215,6 +224,68 @@ class UpstreamCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} {self.model} ({self.user})"
+
+
+class ApiKey(models.Model):
+    """A member's personal key for the team gateway (`/v1/...`), stored only as a hash.
+
+    The key is `chatsite_<public_id>_<secret>`: the prefix `chatsite_<public_id>` is shown
+    and finds the row; only the SHA-256 of the whole key is kept (keys are random and long, so
+    a slow hash adds nothing). Keys are revoked, never deleted: their calls and charges keep
+    pointing at them. Limits left empty follow the settings' defaults.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        verbose_name=_("user"),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    public_id = models.CharField(_("public id"), max_length=20, unique=True, editable=False)
+    key_hash = models.CharField(_("key hash"), max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    envelope = models.BooleanField(
+        _("gateway envelope"),
+        default=False,
+        help_text=_(
+            'Wrap non-streaming replies and errors as {"code": STATUS, "data": {...}}, for '
+            "clients written against the gateway's own format."
+        ),
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        _("requests per minute"),
+        null=True,
+        blank=True,
+        help_text=_("Blank: the site default (GATEWAY_REQUESTS_PER_MINUTE). 0: no limit."),
+    )
+    max_concurrent_streams = models.PositiveIntegerField(
+        _("concurrent streams"),
+        null=True,
+        blank=True,
+        help_text=_("Blank: the site default (GATEWAY_CONCURRENT_STREAMS). 0: no limit."),
+    )
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def prefix(self) -> str:
+        """What is shown of the key, and what `revoke_api_key` takes."""
+        return f"chatsite_{self.public_id}"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        expired = self.expires_at is not None and self.expires_at <= now
+        return self.revoked_at is None and not expired and self.user.is_active
 
 
 class LedgerEntry(models.Model):

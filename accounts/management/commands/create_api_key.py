@@ -1,0 +1,44 @@
+"""`manage.py create_api_key USERNAME [--name] [--expires YYYY-MM-DD] [--envelope]`: print a key."""
+
+from datetime import date, datetime, time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from accounts.api_keys import create_key
+from accounts.models import User
+
+
+def _end_of(day: str) -> datetime:
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        raise CommandError(f"--expires: {day!r} is not a date (YYYY-MM-DD).") from None
+    # Valid through the whole day named, in the server's time zone.
+    return timezone.make_aware(datetime.combine(parsed, time.max))
+
+
+class Command(BaseCommand):
+    help = "Create a personal API key for the team gateway and print it, alone, on stdout."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--name", default="API key", help="a label for the key")
+        parser.add_argument("--expires", help="last day the key works (YYYY-MM-DD)")
+        parser.add_argument(
+            "--envelope",
+            action="store_true",
+            help='wrap non-streaming replies and errors as {"code": STATUS, "data": {...}}',
+        )
+
+    def handle(self, *args, **options) -> None:
+        user = User.objects.filter(username=options["username"]).first()
+        if user is None:
+            raise CommandError(f"No user {options['username']!r}.")
+        if not user.is_active:
+            raise CommandError(f"User {user.username!r} is deactivated: a key would not work.")
+        expires = _end_of(options["expires"]) if options["expires"] else None
+        if expires is not None and expires <= timezone.now():
+            raise CommandError("--expires is in the past.")
+        _, raw = create_key(user, options["name"], expires_at=expires, envelope=options["envelope"])
+        self.stdout.write(raw)
