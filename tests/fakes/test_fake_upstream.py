@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,24 +12,7 @@ import pytest
 from conversations.fake_upstream import FakeUpstream
 from tests.waiting import wait_until
 
-HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
-
-
-@pytest.fixture(scope="session")
-def _collected_static() -> None:
-    """Overrides tests/conftest.py's Django-only autouse fixture: these tests need no Django."""
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeUpstream]:
-    with FakeUpstream(ttft=0, token_delay=0) as server:
-        yield server
-
-
-@pytest.fixture
-def api(fake: FakeUpstream) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=fake.base_url, headers=HEADERS, timeout=5) as c:
-        yield c
+from .conftest import HEADERS
 
 
 def body(text: str | list, max_tokens: int = 1024, stream: bool = True, **extra: object) -> dict:

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from conversations.fake_upstream import FakeUpstream
 from tests.conversations.attachment_files import jpeg, pdf, png
 
-from .test_fake_upstream import HEADERS, body, final_delta, parse_sse, text_of
-
-
-@pytest.fixture(scope="session")
-def _collected_static() -> None:
-    """No Django needed here either."""
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeUpstream]:
-    with FakeUpstream(ttft=0, token_delay=0) as server:
-        yield server
-
-
-@pytest.fixture
-def api(fake: FakeUpstream) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=fake.base_url, headers=HEADERS, timeout=5) as c:
-        yield c
+from .test_fake_upstream import body, final_delta, parse_sse, text_of
 
 
 def b64(data: bytes) -> str:
