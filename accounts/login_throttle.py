@@ -7,6 +7,7 @@ an admin runs `manage.py reset_login_throttle`.
 """
 
 import hashlib
+import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -21,7 +22,24 @@ def account_key(username: str) -> str:
 
 
 def address_key(address: str) -> str:
-    return "login:address:" + address
+    return "login:address:" + counted_address(address)
+
+
+def counted_address(address: str) -> str:
+    """The address as the throttle counts it: an IPv6 address by its /64.
+
+    One IPv6 subscriber is routed a whole /64 (and often more): counting each address would
+    give an attacker 2^64 fresh counts. IPv4 addresses count one by one.
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is that IPv4 client
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
 
 
 def client_address(request: HttpRequest) -> str:
@@ -57,7 +75,7 @@ def _limits(username: str, address: str) -> list[tuple[str, int]]:
 
 def pair_key(username: str, address: str) -> str:
     # The account first, hashed to a fixed length, so that its keys share a short prefix.
-    return pair_prefix(username) + address
+    return pair_prefix(username) + counted_address(address)
 
 
 def pair_prefix(username: str) -> str:

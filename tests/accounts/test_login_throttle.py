@@ -172,6 +172,30 @@ def test_one_address_guessing_many_accounts_is_locked_out(client, alice, setting
     assert elsewhere.status_code == 302
 
 
+def test_ipv6_addresses_of_one_64_count_as_one_address(client, alice, settings):
+    settings.LOGIN_FAILURES_PER_ADDRESS = 6
+    # One subscriber's /64: a fresh address per guess must not mean a fresh count.
+    for n, name in enumerate(("bob", "carol", "dave")):
+        fail(client, name, 2, address=f"2001:db8:1:2::{n + 1:x}")
+
+    locked = sign_in(client, "alice", PASSWORD, address="2001:db8:1:2:ffff::9")
+    next_64 = sign_in(client, "alice", PASSWORD, address="2001:db8:1:3::1")
+
+    assert locked.status_code == 200 and LOCKED in locked.content.decode()
+    assert next_64.status_code == 302
+
+
+def test_reset_login_throttle_lifts_an_ipv6_64s_lock_out_from_any_of_its_addresses(
+    client, alice, settings
+):
+    settings.LOGIN_FAILURES_PER_ADDRESS = 2
+    fail(client, "mallory", 2, address="2001:db8::1")
+
+    call_command("reset_login_throttle", "2001:db8::abcd")
+
+    assert sign_in(client, "alice", PASSWORD, address="2001:db8::2").status_code == 302
+
+
 def test_admin_sign_in_is_throttled_and_shares_the_apps_counts(client, staff, password_checks):
     fail(client, "root", 3, url=APP)
     fail(client, "root", 2, url=ADMIN)
