@@ -114,6 +114,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # this around every call, and the runner makes several calls per reply; a new SQLite
 # connection (with its PRAGMAs) each time was the largest cost of a reply (docs/performance.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Without it a connect to an unreachable server waits for the OS (minutes): /healthz and
+    # every thread that needs a connection would hang with it. A URL's own value wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
