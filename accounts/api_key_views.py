@@ -1,5 +1,7 @@
 """The member's API keys page: list, make (the key shown once), revoke, switch the envelope."""
 
+import secrets
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,6 +20,10 @@ from .selectors import api_keys_for
 # The path is the gateway contract's (DESIGN.md); the example works once `/v1/` is served.
 MESSAGES_PATH = "/v1/messages"
 ENVELOPE_VALUES = {"on": True, "off": False}
+# Each rendered form carries a one-time token; the tokens of forms that made a key are kept
+# (the last few) so a reload, which posts the form again, shows the list instead of a new key.
+USED_FORMS = "api_key_forms_used"
+USED_FORMS_KEPT = 10
 
 
 @login_required
@@ -27,14 +33,22 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
     """GET: the member's keys and the form; POST: make a key and show it, this once only.
 
     The new key is in this response and nowhere else: no redirect, so it is never put in the
-    session or a URL to survive until the next page.
+    session, a cookie or a URL to survive until the next page. Posting the same form again (a
+    reload) redirects to the list (USED_FORMS).
     """
     form = ApiKeyForm(request.POST or None)
     created = None
-    if request.method == "POST" and form.is_valid():
-        created = _create(request, form)
+    if request.method == "POST":
+        once = request.POST.get("once", "")[:64]
+        used = request.session.get(USED_FORMS, [])
+        if once and once in used:
+            return redirect("api_keys")  # the page that showed a key, reloaded: no second key
+        if form.is_valid():
+            created = _create(request, form)
         if created is not None:
             form = ApiKeyForm()
+            if once:
+                request.session[USED_FORMS] = [*used[-(USED_FORMS_KEPT - 1) :], once]
     return render(request, "accounts/api_keys.html", _context(request, form, created))
 
 
@@ -71,6 +85,7 @@ def _context(request: HttpRequest, form: ApiKeyForm, created: dict | None) -> di
     limit_reached = bool(limit) and active >= limit
     return {
         "form": form,
+        "once": secrets.token_urlsafe(16),
         "keys": keys,
         "created": created,
         "limit": limit,

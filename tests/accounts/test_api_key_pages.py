@@ -61,6 +61,23 @@ def test_a_new_key_is_shown_once_with_a_curl_example_then_only_its_prefix(ann_cl
     assert f"{key.prefix}…" in again and "laptop" in again
 
 
+def test_reloading_the_page_that_showed_a_key_makes_no_second_key(ann_client):
+    page = ann_client.get(URL).content.decode()
+    once = re.search(r'name="once" value="([^"]+)"', page).group(1)
+    first = ann_client.post(URL, {"name": "laptop", "once": once})
+    raw = shown_key(first)
+
+    again = ann_client.post(URL, {"name": "laptop", "once": once})  # what a reload sends
+    assert again.status_code == 302 and again["Location"] == URL
+    assert ApiKey.objects.count() == 1
+    assert raw not in ann_client.get(URL).content.decode()
+
+    other = re.search(r'name="once" value="([^"]+)"', first.content.decode()).group(1)
+    assert other != once  # the page that showed the key offers a fresh form
+    assert ann_client.post(URL, {"name": "ci", "once": other}).status_code == 200
+    assert ApiKey.objects.count() == 2
+
+
 def test_the_list_shows_last_use_expiry_envelope_and_status(ann_client, ann):
     used, _ = api_keys.create_key(ann, "used")
     api_keys.touch(used)
