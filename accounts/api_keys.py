@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from . import audit
 from .models import ApiKey, User
@@ -46,10 +46,11 @@ def _random(alphabet: str, length: int) -> str:
 
 
 class KeyStatus(models.TextChoices):
-    ACTIVE = "active", _("active")
-    REVOKED = "revoked", _("revoked")
-    EXPIRED = "expired", _("expired")
-    USER_INACTIVE = "user_inactive", _("account deactivated")
+    # A context of their own: "revoked" alone is already the revocation time's field label.
+    ACTIVE = "active", pgettext_lazy("API key status", "active")
+    REVOKED = "revoked", pgettext_lazy("API key status", "revoked")
+    EXPIRED = "expired", pgettext_lazy("API key status", "expired")
+    USER_INACTIVE = "user_inactive", pgettext_lazy("API key status", "account deactivated")
 
 
 def status_of(key: ApiKey, now: datetime | None = None) -> KeyStatus:
