@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
@@ -66,7 +67,7 @@ def status_of(key: ApiKey, now: datetime | None = None) -> KeyStatus:
 
 
 class TooManyKeys(Exception):
-    """The user already has API_KEYS_PER_USER usable keys."""
+    """The user already has API_KEYS_PER_USER active keys (neither revoked nor expired)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"at most {limit} active API keys per user")
@@ -78,7 +79,7 @@ def end_of_day(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.max))
 
 
-def active_keys(user: User, now: datetime | None = None):
+def active_keys(user: User, now: datetime | None = None) -> QuerySet[ApiKey]:
     """The user's keys that are neither revoked nor expired (what the limit counts)."""
     now = now or timezone.now()
     return ApiKey.objects.filter(user=user, revoked_at__isnull=True).exclude(expires_at__lte=now)
