@@ -394,4 +394,4 @@ class InviteAdmin(admin.ModelAdmin):
 
 
 # Registered from its own module, to keep this one readable.
-from . import admin_audit, admin_calls, admin_ledger  # noqa: E402, F401
+from . import admin_api_keys, admin_audit, admin_calls, admin_ledger  # noqa: E402, F401

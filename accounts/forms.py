@@ -1,4 +1,5 @@
-"""Forms: sign-up, throttled sign-in, and the admin's quota, grant and adjustment actions."""
+"""Forms: sign-up, throttled sign-in, a personal API key, and the admin's quota, grant and
+adjustment actions."""
 
 import math
 
@@ -6,6 +7,7 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, BaseUserCreationForm
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -19,6 +21,43 @@ class SignupForm(BaseUserCreationForm):
     class Meta(BaseUserCreationForm.Meta):
         model = User
         fields = ("username",)
+
+
+class ApiKeyForm(forms.Form):
+    """The member's "Make a key" form; the key page shows the key itself once, after it."""
+
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        help_text=_("Where you will use it, for example “laptop” or “CI”."),
+    )
+    expires = forms.DateField(
+        label=_("Last day it works"),
+        required=False,
+        input_formats=["%Y-%m-%d"],  # what <input type="date"> sends, whatever the language
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("Optional. Empty: the key works until you revoke it."),
+    )
+    envelope = forms.BooleanField(
+        label=_("Gateway envelope"),
+        required=False,
+        help_text=_(
+            'Wrap non-streaming replies and errors as {"code": STATUS, "data": {...}}, for '
+            "clients written against the gateway's own format. Leave it off for the official "
+            "SDKs."
+        ),
+    )
+
+    def clean_expires(self):
+        day = self.cleaned_data.get("expires")
+        if day is not None and day < timezone.localdate():
+            raise ValidationError(
+                _("That day is in the past: choose today or a later day, or leave it empty."),
+                code="past",
+            )
+        if day is not None and day.year > 9000:
+            raise ValidationError(_("Choose an earlier day, or leave it empty."), code="too_far")
+        return day
 
 
 KEEP, LIMIT, NO_LIMIT = "keep", "limit", "none"

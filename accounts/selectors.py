@@ -1,7 +1,9 @@
-"""Reads of a user's standing that pages of other apps show: the quota meter."""
+"""Reads of a user's standing that pages show: the quota meter, the user's own API keys."""
+
+from django.db.models import QuerySet
 
 from . import ledger
-from .models import User
+from .models import ApiKey, User
 from .pricing import Priced
 
 
@@ -24,3 +26,8 @@ def output_tokens_left(user: User, models: list[Priced]) -> dict[str, int | None
         room = ledger.output_room(current, model, ledger.PROMPT_OVERHEAD_TOKENS)
         left[model.model_id] = None if room is None else max(0, room)
     return left
+
+
+def api_keys_for(user: User) -> QuerySet[ApiKey]:
+    """The user's own keys, newest first: the one scope every key page looks them up in."""
+    return ApiKey.objects.filter(user=user).select_related("user")

@@ -299,6 +299,8 @@ CLIENT_ADDRESS_HEADER = env.str("CLIENT_ADDRESS_HEADER", default="")
 # Sending, per user (an admin may override both per user in the quota).
 CHAT_SENDS_PER_MINUTE = env.int("CHAT_SENDS_PER_MINUTE", default=20)
 CHAT_MAX_CONCURRENT_REPLIES = env.int("CHAT_MAX_CONCURRENT_REPLIES", default=5)
+# Personal API keys a member may hold at once (neither revoked nor expired); 0: no limit.
+API_KEYS_PER_USER = env.int("API_KEYS_PER_USER", default=20)
 # Frames per socket: a token bucket of this rate (per second) and burst.
 WS_FRAMES_PER_SECOND = env.float("WS_FRAMES_PER_SECOND", default=10.0)
 WS_FRAME_BURST = env.int("WS_FRAME_BURST", default=40)

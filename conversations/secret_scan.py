@@ -10,6 +10,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.api_keys import KEY_PATTERN
+
 from .errors import ChatError
 
 # Every pattern is written in the common subset of Python's `re` (with re.ASCII) and
@@ -45,9 +47,11 @@ class Finding:
     end: int
 
 
-# A kind may have several patterns. The gateway issue adds chatsite's own personal-key prefix
-# here (kind "chatsite_api_key", with its label below).
+# A kind may have several patterns.
 BUILTIN_PATTERNS: tuple[Pattern, ...] = (
+    # chatsite's own personal keys, from the one definition that also parses them. A key's
+    # shown prefix alone (chatsite_<id>) is not a secret and is not matched.
+    Pattern("chatsite_api_key", _B + KEY_PATTERN.pattern + _E),
     Pattern("anthropic_api_key", _B + r"sk-ant-[A-Za-z0-9_-]{32,}" + _E),
     Pattern(
         "openai_api_key",
@@ -87,6 +91,7 @@ BUILTIN_PATTERNS: tuple[Pattern, ...] = (
 )
 
 LABELS: dict[str, Promise] = {
+    "chatsite_api_key": gettext_lazy("a chatsite API key"),
     "anthropic_api_key": gettext_lazy("an Anthropic API key"),
     "openai_api_key": gettext_lazy("an OpenAI API key"),
     "github_token": gettext_lazy("a GitHub token"),

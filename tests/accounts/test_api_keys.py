@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts import api_keys
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, AuditEntry, User
 
 pytestmark = pytest.mark.django_db
 
@@ -101,3 +101,61 @@ def test_revoke_api_key_by_prefix(ann):
     assert "Revoked" in out.getvalue() and api_keys.authenticate(raw) is None
     with pytest.raises(CommandError, match="No API key"):
         call_command("revoke_api_key", "chatsite_nosuchkey0", stdout=StringIO())
+
+
+def test_every_change_of_a_key_is_audited_with_who_did_it(ann):
+    key, raw = api_keys.create_key(ann, "laptop", envelope=False, by=ann)
+    api_keys.set_envelope(key, True, by=ann)
+    api_keys.set_envelope(key, True, by=ann)  # no change: no entry
+    api_keys.revoke(key, by="manage.py revoke_api_key")
+    api_keys.revoke(key, by=ann)  # already revoked: no entry
+
+    entries = list(AuditEntry.objects.order_by("id").values_list("action", "actor_name"))
+    assert entries == [
+        ("api_key_created", "ann"),
+        ("api_key_envelope", "ann"),
+        ("api_key_revoked", "manage.py revoke_api_key"),
+    ]
+    created = AuditEntry.objects.get(action="api_key_created")
+    assert created.after["prefix"] == key.prefix and created.after["user"] == "ann"
+    assert raw not in str(list(AuditEntry.objects.values()))
+    assert ApiKey.objects.get().envelope is True
+
+
+def test_the_commands_audit_under_their_own_names(ann):
+    call_command("create_api_key", "ann", stdout=StringIO())
+    key = ApiKey.objects.get()
+    call_command("revoke_api_key", key.prefix, stdout=StringIO())
+    actors = set(AuditEntry.objects.values_list("actor_name", flat=True))
+    assert actors == {"manage.py create_api_key", "manage.py revoke_api_key"}
+
+
+def test_active_keys_are_limited_and_revoked_or_expired_ones_do_not_count(ann, settings):
+    settings.API_KEYS_PER_USER = 2
+    first, _ = api_keys.create_key(ann, "a")
+    api_keys.create_key(ann, "b")
+    with pytest.raises(api_keys.TooManyKeys):
+        api_keys.create_key(ann, "c")
+    with pytest.raises(CommandError, match="already has 2 active API keys"):
+        call_command("create_api_key", "ann", stdout=StringIO())
+
+    api_keys.revoke(first)
+    api_keys.create_key(ann, "c")
+    ApiKey.objects.filter(name="c").update(expires_at=timezone.now() - timedelta(seconds=1))
+    api_keys.create_key(ann, "d")
+    assert ApiKey.objects.count() == 4
+
+    settings.API_KEYS_PER_USER = 0  # no limit
+    api_keys.create_key(ann, "e")
+
+
+def test_status_says_why_a_key_works_or_not(ann):
+    key, _ = api_keys.create_key(ann, "k")
+    assert api_keys.status_of(key) == api_keys.KeyStatus.ACTIVE
+    key.expires_at = timezone.now() - timedelta(seconds=1)
+    assert api_keys.status_of(key) == api_keys.KeyStatus.EXPIRED
+    ann.is_active = False
+    key.expires_at = None
+    assert api_keys.status_of(key) == api_keys.KeyStatus.USER_INACTIVE
+    api_keys.revoke(key)
+    assert api_keys.status_of(key) == api_keys.KeyStatus.REVOKED

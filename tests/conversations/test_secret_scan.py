@@ -35,6 +35,7 @@ FAKE = {
     "-----END RSA PRIVATE KEY-----",
     "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
     "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "chatsite_api_key": "chatsite_" + "k3y1d0abcd_" + ALNUM + "Q1w2E3r",
 }
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
@@ -62,6 +63,14 @@ def test_legacy_openai_key_is_found():
 
 def test_an_anthropic_key_is_not_also_an_openai_key():
     assert kinds(FAKE["anthropic_api_key"]) == {"anthropic_api_key"}
+
+
+def test_a_chatsite_key_alone_is_found_but_not_its_shown_prefix():
+    key = FAKE["chatsite_api_key"]
+    assert kinds(key) == {"chatsite_api_key"}
+    prefix = key.rsplit("_", 1)[0]  # what the key page and the admin show: not a secret
+    assert kinds(f"my key {prefix}… stopped working") == set()
+    assert kinds("x" + key) == set() and kinds(key + "Z") == set()  # inside a longer run
 
 
 def test_github_fine_grained_token_is_found():

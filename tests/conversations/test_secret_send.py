@@ -3,7 +3,9 @@
 import logging
 
 import pytest
+from asgiref.sync import sync_to_async
 
+from accounts.api_keys import create_key
 from conversations.models import Conversation, Message
 
 from .wsclient import ChatSocket, created
@@ -104,3 +106,16 @@ async def test_a_key_is_never_logged_refused_or_confirmed(upstream, alice, runne
     assert "probe" in caplog.text
     logged = caplog.text + "".join(str(r.args) for r in caplog.records)
     assert FAKE_TOKEN not in logged and FAKE_TOKEN[4:20] not in logged
+
+
+async def test_a_chatsite_api_key_of_the_member_is_refused_like_any_credential(
+    upstream, alice, runner
+):
+    _key, raw = await sync_to_async(create_key)(alice, "laptop")
+    socket = await ChatSocket.open(alice)
+    await socket.send(send_frame(text=f"export ANTHROPIC_API_KEY={raw}\nwhy 401?"))
+    error = await socket.receive()
+    assert (error["code"], error["kinds"]) == ("secret_detected", ["chatsite_api_key"])
+    assert "chatsite API key" in error["detail"] and raw not in error["detail"]
+    assert await Message.objects.acount() == 0 and upstream.requests == []
+    await socket.close()

@@ -1,11 +1,11 @@
 """`manage.py create_api_key USERNAME [--name] [--expires YYYY-MM-DD] [--envelope]`: print a key."""
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from accounts.api_keys import create_key
+from accounts.api_keys import TooManyKeys, create_key, end_of_day
 from accounts.models import User
 
 
@@ -14,8 +14,7 @@ def _end_of(day: str) -> datetime:
         parsed = date.fromisoformat(day)
     except ValueError:
         raise CommandError(f"--expires: {day!r} is not a date (YYYY-MM-DD).") from None
-    # Valid through the whole day named, in the server's time zone.
-    return timezone.make_aware(datetime.combine(parsed, time.max))
+    return end_of_day(parsed)
 
 
 class Command(BaseCommand):
@@ -40,5 +39,17 @@ class Command(BaseCommand):
         expires = _end_of(options["expires"]) if options["expires"] else None
         if expires is not None and expires <= timezone.now():
             raise CommandError("--expires is in the past.")
-        _, raw = create_key(user, options["name"], expires_at=expires, envelope=options["envelope"])
+        try:
+            _, raw = create_key(
+                user,
+                options["name"],
+                expires_at=expires,
+                envelope=options["envelope"],
+                by="manage.py create_api_key",
+            )
+        except TooManyKeys as exc:
+            raise CommandError(
+                f"User {user.username!r} already has {exc.limit} active API keys (the most "
+                "API_KEYS_PER_USER allows): revoke one first."
+            ) from None
         self.stdout.write(raw)

@@ -15,7 +15,7 @@ class Command(BaseCommand):
         key = find_by_prefix(options["prefix"])
         if key is None:
             raise CommandError(f"No API key with the prefix {options['prefix']!r}.")
-        if revoke(key):
+        if revoke(key, by="manage.py revoke_api_key"):
             self.stdout.write(f"Revoked {key.prefix} ({key.name}) of {key.user.username}.")
         else:
             self.stdout.write(f"{key.prefix} was already revoked.")
