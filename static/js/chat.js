@@ -212,11 +212,13 @@
     if (m.stopReason === "stop_sequence" && m.stopSequence !== null && window.interpolate) {
       return window.interpolate(gettext("Stopped at the stop sequence “%(sequence)s”."), { sequence: m.stopSequence }, true);
     }
-    if (m.stopReason === "max_tokens" && m.quotaCut && window.interpolate) {
+    if (m.stopReason === "max_tokens" && m.quotaCut && window.ngettext && window.interpolate) {
       // The quota lowered max_tokens (payload max_tokens_lowered): Continue once topped up.
-      const text = window.ngettext
-        ? window.ngettext("Cut short: your quota covered only %(count)s token for this reply.", "Cut short: your quota covered only %(count)s tokens for this reply.", m.quotaCut)
-        : gettext("Cut short: your quota covered only %(count)s tokens for this reply.");
+      const text = window.ngettext(
+        "Cut short: your quota covered only %(count)s token for this reply.",
+        "Cut short: your quota covered only %(count)s tokens for this reply.",
+        m.quotaCut,
+      );
       return window.interpolate(text, { count: m.quotaCut }, true);
     }
     const notes = {
