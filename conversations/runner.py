@@ -406,8 +406,12 @@ class GenerationRunner:
             if outcome in ("stored", "deleted"):
                 # Cut at max_tokens: say whether the quota had lowered it (one read, rare).
                 lowered = acc.stop_reason == "max_tokens" and outcome == "stored"
-                if lowered:
-                    lowered = await database_sync_to_async(selectors.quota_cut_of)(gen.message_id)
+                try:
+                    if lowered:
+                        quota_cut = database_sync_to_async(selectors.quota_cut_of)
+                        lowered = await quota_cut(gen.message_id)
+                except DatabaseError:
+                    lowered = False  # the note is a nicety: the reply's end must still go out
                 frame = reply_completed_frame(
                     gen.message_id,
                     status=status,
