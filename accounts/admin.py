@@ -1,6 +1,6 @@
 """Admin for users, quotas, the read-only usage ledger and invite links."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -8,18 +8,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import transaction
-from django.db.models import (
-    BigIntegerField,
-    Case,
-    DateTimeField,
-    Max,
-    OuterRef,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Greatest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -27,15 +15,13 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import ledger, services
+from .admin_balances import MONEY_ANNOTATIONS, annotate_balances
 from .forms import AdjustForm, AdminLoginForm, GrantForm, QuotaForm
-from .models import Invite, LedgerEntry, MoneyField, Quota, User
+from .models import Invite, LedgerEntry, Quota, User
 from .money import usd_to_hundredth_cent
 
 Kind = LedgerEntry.Kind
 Period = Quota.Period
-COST = MoneyField()  # sums of picodollars, read back as Decimal dollars
-# Stands in for "no period start" so one SQL comparison covers every period.
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PERIOD_LABELS = {
     Period.DAY: _("per day"),
     Period.WEEK: _("per week"),
@@ -54,59 +40,6 @@ def _amounts(cost: Decimal | None, tokens: int | None) -> str:
         _tokens(tokens) if tokens is not None else "",
     ]
     return " + ".join(part for part in parts if part)
-
-
-def _ledger_sum(field: str, output_field, **filters) -> Coalesce:
-    """A per-user sum over ledger entries, as a subquery (no GROUP BY on the user list)."""
-    entries = (
-        LedgerEntry.objects.filter(user=OuterRef("pk"), **filters)
-        .order_by()
-        .values("user")
-        .annotate(total=Sum(field))
-        .values("total")
-    )
-    return Coalesce(
-        Subquery(entries, output_field=output_field), Value(0), output_field=output_field
-    )
-
-
-MONEY_ANNOTATIONS = {"period_start", "spent_cost", "spent_tokens", "held_cost", "held_tokens"}
-
-
-def annotate_balances(queryset, now: datetime | None = None):
-    """Users with this period's spend, open holds and last activity, in the same query.
-
-    The same sums as `ledger.balance()`, for a whole page of users at once; each user's
-    period start comes from their quota (or the default period when they have no row yet).
-    """
-    starts = {p: ledger.period_bounds(p, now)[0] or EPOCH for p in Period.values}
-    period_start = Case(
-        *[When(quota__period=p, then=Value(start)) for p, start in starts.items()],
-        default=Value(starts.get(settings.QUOTA_DEFAULT_PERIOD, EPOCH)),
-        output_field=DateTimeField(),
-    )
-    last_entry = (
-        LedgerEntry.objects.filter(user=OuterRef("pk"))
-        .order_by()
-        .values("user")
-        .annotate(last=Max("created_at"))
-        .values("last")
-    )
-    spent = {"kind__in": [Kind.CHARGE, Kind.GRANT, Kind.ADJUSTMENT]}
-    spent["created_at__gte"] = OuterRef("period_start")
-    held = {"kind": Kind.HOLD, "settled_by__isnull": True}
-    return queryset.annotate(
-        period_start=period_start,
-        spent_cost=_ledger_sum("cost", COST, **spent),
-        spent_tokens=_ledger_sum("tokens", BigIntegerField(), **spent),
-        held_cost=_ledger_sum("cost", COST, **held),
-        held_tokens=_ledger_sum("tokens", BigIntegerField(), **held),
-        last_entry_at=Subquery(last_entry, output_field=DateTimeField()),
-        # Both arguments coalesced: GREATEST is NULL if either is NULL on SQLite.
-        last_active=Greatest(
-            Coalesce("last_login", "last_entry_at"), Coalesce("last_entry_at", "last_login")
-        ),
-    )
 
 
 # The admin's sign-in counts failures with the app's (accounts/login_throttle.py).
@@ -199,22 +132,31 @@ class UserAdmin(BaseUserAdmin):
                 spent_tokens=user.spent_tokens,
                 held_cost=user.held_cost,
                 held_tokens=user.held_tokens,
+                granted_cost=-user.granted_cost,
+                granted_tokens=-user.granted_tokens,
                 **values,
             )
         return user._admin_balance
 
     @admin.display(description=_("limit"))
     def limit(self, user: User) -> str:
+        """The period's allowance: the limit, plus this period's grants said as such."""
         balance = self._balance(user)
         if balance.unlimited:
             return gettext("unlimited")
-        amounts = _amounts(balance.cost_limit, balance.token_limit)
-        return f"{amounts} {PERIOD_LABELS[balance.period]}"
+        amounts = _amounts(balance.allowance_cost, balance.allowance_tokens)
+        text = f"{amounts} {PERIOD_LABELS[balance.period]}"
+        granted_cost = balance.granted_cost if balance.cost_limit is not None else None
+        granted_tokens = balance.granted_tokens if balance.token_limit is not None else None
+        if granted_cost or granted_tokens:
+            granted = _amounts(granted_cost or None, granted_tokens or None)
+            text += " " + gettext("(%(amounts)s granted)") % {"amounts": granted}
+        return text
 
-    @admin.display(description=_("spent this period"), ordering="spent_cost")
+    @admin.display(description=_("spent this period"), ordering="used_cost")
     def spent(self, user: User) -> str:
         balance = self._balance(user)
-        text = _amounts(balance.spent_cost, balance.spent_tokens)
+        text = _amounts(balance.used_cost, balance.used_tokens)
         if balance.held_cost or balance.held_tokens:
             held = _amounts(balance.held_cost, balance.held_tokens)
             text += " " + gettext("(%(amounts)s held)") % {"amounts": held}

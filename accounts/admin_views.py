@@ -1,4 +1,5 @@
-"""The admin usage report: charges by user, model or day, with a CSS-free bar chart and CSV."""
+"""The admin usage report: charges by user, model, day, source or API key, with a CSS-free
+bar chart and CSV."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -54,6 +55,8 @@ class UsageReportForm(forms.Form):
             ("user", gettext_lazy("User")),
             ("model", gettext_lazy("Model")),
             ("day", gettext_lazy("Day")),
+            ("source", gettext_lazy("Source")),
+            ("api_key", gettext_lazy("API key")),
         ],
     )
 
@@ -74,8 +77,12 @@ def default_filters(today: date) -> dict:
     }
 
 
+# The report's CSV starts with the grouping when it is not a column of usage_report's header.
+LEADING_COLUMNS = {"day": ["day"], "source": ["source"], "api_key": ["api_key", "api_key_name"]}
+
+
 def csv_response(rows: list[dict], filters: dict) -> HttpResponse:
-    columns = ["day", *CSV_COLUMNS] if filters["group_by"] == "day" else CSV_COLUMNS
+    columns = [*LEADING_COLUMNS.get(filters["group_by"], []), *CSV_COLUMNS]
     name = f"usage-{filters['since']:%Y%m%d}-{filters['until']:%Y%m%d}-{filters['group_by']}.csv"
     return csv_download(name, columns, csv_rows(rows, columns))
 
@@ -84,7 +91,8 @@ def csv_response(rows: list[dict], filters: dict) -> HttpResponse:
 @permission_required("accounts.view_usage_report", raise_exception=True)
 @require_GET
 def usage_report(request: HttpRequest) -> HttpResponse:
-    """Staff with `view_usage_report`: charges in a date range by one key, as a table and CSV."""
+    """Staff with `view_usage_report`: charges in a date range by one grouping, as a table
+    and CSV."""
     defaults = default_filters(timezone.localdate())
     given = any(name in request.GET for name in UsageReportForm.base_fields)
     form = UsageReportForm({**defaults, **request.GET.dict()} if given else defaults)

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from .balance import Balance
 from .models import LedgerEntry, Quota, UpstreamCall, User
 from .pricing import Priced, PriceList
 from .request_bound import REQUEST_OVERHEAD_TOKENS
@@ -27,51 +28,6 @@ class QuotaExceeded(Exception):
     def __init__(self, balance: "Balance") -> None:
         super().__init__("quota exceeded")
         self.balance = balance
-
-
-@dataclass(frozen=True)
-class Balance:
-    """A user's standing in the current period, computed from ledger entries."""
-
-    period: str
-    starts_at: datetime | None
-    resets_at: datetime | None
-    cost_limit: Decimal | None
-    token_limit: int | None
-    spent_cost: Decimal
-    spent_tokens: int
-    held_cost: Decimal
-    held_tokens: int
-
-    @property
-    def unlimited(self) -> bool:
-        return self.cost_limit is None and self.token_limit is None
-
-    @property
-    def remaining_cost(self) -> Decimal | None:
-        if self.cost_limit is None:
-            return None
-        return max(Decimal(0), self.cost_limit - self.spent_cost - self.held_cost)
-
-    @property
-    def remaining_tokens(self) -> int | None:
-        if self.token_limit is None:
-            return None
-        return max(0, self.token_limit - self.spent_tokens - self.held_tokens)
-
-    @property
-    def used_fraction(self) -> float:
-        """How much of the tighter limit is used, 0..1 (0 when unlimited)."""
-        fractions = [0.0]
-        if self.cost_limit:
-            fractions.append(float((self.spent_cost + self.held_cost) / self.cost_limit))
-        elif self.cost_limit == 0:
-            fractions.append(1.0)
-        if self.token_limit:
-            fractions.append((self.spent_tokens + self.held_tokens) / self.token_limit)
-        elif self.token_limit == 0:
-            fractions.append(1.0)
-        return min(1.0, max(fractions))
 
 
 def is_exhausted(current: Balance, model: Priced | None = None) -> bool:
@@ -135,6 +91,7 @@ def balance(user: User, quota: Quota | None = None, now: datetime | None = None)
         spent_q &= Q(created_at__gte=starts_at)
     # Only holds are ever settled, so the join to their settlements adds no row to the sums.
     held_q = Q(kind=Kind.HOLD, settled_by__isnull=True)
+    granted_q = spent_q & Q(kind=Kind.GRANT)
     sums = (
         LedgerEntry.objects.filter(user=user)
         .filter(spent_q | held_q)
@@ -143,6 +100,8 @@ def balance(user: User, quota: Quota | None = None, now: datetime | None = None)
             spent_tokens=Sum("tokens", filter=spent_q),
             held_cost=Sum("cost", filter=held_q),
             held_tokens=Sum("tokens", filter=held_q),
+            granted_cost=Sum("cost", filter=granted_q),
+            granted_tokens=Sum("tokens", filter=granted_q),
         )
     )
     return Balance(
@@ -155,6 +114,9 @@ def balance(user: User, quota: Quota | None = None, now: datetime | None = None)
         spent_tokens=sums["spent_tokens"] or 0,
         held_cost=sums["held_cost"] or Decimal(0),
         held_tokens=sums["held_tokens"] or 0,
+        # Grants are stored negative (they take spend off); shown as positive room.
+        granted_cost=-(sums["granted_cost"] or Decimal(0)),
+        granted_tokens=-(sums["granted_tokens"] or 0),
     )
 
 
@@ -174,6 +136,7 @@ def admit(
     *,
     source: str,
     message=None,
+    api_key=None,
     input_estimate: int = 0,
 ) -> Admission:
     """Open an upstream call with a hold on its worst case; lower max_tokens to what fits.
@@ -185,6 +148,7 @@ def admit(
     (`request_token_bound`); `input_estimate` the likely figure, charged when a call that
     reached the model ends with no usage reported. The hold records the model's prices: the
     call is charged at them, whatever the catalog says by the time it ends (decision 47).
+    `api_key`: the personal key of a gateway call (source "gateway"), recorded on the call.
     """
     prices = model.pricing()
     quota = quota_for(user, lock=True)
@@ -198,6 +162,7 @@ def admit(
         user=user,
         source=source,
         message=message,
+        api_key=api_key,
         model=model.model_id,
         worker=settings.WORKER_ID,
         heartbeat_at=now,

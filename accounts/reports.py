@@ -10,12 +10,12 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from . import exports
-from .models import LedgerEntry, User
+from .models import ApiKey, LedgerEntry, UpstreamCall, User
 from .usage import USAGE_FIELDS
 
 # usage_report's header: a contract (docs/quotas.md).
 CSV_COLUMNS = ["user", "model", "calls", *USAGE_FIELDS, "cost_usd", "estimated_calls"]
-GROUP_KEYS = ("user", "model", "day")
+GROUP_KEYS = ("user", "model", "day", "source", "api_key")
 SUM_FIELDS = ("calls", *USAGE_FIELDS, "cost_usd", "estimated_calls")
 # The days a report may start or end on. Far wider than any ledger, yet far enough from the ends
 # of Python's calendar that a day's midnight converts to UTC and the day after it exists: the
@@ -39,6 +39,10 @@ def _group_expressions() -> dict:
         "user": ("r_user", F("user__username")),
         "model": ("r_model", F("model")),
         "day": ("r_day", TruncDate("created_at", tzinfo=timezone.get_current_timezone())),
+        # What made the call (chat reply, title, gateway key) and the gateway's key, through
+        # the charge's call; a charge without one (none is written so) groups under None.
+        "source": ("r_source", F("call__source")),
+        "api_key": ("r_api_key", F("call__api_key")),
     }
 
 
@@ -101,7 +105,33 @@ def usage_rows(
     for values in grouped:
         row = {key: values.pop(expressions[key][0]) for key in by}
         rows.append(_clean_row({**row, **values}))
+    if "source" in by:
+        for row in rows:
+            row["source_label"] = source_label(row["source"])
+    if "api_key" in by:
+        _name_keys(rows)
     return rows
+
+
+def source_label(source: str | None) -> str:
+    """A call source as people read it ("chat reply", "title", "gateway key")."""
+    if source in UpstreamCall.Source.values:
+        return str(UpstreamCall.Source(source).label)
+    return "-"
+
+
+def _name_keys(rows: list[dict]) -> None:
+    """Key ids become the key's shown prefix (`api_key`) and name (`api_key_name`), and a
+    row without a user column gets the key's owner; a row of charges made without a key (the
+    chat's) has None for both."""
+    ids = {row["api_key"] for row in rows if row["api_key"] is not None}
+    keys = {key.pk: key for key in ApiKey.objects.filter(pk__in=ids).select_related("user")}
+    for row in rows:
+        key = keys.get(row["api_key"])
+        row["api_key"] = key.prefix if key else None
+        row["api_key_name"] = key.name if key else None
+        if "user" not in row:
+            row["user"] = key.user.username if key else None
 
 
 def totals(rows: Iterable[dict]) -> dict:

@@ -42,12 +42,17 @@ def signup(request, token: str | None = None):
 @login_required
 @require_GET
 def usage(request: HttpRequest) -> HttpResponse:
-    """This period's spend against the limit, by model and by day, and recent charges."""
+    """This period's spend against the allowance, by model, source, API key and day, and
+    recent entries."""
     current = ledger.balance(request.user)
     since = current.starts_at.date() if current.starts_at else None
+    by_key = reports.usage_rows(user=request.user, since=since, by=("api_key",))
     context = {
         "balance": current,
         "by_model": reports.usage_rows(user=request.user, since=since, by=("model",)),
+        "by_source": reports.usage_rows(user=request.user, since=since, by=("source",)),
+        # Only when a personal key was used: otherwise one row saying "the chat" says nothing.
+        "by_key": by_key if any(row["api_key"] for row in by_key) else [],
         "by_day": reports.usage_rows(user=request.user, since=since, by=("day",)),
         "recent": LedgerEntry.objects.filter(user=request.user).exclude(
             kind__in=[LedgerEntry.Kind.HOLD, LedgerEntry.Kind.RELEASE]

@@ -26,7 +26,7 @@ from .frames import (
 )
 from .models import Message
 from .runner import get_runner, group_name
-from .selectors import conversation_for, message_for, streaming_messages_of
+from .selectors import conversation_for, mark_quota_cuts, message_for, streaming_messages_of
 
 log = logging.getLogger(__name__)
 
@@ -332,12 +332,13 @@ def _changes_in(
     final = Message.objects.filter(conversation_id=conversation_id).exclude(
         status=Message.Status.STREAMING
     )
+    final = final.select_related("conversation")  # for mark_quota_cuts
     ended = list(final.filter(pk__in=known)) if known else []
     new: list[Message] = []
     if after is not None:
         later = final.filter(pk__gt=after).exclude(pk__in=known)
         new = list(later.prefetch_related("attachments"))  # their payloads list them
-    return ended, new
+    return mark_quota_cuts(ended), mark_quota_cuts(new)
 
 
 def _streaming_in(user, conversation_id: int) -> list[Message]:

@@ -66,6 +66,9 @@ def message_payload(message: Message) -> dict:
         "attachments": message_attachments(message),
         # Earlier attachments this reply's request left out (the API's per-request limits).
         "attachments_left_out": list(message.attachments_left_out or []),
+        # The reply's output cap, and whether the quota lowered it (selectors.mark_quota_cuts).
+        "max_tokens": message.max_tokens,
+        "max_tokens_lowered": getattr(message, "max_tokens_lowered", False),
     }
 
 
@@ -84,6 +87,8 @@ def completed_frame(message: Message) -> dict:
         error=message.error,
         content=message.content,
         seq=message.seq,
+        max_tokens=message.max_tokens,
+        max_tokens_lowered=getattr(message, "max_tokens_lowered", False),
     )
 
 
@@ -97,8 +102,13 @@ def reply_completed_frame(
     error: dict | None,
     content: list[dict],
     seq: int,
+    max_tokens: int | None = None,
+    max_tokens_lowered: bool = False,
 ) -> dict:
-    """`message.completed` from the values a reply ended with (the runner's, or the stored)."""
+    """`message.completed` from the values a reply ended with (the runner's, or the stored).
+
+    `max_tokens_lowered`: it stopped at a max_tokens the quota lowered to `max_tokens`.
+    """
     return {
         "type": "message.completed",
         "message": message_id,
@@ -109,6 +119,8 @@ def reply_completed_frame(
         "error": error,
         "content": public_content(content),
         "seq": seq,
+        "max_tokens": max_tokens,
+        "max_tokens_lowered": max_tokens_lowered,
     }
 
 

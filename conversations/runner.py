@@ -16,7 +16,7 @@ from django.db import DatabaseError
 
 from accounts.models import UpstreamCall
 
-from . import services, settlement
+from . import selectors, services, settlement
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
 from .attachment_blocks import has_attachments, materialise
 from .frames import completed_frame, delta_frame, encode, reply_completed_frame, snapshot_frame
@@ -404,6 +404,14 @@ class GenerationRunner:
                 # Readers still on the page (the admin deleted it) see the reply end.
                 status, error = Message.Status.STOPPED, settlement.DELETED_ERROR
             if outcome in ("stored", "deleted"):
+                # Cut at max_tokens: say whether the quota had lowered it (one read, rare).
+                lowered = acc.stop_reason == "max_tokens" and outcome == "stored"
+                try:
+                    if lowered:
+                        quota_cut = database_sync_to_async(selectors.quota_cut_of)
+                        lowered = await quota_cut(gen.message_id)
+                except DatabaseError:
+                    lowered = False  # the note is a nicety: the reply's end must still go out
                 frame = reply_completed_frame(
                     gen.message_id,
                     status=status,
@@ -413,6 +421,8 @@ class GenerationRunner:
                     error=error,
                     content=content,
                     seq=gen.seq,
+                    max_tokens=(gen.request or {}).get("max_tokens"),
+                    max_tokens_lowered=lowered,
                 )
                 await self.publish(gen.conversation_id, frame)
         finally:

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Quota, User
 
+from . import chat_settings
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message, Preset
 
@@ -98,3 +99,40 @@ def presets_for(user: User) -> QuerySet[Preset]:
 def preset_for(user: User, preset_id: object) -> Preset:
     """A preset this user may use (their own or the team's), or Http404."""
     return get_object_or_404(presets_for(user), pk=preset_id)
+
+
+def mark_quota_cuts(messages: list[Message]) -> list[Message]:
+    """Set `max_tokens_lowered` on each reply cut at a max_tokens that the quota lowered.
+
+    The reply keeps the max_tokens its (latest) call was admitted with; below what its
+    conversation's settings ask for, the quota lowered it (admission never lowers it for
+    another reason), so a reply that stopped there was cut short by the quota, not by its
+    length limit. Frames and pages read the mark (`frames.message_payload`).
+    """
+    cut = [
+        m
+        for m in messages
+        if m.role == Message.Role.ASSISTANT and m.stop_reason == "max_tokens" and m.max_tokens
+    ]
+    if not cut:
+        return messages
+    models = {
+        m.model_id: m for m in CatalogModel.objects.filter(model_id__in={m.model for m in cut})
+    }
+    for message in cut:
+        model = models.get(message.model)
+        wanted = (
+            chat_settings.wanted_max_tokens(message.conversation.settings or {}, model)
+            if model
+            else None
+        )
+        message.max_tokens_lowered = wanted is not None and message.max_tokens < wanted
+    return messages
+
+
+def quota_cut_of(message_id: int) -> bool:
+    """Whether this reply was cut short by a max_tokens the quota lowered (see above)."""
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if message is None:
+        return False
+    return bool(getattr(mark_quota_cuts([message])[0], "max_tokens_lowered", False))

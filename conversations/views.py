@@ -20,6 +20,7 @@ from .selectors import (
     conversation_for,
     conversations_for,
     default_model_for,
+    mark_quota_cuts,
     messages_of,
     presets_for,
 )
@@ -103,7 +104,7 @@ def chat(request: HttpRequest) -> HttpResponse:
 @require_GET
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     conv = conversation_for(request.user, pk)
-    messages = list(messages_of(conv))
+    messages = mark_quota_cuts(list(messages_of(conv)))
     state = {
         "conversation": conversation_payload(conv),
         "messages": [message_payload(m) for m in messages],

@@ -212,6 +212,15 @@
     if (m.stopReason === "stop_sequence" && m.stopSequence !== null && window.interpolate) {
       return window.interpolate(gettext("Stopped at the stop sequence “%(sequence)s”."), { sequence: m.stopSequence }, true);
     }
+    if (m.stopReason === "max_tokens" && m.quotaCut && window.ngettext && window.interpolate) {
+      // The quota lowered max_tokens (payload max_tokens_lowered): Continue once topped up.
+      const text = window.ngettext(
+        "Cut short: your quota covered only %(count)s token for this reply.",
+        "Cut short: your quota covered only %(count)s tokens for this reply.",
+        m.quotaCut,
+      );
+      return window.interpolate(text, { count: m.quotaCut }, true);
+    }
     const notes = {
       stop_sequence: gettext("Stopped at a stop sequence."),
       max_tokens: gettext("Cut short: the reply reached its length limit."),
@@ -296,6 +305,7 @@
     else if (!m.leftOut) m.leftOut = [];
     m.stopReason = payload.stop_reason || null;
     m.stopSequence = payload.stop_sequence ?? null;
+    m.quotaCut = payload.max_tokens_lowered ? payload.max_tokens : null;
     m.blocks = structuredClone(payload.content || []);
     m.contentEl.replaceChildren();
     m.blockEls = [];
@@ -409,6 +419,8 @@
         error: frame.error,
         stop_reason: frame.stop_reason,
         stop_sequence: frame.stop_sequence,
+        max_tokens: frame.max_tokens,
+        max_tokens_lowered: frame.max_tokens_lowered,
         content: frame.content || m.blocks,
       });
       updateComposer();
@@ -427,6 +439,8 @@
         return;
       }
       showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
+      // The meter's own used-up notice stands down while this one shows (app.css).
+      errorBox.dataset.code = frame.code;
       messages.forEach(renderError); // a refused Continue gets its button back
     },
   };
@@ -434,11 +448,13 @@
   function showError(text) {
     errorBox.textContent = text;
     errorBox.hidden = false;
+    delete errorBox.dataset.code;
   }
 
   function clearError() {
     errorBox.hidden = true;
     errorBox.textContent = "";
+    delete errorBox.dataset.code;
   }
 
   function refreshMeter() {
