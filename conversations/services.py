@@ -1,4 +1,5 @@
-"""Chat actions that change state: send, retry, finish and reap replies, rename and delete."""
+"""Chat actions that change state: send, retry, continue, rename and delete; the send path
+that conversations/versions.py's regenerate and edit go through too."""
 
 import logging
 from dataclasses import dataclass
@@ -16,7 +17,13 @@ from accounts.models import UpstreamCall, User
 from accounts.request_bound import request_token_bound
 
 from . import api_rules, chat_settings, thinking
-from .attachments import attachment_ids, claim_for_send, link_to_message
+from .attachments import (
+    attachment_ids,
+    claim_for_send,
+    copy_attachments,
+    link_to_message,
+)
+from .branches import Tree, messages_by_ids, tree_of
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
@@ -49,11 +56,19 @@ class SendResult:
     reply: Message
     call: UpstreamCall
     continued: bool = False  # the reply existed and streams again (Continue)
+    # The conversation's parent links, when a message may have siblings (decision 70).
+    tree: Tree | None = None
+    # A new version (regenerate, edit, retry): the visible branch before it, which every tab
+    # shows (`conversation.branch`) before the new messages.
+    branch: list[Message] | None = None
 
     @property
     def request(self) -> dict:
         """The Messages API request for the reply, as admitted (max_tokens included)."""
         return self.reply.upstream_request
+
+    def versions(self, message: Message) -> dict | None:
+        return self.tree.versions(message.pk) if self.tree else None
 
 
 @dataclass(frozen=True)
@@ -125,15 +140,18 @@ def _create_streaming_reply(
     model: CatalogModel,
     client_id: str,
     sending: SendingLimits,
+    question: int,
     prefill: str = "",
 ) -> tuple[Message, UpstreamCall]:
-    """Create the streaming reply and admit its first call (inside the send transaction).
+    """Create the streaming reply to the user message `question` and admit its first call
+    (inside the send transaction); it ends the visible branch (the caller saves `leaf`).
 
     A prefill is the reply's first words: stored as its text, the model continues it (H12).
     """
     refuse_if_too_many_replies(user, sending)
     reply = Message.objects.create(
         conversation=conversation,
+        parent_id=question,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         content=[{"type": "text", "text": prefill}] if prefill else [],
@@ -143,6 +161,7 @@ def _create_streaming_reply(
         worker=settings.WORKER_ID,
     )
     reply.conversation = conversation
+    conversation.leaf = reply
     return reply, _admit_reply(user, model, reply)
 
 
@@ -249,44 +268,94 @@ def send_message(
             if conversation.model != model.model_id:
                 conversation.model = model.model_id
             apply_settings(user, conversation, model, chosen)
-        user_message = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.USER,
-            content=[{"type": "text", "text": text}] if text.strip() else [],
-            client_id=client_id,
+        user_message, reply, call = _store_turn(
+            user,
+            conversation,
+            model,
+            text,
+            claimed,
+            client_id,
+            sending,
+            parent=conversation.leaf_id,
+            prefill=prefill,
         )
-        link_to_message(claimed, user_message)
-        prefetch_related_objects([user_message], "attachments")  # its payload lists them
-        reply, call = _create_streaming_reply(
-            user, conversation, model, client_id, sending, prefill
-        )
-        fields = ["updated_at", "model", "settings", "system_prompt", "preset"]
+        fields = ["updated_at", "model", "settings", "system_prompt", "preset", "leaf"]
         conversation.save(update_fields=fields)
     return SendResult(conversation, created, user_message, reply, call)
 
 
+def _store_turn(
+    user: User,
+    conversation: Conversation,
+    model: CatalogModel,
+    text: str,
+    claimed: list,
+    client_id: str,
+    sending: SendingLimits,
+    *,
+    parent: int | None,
+    prefill: str = "",
+    kept: list = (),
+) -> tuple[Message, Message, UpstreamCall]:
+    """The user message after `parent` (its claimed uploads, and copies of the `kept`
+    attachments of the message it edits), then its streaming reply: the one path of send and
+    edit."""
+    user_message = Message.objects.create(
+        conversation=conversation,
+        parent_id=parent,
+        role=Message.Role.USER,
+        content=[{"type": "text", "text": text}] if text.strip() else [],
+        client_id=client_id,
+    )
+    link_to_message(claimed, user_message)
+    if kept:
+        copy_attachments(kept, user, conversation, user_message)
+    prefetch_related_objects([user_message], "attachments")  # its payload lists them
+    reply, call = _create_streaming_reply(
+        user, conversation, model, client_id, sending, user_message.pk, prefill
+    )
+    return user_message, reply, call
+
+
+def _new_version(
+    conversation: Conversation, user_message: Message | None, reply: Message, call: UpstreamCall
+) -> SendResult:
+    """The result of a regenerate, edit or retry: the new version is visible, and the branch
+    before it is what every tab shows first."""
+    tree = tree_of(conversation.pk)
+    first_new = user_message or reply
+    branch = messages_by_ids(tree.path_to(first_new.parent_id))
+    return SendResult(conversation, False, user_message, reply, call, tree=tree, branch=branch)
+
+
 def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResult:
-    """Start a new reply after a failed or interrupted one that ends the conversation."""
+    """Start a new reply after a failed or interrupted one that ends the visible branch.
+
+    The new reply is a new version of the failed one (its sibling), which stays as the
+    earlier version with its error and its charge (decision 70).
+    """
     sending = sending_limits_for(user)
     refuse_if_sending_too_fast(user, sending)
     with transaction.atomic():
         failed = message_for(user, message_id, lock=True)
         conversation = failed.conversation
-        last = conversation.messages.order_by("-id").first()
         # A stopped reply is part of the history (the reader chose to end it): send again instead.
         retryable = {Message.Status.FAILED, Message.Status.INTERRUPTED}
         if (
             failed.role != Message.Role.ASSISTANT
             or failed.status not in retryable
-            or last != failed
+            or conversation.leaf_id != failed.pk
         ):
             raise ChatError(
                 "invalid_frame", _("Only the last reply can be retried, and only if it failed.")
             )
+        _refuse_if_busy(conversation)
         model = model_or_refuse(user, conversation.model)
-        reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
-        conversation.save(update_fields=["updated_at"])
-    return SendResult(conversation, False, None, reply, call)
+        reply, call = _create_streaming_reply(
+            user, conversation, model, client_id, sending, failed.parent_id
+        )
+        conversation.save(update_fields=["updated_at", "leaf"])
+        return _new_version(conversation, None, reply, call)
 
 
 CONTINUE_TEXT = _lazy("Continue from where you stopped.")
@@ -313,7 +382,7 @@ def continue_reply(user: User, message_id: object, client_id: str = "") -> SendR
     with transaction.atomic():
         reply = message_for(user, message_id, lock=True)
         conversation = reply.conversation
-        if conversation.messages.order_by("-id").first() != reply:
+        if conversation.leaf_id != reply.pk:  # the end of the visible branch
             raise ChatError("invalid_frame", _("Only the last reply can be continued."))
         _refuse_if_busy(conversation)
         if not _continuable(reply):
@@ -331,7 +400,8 @@ def continue_reply(user: User, message_id: object, client_id: str = "") -> SendR
         _reopen(reply, client_id)
         call = _admit_reply(user, model, reply)
         conversation.save(update_fields=["updated_at"])
-    return SendResult(conversation, False, None, reply, call, continued=True)
+        tree = tree_of(conversation.pk)  # the continued reply's payload names its versions
+    return SendResult(conversation, False, None, reply, call, continued=True, tree=tree)
 
 
 def _reopen(reply: Message, client_id: str) -> None:
@@ -351,15 +421,17 @@ def _reopen(reply: Message, client_id: str) -> None:
 def _continue_as_new_turn(
     user: User, conversation: Conversation, model: CatalogModel, client_id: str, sending
 ) -> SendResult:
-    user_message = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.USER,
-        content=[{"type": "text", "text": str(CONTINUE_TEXT)}],
-        client_id=client_id,
+    user_message, reply, call = _store_turn(
+        user,
+        conversation,
+        model,
+        str(CONTINUE_TEXT),
+        [],
+        client_id,
+        sending,
+        parent=conversation.leaf_id,
     )
-    prefetch_related_objects([user_message], "attachments")  # its payload lists none
-    reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
-    conversation.save(update_fields=["updated_at"])
+    conversation.save(update_fields=["updated_at", "leaf"])
     return SendResult(conversation, False, user_message, reply, call)
 
 
@@ -374,7 +446,9 @@ def edit_conversation(
     changed = []
     if title is not None:
         conversation.title = " ".join(title.split())[:200]
-        changed.append("title")
+        # The member's (or an admin's) choice: no automatic title replaces it (decision 72).
+        conversation.title_source = Conversation.TitleSource.RENAMED
+        changed += ["title", "title_source"]
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
         changed.append("system_prompt")
