@@ -175,6 +175,7 @@ def admit(
     source: str,
     message=None,
     input_estimate: int = 0,
+    api_key=None,
 ) -> Admission:
     """Open an upstream call with a hold on its worst case; lower max_tokens to what fits.
 
@@ -183,7 +184,8 @@ def admit(
     lock), so concurrent calls of one user are admitted one after another and cannot
     overspend together. `prompt_tokens` is an upper bound of the whole request
     (`request_token_bound`); `input_estimate` the likely figure, charged when a call that
-    reached the model ends with no usage reported. The hold records the model's prices: the
+    reached the model ends with no usage reported; `api_key` the personal key of a gateway
+    call. The hold records the model's prices: the
     call is charged at them, whatever the catalog says by the time it ends (decision 47).
     """
     prices = model.pricing()
@@ -198,6 +200,7 @@ def admit(
         user=user,
         source=source,
         message=message,
+        api_key=api_key,
         model=model.model_id,
         worker=settings.WORKER_ID,
         heartbeat_at=now,
