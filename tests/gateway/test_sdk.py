@@ -1,6 +1,8 @@
 """The official Python SDK, pointed at chatsite with a personal key, against the fake upstream:
 what it reads, the bytes it receives (equal to the upstream's), and what the ledger holds."""
 
+import json
+
 import anthropic
 import pytest
 
@@ -8,6 +10,7 @@ from accounts.ledger import quota_for
 from accounts.models import LedgerEntry, UpstreamCall
 from accounts.usage import USAGE_FIELDS
 from conversations.models import CatalogModel
+from tests.waiting import wait_until
 
 from .conftest import MODEL
 
@@ -23,6 +26,9 @@ def ask(text: str, **extra) -> dict:
 
 
 def the_charge() -> LedgerEntry:
+    """The call's charge, once settled: a stream is settled just after its last byte."""
+    settled = UpstreamCall.objects.filter(status=UpstreamCall.Status.SETTLED)
+    wait_until(settled.exists, 10, what="the call settled")
     call = UpstreamCall.objects.get()
     return LedgerEntry.objects.get(call=call, kind=LedgerEntry.Kind.CHARGE)
 
@@ -32,12 +38,10 @@ def charged_usage(charge: LedgerEntry) -> dict:
 
 
 def streamed_usage(raw: bytes) -> dict:
-    """The usage the upstream reported in a stream, read the SDK's way (its accumulator)."""
+    """The usage the upstream reported in a stream: the latest value of each field."""
     usage = {}
     for line in raw.split(b"\n"):
         if line.startswith(b"data: ") and b'"usage"' in line:
-            import json
-
             event = json.loads(line[6:])
             found = event.get("usage") or event.get("message", {}).get("usage", {})
             usage.update({k: v for k, v in found.items() if k in USAGE_FIELDS})
