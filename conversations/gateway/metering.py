@@ -7,16 +7,19 @@ row's lock for concurrency), but not `send_message`: nothing is stored in a conv
 """
 
 import asyncio
+import functools
 import json
 import logging
 import math
 import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from accounts import api_keys, ledger, limits
@@ -173,13 +176,40 @@ def settle(call_id: int, usage: dict, chars: int, *, complete: bool, status: str
     )
 
 
+_executor: ThreadPoolExecutor | None = None
+
+
+def _db_executor() -> ThreadPoolExecutor:
+    """The gateway's database threads, kept for the process: their connections are reused
+    (a request's own thread would open one per request), and on SQLite there is one, so
+    requests queue here for the single write lock instead of sleeping in its busy handler
+    (docs/performance.md, the gateway row)."""
+    global _executor
+    if _executor is None:
+        workers = 1 if connection.vendor == "sqlite" else 8
+        _executor = ThreadPoolExecutor(workers, thread_name_prefix="gateway-db")
+    return _executor
+
+
+def _in_db_thread(function: Callable, *args: Any, **kwargs: Any) -> Any:
+    close_old_connections()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+async def run_db(function: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Run a database function of the gateway on its database threads."""
+    call = functools.partial(_in_db_thread, function, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_db_executor(), call)
+
+
 async def settle_async(
     call_id: int, usage: dict, chars: int, *, complete: bool, status: str, error=None
 ):
     """Settle from a stream's end; shielded, so a cancelled request is still charged."""
-    work = database_sync_to_async(settle)(
-        call_id, usage, chars, complete=complete, status=status, error=error
-    )
+    work = run_db(settle, call_id, usage, chars, complete=complete, status=status, error=error)
     await asyncio.shield(asyncio.ensure_future(work))
 
 
@@ -237,7 +267,7 @@ class InFlight:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             known = {c: (dict(m.usage), m.output_chars) for c, m in list(self.meters.items())}
             try:
-                await database_sync_to_async(touch_calls)(known)
+                await run_db(touch_calls, known)
             except Exception:  # the next beat tries again; the timeout is three beats away
                 log.warning("refreshing gateway calls' heartbeats failed", exc_info=True)
 

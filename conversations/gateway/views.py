@@ -11,7 +11,6 @@ import logging
 from contextlib import AsyncExitStack
 
 import httpx
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -67,7 +66,7 @@ def _read_body(request: HttpRequest) -> bytes:
 
 
 async def _key(request: HttpRequest) -> ApiKey:
-    key = await database_sync_to_async(metering.authenticate)(_raw_key(request))
+    key = await metering.run_db(metering.authenticate, _raw_key(request))
     request.user = key.user  # the access log names the member
     return key
 
@@ -91,7 +90,7 @@ async def models(request: HttpRequest, model_id: str | None = None) -> HttpRespo
         key = await _key(request)
         envelope = key.envelope
         check_version(request.headers.get("anthropic-version"))
-        data = await database_sync_to_async(metering.model_list)(key.user)
+        data = await metering.run_db(metering.model_list, key.user)
         if model_id is not None:
             found = [m for m in data if m["id"] == model_id]
             if not found:
@@ -119,7 +118,7 @@ async def _handle(request: HttpRequest, *, counting: bool) -> HttpResponse:
         version = check_version(request.headers.get("anthropic-version"))
         beta = betas(request.headers.get("anthropic-beta"))
         body = parse(_read_body(request))
-        admitted = await database_sync_to_async(metering.admit)(key, body, counting=counting)
+        admitted = await metering.run_db(metering.admit, key, body, counting=counting)
     except GatewayError as error:
         return error_response(error, envelope=envelope)
     headers = {"content-type": "application/json", "anthropic-version": version}

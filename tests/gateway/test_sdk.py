@@ -185,3 +185,13 @@ def test_a_thinking_catalog_id_goes_up_as_its_base_id_with_thinking(gateway, mem
 def test_authorization_bearer_is_accepted_like_x_api_key(gateway, member_key):
     client = anthropic.Anthropic(auth_token=member_key[1], base_url=gateway, max_retries=0)
     assert client.messages.create(**ask("hi")).type == "message"
+
+
+def test_gateway_calls_leave_no_trace_in_the_chat(gateway, member, member_key):
+    from conversations.models import Conversation, Message
+
+    sdk(gateway, member_key[1]).messages.create(**ask("hi"))
+    with sdk(gateway, member_key[1]).messages.stream(**ask("!tokens=5")) as stream:
+        stream.until_done()
+    assert not Conversation.objects.exists() and not Message.objects.exists()
+    assert UpstreamCall.objects.filter(user=member, source="gateway").count() == 2
