@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts import api_keys, ledger, limits
@@ -27,15 +28,10 @@ from accounts.models import ApiKey, UpstreamCall
 from accounts.request_bound import request_token_bound
 
 from .. import settlement
-from ..errors import ChatError
 from ..models import CatalogModel
 from ..prompt import upstream_user_id
 from ..selectors import available_models, usable_model
-from ..sending_limits import (
-    BUSY_RETRY_AFTER_SECONDS,
-    refuse_if_too_many_replies,
-    sending_limits_for,
-)
+from ..sending_limits import BUSY_RETRY_AFTER_SECONDS
 from .bodies import check_fields, lower_max_tokens, upstream_body
 from .wire import GatewayError, rate_limited
 
@@ -92,19 +88,32 @@ def count_request(key: ApiKey) -> None:
 
 
 def _refuse_if_too_many_at_once(key: ApiKey) -> None:
-    """Under the quota row's lock (taken first), so racing requests count each other."""
-    ledger.quota_for(key.user, lock=True)
-    cap = _concurrent(key)
-    running = UpstreamCall.objects.filter(api_key=key, status=UpstreamCall.Status.RUNNING)
-    if cap and running.count() >= cap:
+    """The key's cap, and the member's own on calls at once (chat and gateway together, as
+    `sending_limits.replies_in_flight` counts them), in one count under the quota row's lock
+    (which admission takes next anyway), so racing requests count each other."""
+    quota = ledger.quota_for(key.user, lock=True)
+    key_cap = _concurrent(key)
+    member_cap = quota.max_concurrent_replies
+    if member_cap is None:
+        member_cap = settings.CHAT_MAX_CONCURRENT_REPLIES
+    if not key_cap and not member_cap:
+        return
+    running = (
+        UpstreamCall.objects.filter(user=key.user, status=UpstreamCall.Status.RUNNING)
+        .exclude(source=UpstreamCall.Source.TITLE)
+        .aggregate(member=Count("id"), key=Count("id", filter=Q(api_key=key)))
+    )
+    if key_cap and running["key"] >= key_cap:
         raise rate_limited(
-            f"This key may have {cap} requests in flight at once. Wait for one to end.",
+            f"This key may have {key_cap} requests in flight at once. Wait for one to end.",
             BUSY_RETRY_AFTER_SECONDS,
         )
-    try:  # the member's own cap on calls at once, chat and gateway together
-        refuse_if_too_many_replies(key.user, sending_limits_for(key.user))
-    except ChatError as exc:
-        raise rate_limited(str(exc.detail), exc.extra.get("retry_after")) from None
+    if member_cap and running["member"] >= member_cap:
+        raise rate_limited(
+            f"You may have {member_cap} replies and API requests in flight at once, chat and "
+            "API together. Wait for one to end.",
+            BUSY_RETRY_AFTER_SECONDS,
+        )
 
 
 def resolve_model(user, model_id: str) -> CatalogModel:
@@ -129,6 +138,19 @@ def quota_refusal(balance: ledger.Balance) -> GatewayError:
             f"{balance.resets_at.isoformat()}."
         )
     return rate_limited(message, seconds)
+
+
+def authenticate_and_admit(
+    raw_key: str | None, check: Callable[[ApiKey], dict], *, counting: bool
+) -> tuple[ApiKey, Admitted]:
+    """One trip to the database threads for a request: its key, then (`check` reading the
+    headers and the body, which may refuse in the key's envelope) its admission."""
+    key = authenticate(raw_key)
+    try:
+        return key, admit(key, check(key), counting=counting)
+    except GatewayError as error:
+        error.key = key
+        raise
 
 
 def admit(key: ApiKey, body: dict, *, counting: bool) -> Admitted:

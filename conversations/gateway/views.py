@@ -111,16 +111,21 @@ def _dumps(data: object) -> bytes:
 
 
 async def _handle(request: HttpRequest, *, counting: bool) -> HttpResponse:
-    envelope = False
+    checked = {}
+
+    def check(key: ApiKey) -> dict:
+        request.user = key.user  # the access log names the member
+        checked["version"] = check_version(request.headers.get("anthropic-version"))
+        checked["beta"] = betas(request.headers.get("anthropic-beta"))
+        return parse(_read_body(request))
+
     try:
-        key = await _key(request)
-        envelope = key.envelope
-        version = check_version(request.headers.get("anthropic-version"))
-        beta = betas(request.headers.get("anthropic-beta"))
-        body = parse(_read_body(request))
-        admitted = await metering.run_db(metering.admit, key, body, counting=counting)
+        key, admitted = await metering.run_db(
+            metering.authenticate_and_admit, _raw_key(request), check, counting=counting
+        )
     except GatewayError as error:
-        return error_response(error, envelope=envelope)
+        return error_response(error, envelope=bool(error.key and error.key.envelope))
+    envelope, version, beta = key.envelope, checked["version"], checked["beta"]
     headers = {"content-type": "application/json", "anthropic-version": version}
     if beta:
         headers["anthropic-beta"] = ",".join(beta)

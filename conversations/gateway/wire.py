@@ -20,6 +20,7 @@ class GatewayError(Exception):
         super().__init__(message)
         self.status, self.error_type, self.message = status, error_type, message
         self.headers = headers or {}
+        self.key = None  # the key of the request, once known: its envelope applies
 
 
 def invalid(message: str) -> GatewayError:

@@ -41,6 +41,7 @@ def upstream(gateway_upstream, settings):
     settings.ANTHROPIC_MAX_RETRIES = 0
     settings.GATEWAY_REQUESTS_PER_MINUTE = 0
     settings.GATEWAY_CONCURRENT_STREAMS = 0
+    settings.CHAT_MAX_CONCURRENT_REPLIES = 0
     gateway_upstream.requests.clear()
     gateway_upstream.connections.clear()
     return gateway_upstream

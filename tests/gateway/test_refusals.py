@@ -224,10 +224,14 @@ def test_count_tokens_counts_against_the_requests_per_minute(
     assert post(gateway, member_key[1], counting, path=path).status_code == 429
 
 
-def test_past_the_keys_concurrent_streams_is_429_with_retry_after(
-    gateway, member, member_key, upstream, settings
+@pytest.mark.parametrize(
+    "cap, says",
+    [("GATEWAY_CONCURRENT_STREAMS", "This key"), ("CHAT_MAX_CONCURRENT_REPLIES", "chat and API")],
+)
+def test_past_the_keys_or_the_members_calls_at_once_is_429_with_retry_after(
+    gateway, member, member_key, upstream, settings, cap, says
 ):
-    settings.GATEWAY_CONCURRENT_STREAMS = 1
+    setattr(settings, cap, 1)
     with httpx.stream(
         "POST",
         gateway + "/v1/messages",
@@ -241,5 +245,6 @@ def test_past_the_keys_concurrent_streams_is_429_with_retry_after(
         second = post(gateway, member_key[1], body())
         assert second.status_code == 429
         assert second.json()["error"]["type"] == "rate_limit_error"
+        assert says in second.json()["error"]["message"]
         assert second.headers["retry-after"]
     assert len(upstream.message_bodies()) == 1
