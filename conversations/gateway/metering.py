@@ -270,23 +270,43 @@ def touch_calls(known: dict[int, tuple[dict, int]]) -> None:
 
 
 class InFlight:
-    """This event loop's running gateway streams, their heartbeats refreshed every 10 s."""
+    """This event loop's running gateway streams, their heartbeats refreshed every 10 s.
 
-    def __init__(self) -> None:
+    A stream whose response Django never began to send (its client left between the view's
+    return and the first byte) never runs its relay, so nothing would end its upstream call or
+    settle it: the beat after it was added calls its `abandon` instead.
+    """
+
+    def __init__(self, interval: float = HEARTBEAT_SECONDS) -> None:
+        self.interval = interval
         self.meters: dict[int, object] = {}
+        self._abandon: dict[int, tuple[Callable, int]] = {}
+        self._beats = 0
         self._task: asyncio.Task | None = None
 
-    def add(self, call_id: int, meter) -> None:
+    def add(self, call_id: int, meter, abandon: Callable | None = None) -> None:
         self.meters[call_id] = meter
+        if abandon is not None:
+            self._abandon[call_id] = (abandon, self._beats)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._beat())
 
+    def started(self, call_id: int) -> None:
+        """The relay runs: it ends the call itself, however the stream ends."""
+        self._abandon.pop(call_id, None)
+
     def discard(self, call_id: int) -> None:
         self.meters.pop(call_id, None)
+        self._abandon.pop(call_id, None)
 
     async def _beat(self) -> None:
         while self.meters:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.interval)
+            self._beats += 1
+            for call_id, (abandon, added) in list(self._abandon.items()):
+                if added < self._beats - 1:  # a whole beat without its relay starting
+                    self.discard(call_id)
+                    await abandon()
             known = {c: (dict(m.usage), m.output_chars) for c, m in list(self.meters.items())}
             try:
                 await run_db(touch_calls, known)

@@ -243,7 +243,13 @@ async def _forward_stream(admitted: metering.Admitted, headers: dict) -> HttpRes
         await metering.settle_async(admitted.call_id, estimate, 0, complete=False, status="stopped")
         raise
     meter = StreamMeter()
-    metering.in_flight().add(admitted.call_id, meter)
+
+    async def abandon() -> None:  # the response never started: end and charge it here
+        await stack.aclose()
+        estimate = {"input_tokens": admitted.input_estimate}
+        await metering.settle_async(admitted.call_id, estimate, 0, complete=False, status="stopped")
+
+    metering.in_flight().add(admitted.call_id, meter, abandon)
     response = StreamingHttpResponse(
         _relay(admitted, up, stack, meter), content_type=up.headers["content-type"]
     )
@@ -262,6 +268,7 @@ async def _relay(admitted: metering.Admitted, up: httpx.Response, stack: AsyncEx
     """Each upstream chunk to the client as it arrives, metered on the side; the charge when it
     ends, however it ends (complete, an error event, a drop, the client leaving)."""
     status = "failed"
+    metering.in_flight().started(admitted.call_id)
     try:
         async for chunk in up.aiter_raw():
             meter.feed(chunk)

@@ -10,6 +10,7 @@ from accounts.models import LedgerEntry, UpstreamCall
 from conversations import settlement
 from conversations.gateway import metering
 from conversations.models import CatalogModel
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.django_db
 
@@ -39,3 +40,27 @@ def test_a_gateway_call_whose_process_died_is_charged_what_it_had_streamed(gatew
     assert settlement.reap_calls() == 1
     charge = LedgerEntry.objects.get(call=gateway_call, kind=LedgerEntry.Kind.CHARGE)
     assert (charge.input_tokens, charge.output_tokens, charge.estimated) == (40, 30, True)
+
+
+class _Meter:
+    usage: dict = {}
+    output_chars = 0
+
+
+async def test_a_stream_whose_response_never_started_is_ended_by_the_next_beats(monkeypatch):
+    registry = metering.InFlight(interval=0.01)
+    abandoned = []
+
+    async def abandon() -> None:
+        abandoned.append(True)
+
+    async def no_database(*args) -> None:
+        return None
+
+    monkeypatch.setattr(metering, "run_db", no_database)
+    registry.add(1, _Meter(), abandon)
+    registry.add(2, _Meter(), abandon)
+    registry.started(2)  # its relay runs: it ends the call itself
+    await eventually(lambda: abandoned, 5)
+    assert abandoned == [True] and 1 not in registry.meters and 2 in registry.meters
+    registry.discard(2)
