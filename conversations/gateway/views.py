@@ -14,7 +14,6 @@ import httpx
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import ApiKey
 
@@ -71,20 +70,26 @@ async def _key(request: HttpRequest) -> ApiKey:
     return key
 
 
+def _wrong_method(request: HttpRequest, allowed: str) -> HttpResponse | None:
+    if request.method == allowed:
+        return None
+    body = error_body("invalid_request_error", f"{request.method} is not allowed here")
+    return json_response(405, body, headers={"allow": allowed})
+
+
 @csrf_exempt
-@require_POST
 async def messages(request: HttpRequest) -> HttpResponse:
-    return await _handle(request, counting=False)
+    return _wrong_method(request, "POST") or await _handle(request, counting=False)
 
 
 @csrf_exempt
-@require_POST
 async def count_tokens(request: HttpRequest) -> HttpResponse:
-    return await _handle(request, counting=True)
+    return _wrong_method(request, "POST") or await _handle(request, counting=True)
 
 
-@require_GET
 async def models(request: HttpRequest, model_id: str | None = None) -> HttpResponse:
+    if wrong := _wrong_method(request, "GET"):
+        return wrong
     envelope = False
     try:
         key = await _key(request)

@@ -248,3 +248,10 @@ def test_past_the_keys_or_the_members_calls_at_once_is_429_with_retry_after(
         assert says in second.json()["error"]["message"]
         assert second.headers["retry-after"]
     assert len(upstream.message_bodies()) == 1
+
+
+def test_a_wrong_method_is_405_in_the_apis_shape(gateway, member_key, upstream):
+    response = httpx.get(gateway + "/v1/messages", headers={**VERSION, "x-api-key": member_key[1]})
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert upstream.requests == []
