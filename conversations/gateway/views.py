@@ -139,7 +139,7 @@ async def _handle(request: HttpRequest, *, counting: bool) -> HttpResponse:
     if admitted.stream:
         # identity: the bytes are forwarded as they are, so they must not be compressed.
         stream_headers = {"accept": "text/event-stream", "accept-encoding": "identity"}
-        return await _forward_stream(admitted, headers | stream_headers)
+        return await _forward_stream(admitted, headers | stream_headers, envelope)
     return await _forward_whole(admitted, headers, envelope, "/v1/messages")
 
 
@@ -223,7 +223,11 @@ def _reply(payload: bytes, envelope: bool, headers: dict) -> HttpResponse:
     return response
 
 
-async def _forward_stream(admitted: metering.Admitted, headers: dict) -> HttpResponse:
+async def _forward_stream(
+    admitted: metering.Admitted, headers: dict, envelope: bool
+) -> HttpResponse:
+    """A stream, passed through as it comes; an error before it starts is a whole reply (in
+    the envelope when the key asks: only the stream itself is never wrapped)."""
     stack = AsyncExitStack()
     try:
         up = await stack.enter_async_context(
@@ -237,11 +241,11 @@ async def _forward_stream(admitted: metering.Admitted, headers: dict) -> HttpRes
             await stack.aclose()
             await metering.settle_async(admitted.call_id, {}, 0, complete=False, status="failed")
             status = up.status_code if up.status_code != 200 else 502
-            return _upstream_error(status, payload, up.headers, envelope=False)
+            return _upstream_error(status, payload, up.headers, envelope)
     except AnthropicError as exc:
         await stack.aclose()
         await metering.settle_async(admitted.call_id, {}, 0, complete=False, status="failed")
-        return _transport_error(exc, envelope=False)
+        return _transport_error(exc, envelope)
     except BaseException:
         await stack.aclose()
         estimate = {"input_tokens": admitted.input_estimate}

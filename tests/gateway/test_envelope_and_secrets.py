@@ -109,3 +109,13 @@ def test_the_server_key_never_appears_in_a_response_or_a_log_line(
     assert SERVER_KEY not in logs + out + err
     # ... while the upstream did receive it, so the search looked for the right text.
     assert upstream.requests[0]["headers"]["x-api-key"] == SERVER_KEY
+
+
+def test_an_envelope_keys_stream_refused_before_it_starts_is_a_wrapped_error(
+    gateway, member_key, upstream
+):
+    ApiKey.objects.update(envelope=True)
+    response = post(gateway, member_key[1], ask("!fault=529", stream=True))
+    assert response.status_code == 529
+    assert response.json()["code"] == 529
+    assert response.json()["data"]["error"]["type"] == "overloaded_error"
