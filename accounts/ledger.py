@@ -136,8 +136,8 @@ def admit(
     *,
     source: str,
     message=None,
-    api_key=None,
     input_estimate: int = 0,
+    api_key=None,
 ) -> Admission:
     """Open an upstream call with a hold on its worst case; lower max_tokens to what fits.
 
@@ -146,9 +146,9 @@ def admit(
     lock), so concurrent calls of one user are admitted one after another and cannot
     overspend together. `prompt_tokens` is an upper bound of the whole request
     (`request_token_bound`); `input_estimate` the likely figure, charged when a call that
-    reached the model ends with no usage reported. The hold records the model's prices: the
+    reached the model ends with no usage reported; `api_key` the personal key of a gateway
+    call (source "gateway"), recorded on the call. The hold records the model's prices: the
     call is charged at them, whatever the catalog says by the time it ends (decision 47).
-    `api_key`: the personal key of a gateway call (source "gateway"), recorded on the call.
     """
     prices = model.pricing()
     quota = quota_for(user, lock=True)

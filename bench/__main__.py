@@ -392,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import attachments
 
         return attachments.main([a for a in argv if a != "--attachments"])
+    if "--gateway" in argv:  # a mode of its own: bench/gateway.py
+        from . import gateway
+
+        return gateway.main([a for a in argv if a != "--gateway"])
     args = parse_args(argv)
     started = time.perf_counter()
     RESULTS.mkdir(parents=True, exist_ok=True)

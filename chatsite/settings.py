@@ -321,6 +321,14 @@ ATTACHMENT_MAX_REQUEST_BYTES = env.int("ATTACHMENT_MAX_REQUEST_BYTES", default=3
 ATTACHMENT_UNSENT_HOURS = env.int("ATTACHMENT_UNSENT_HOURS", default=24)
 ATTACHMENT_MAX_UNSENT = env.int("ATTACHMENT_MAX_UNSENT", default=100)
 
+# The team gateway (/v1/): per-key limits (0: none; a key's own figures override them), the
+# request size the Messages API allows, and what passes beyond its allow-lists (decision 65).
+GATEWAY_REQUESTS_PER_MINUTE = env.int("GATEWAY_REQUESTS_PER_MINUTE", default=60)
+GATEWAY_CONCURRENT_STREAMS = env.int("GATEWAY_CONCURRENT_STREAMS", default=4)
+GATEWAY_MAX_REQUEST_BYTES = env.int("GATEWAY_MAX_REQUEST_BYTES", default=32_000_000)
+GATEWAY_EXTRA_FIELDS = env.list("GATEWAY_EXTRA_FIELDS", default=[])
+GATEWAY_EXTRA_BETAS = env.list("GATEWAY_EXTRA_BETAS", default=[])
+
 # Streaming: partial replies are written at most this often; a streaming message whose
 # heartbeat is older than the timeout belongs to a dead process and becomes interrupted.
 STREAM_CHECKPOINT_SECONDS = env.float("STREAM_CHECKPOINT_SECONDS", default=1.0)

@@ -1,4 +1,4 @@
-"""Root URLs: accounts, chat pages, admin, i18n."""
+"""Root URLs: accounts, chat pages, admin, i18n, the gateway's /v1/."""
 
 from django.contrib import admin
 from django.templatetags.static import static
@@ -22,6 +22,7 @@ urlpatterns = [
     path("admin/reports/", include("accounts.admin_urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("v1/", include("conversations.gateway.urls")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("conversations.urls")),
 ]

@@ -137,6 +137,17 @@ def settle_and_log(
         )
 
 
+def settle_unattached_call(
+    call_id: int, usage: dict, chars: int, *, complete: bool, status: str, error=None
+) -> None:
+    """Settle a call that has no message (a gateway request, a title) from what its caller
+    knows, and log it, as the runner settles a reply's call."""
+    with transaction.atomic():
+        settle_and_log(
+            call_id, usage, chars, complete=complete, message_id=None, status=status, error=error
+        )
+
+
 def _settle_calls_of(
     message: Message, usage: dict, content: list[dict], complete: bool, status: str, error=None
 ) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -129,6 +129,25 @@ class AnthropicClient:
             if not page.get("has_more") or not last_id or last_id == after_id:
                 return models
             after_id = last_id
+
+    @asynccontextmanager
+    async def raw(
+        self, method: str, path: str, *, content: bytes = b"", headers: Mapping[str, str] = {}
+    ) -> AsyncIterator[httpx.Response]:
+        """One request with the server's key, never retried, its response left unread: the
+        gateway forwards the bytes as they arrive. Transport failures before a response are
+        AnthropicErrors (the key scrubbed); reading the body may raise httpx errors."""
+        request = self._http.build_request(
+            method, path, content=content or None, headers={**self._headers(), **headers}
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise error_from_transport(exc, secret=self._secret) from exc
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     @property
     def _secret(self) -> str:

@@ -91,14 +91,16 @@ _STREAM_HEADERS = {
 class _Stream:
     """Writes chunks to one client, noticing when it has gone away."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer, self.sent = writer, 0
+    def __init__(self, writer: asyncio.StreamWriter, body: bytearray | None = None) -> None:
+        self.writer, self.sent, self.body = writer, 0, body
 
     async def emit(self, data: bytes) -> None:
         # Writing to a closed transport only logs warnings; stop the stream instead.
         if self.writer.transport.is_closing():
             raise _ClientGone
         self.writer.write(data)
+        if self.body is not None and data != _TERMINATOR:  # the chunk's payload, unframed
+            self.body += data[data.index(b"\r\n") + 2 : -2]
         self.sent += 1
         if self.sent % YIELD_EVERY == 0:
             await self.writer.drain()
@@ -126,6 +128,8 @@ class _Request:
     keep_alive: bool
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    record: dict
+    connection: dict
 
 
 class FakeUpstream:
@@ -140,10 +144,18 @@ class FakeUpstream:
         token_delay: float = 0.01,
         api_key: str | None = None,
         verbose: bool = False,
+        record_bodies: bool = False,
     ) -> None:
         self.host, self.port, self.ttft, self.token_delay = host, port, ttft, token_delay
         self.api_key, self.verbose = api_key, verbose
         self.requests: list[dict] = []
+        # With record_bodies, each request's record keeps the body bytes sent back
+        # ("response", unframed): tests compare them with what a client received.
+        self.record_bodies = record_bodies
+        # One entry per closed connection: whether the client left mid-stream, after how many
+        # content deltas (a proxy that stops the upstream call when its client leaves shows
+        # here).
+        self.connections: list[dict] = []
         self._seen_bodies: dict[bytes, int] = {}  # for !fault=429once
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
@@ -215,19 +227,26 @@ class FakeUpstream:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        connection = {"streaming": False, "client_gone_mid_stream": False, "deltas": 0}
         try:
-            while (req := await self._read_request(reader, w)) and await self._route(req):
+            while (req := await self._read_request(reader, w, connection)) and await self._route(
+                req
+            ):
                 pass
-        except (ConnectionError, _ClientGone, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the client went away or we are shutting down: nothing to report
+        except (ConnectionError, _ClientGone, asyncio.IncompleteReadError):
+            # The client went away: mid-stream, the reply stops being written here.
+            connection["client_gone_mid_stream"] = connection["streaming"]
+        except asyncio.CancelledError:
+            pass  # shutting down: nothing to report
         except Exception:
             traceback.print_exc()  # a bug in this fake, not a client fault: make it visible
         finally:
             self._tasks.discard(task)
             w.close()
+            self.connections.append(connection)
 
     async def _read_request(
-        self, reader: asyncio.StreamReader, w: asyncio.StreamWriter
+        self, reader: asyncio.StreamReader, w: asyncio.StreamWriter, connection: dict
     ) -> _Request | None:
         """Parse one request (None at a clean close between requests) and record it."""
         try:
@@ -254,10 +273,12 @@ class FakeUpstream:
         record = {"method": method, "path": path, "headers": headers, "body": body}
         if isinstance(body, dict) and isinstance(body.get("metadata"), dict):
             record["user_id"] = body["metadata"].get("user_id")
+        if self.record_bodies:
+            record["response"] = bytearray()
         self.requests.append(record)  # list.append is atomic: tests read it from their thread
         if self.verbose:
             print(f"fake_upstream: {method} {target}", file=sys.stderr, flush=True)
-        return _Request(method, path, headers, raw, body, keep, reader, w)
+        return _Request(method, path, headers, raw, body, keep, reader, w, record, connection)
 
     async def _route(self, req: _Request) -> bool:
         """Answer one request; returns whether the connection stays open."""
@@ -325,7 +346,8 @@ class FakeUpstream:
 
     async def _stream(self, req: _Request, reply: Reply, msg_id: str) -> bool:
         req.writer.write(self._head(req, 200, _STREAM_HEADERS))
-        out = _Stream(req.writer)
+        out = _Stream(req.writer, req.record.get("response"))
+        req.connection["streaming"] = True
         start = message_json(reply, req.body["model"], msg_id)
         start.update(content=[], stop_reason=None, usage=reply.usage | {"output_tokens": 1})
         await out.emit(sse_chunk("message_start", {"type": "message_start", "message": start}))
@@ -338,6 +360,7 @@ class FakeUpstream:
                 await out.pause(reply.ttft if deltas == 0 else reply.delay)
                 await out.emit(_chunk(b"%b%b}}\n\n" % (prefix, _DUMPS(piece).encode())))
                 deltas += 1
+                req.connection["deltas"] = deltas
                 if deltas == fault_at and reply.fault in ("error_mid", "drop", "hang"):
                     return await self._fault_mid_stream(req, out, reply.fault)
                 if deltas % PING_EVERY == 0:
@@ -354,6 +377,7 @@ class FakeUpstream:
         await out.emit(sse_chunk("message_stop", {"type": "message_stop"}))
         await out.emit(_TERMINATOR)
         await req.writer.drain()
+        req.connection["streaming"] = False
         return req.keep_alive
 
     async def _fault_mid_stream(self, req: _Request, out: _Stream, fault: str) -> bool:
@@ -361,6 +385,7 @@ class FakeUpstream:
             await out.emit(sse_chunk("error", _error_body("overloaded_error", "Overloaded")))
             await out.emit(_TERMINATOR)  # the HTTP body ends cleanly; the reply does not
             await req.writer.drain()
+            req.connection["streaming"] = False
             return req.keep_alive
         await req.writer.drain()
         if fault == "hang":
@@ -378,6 +403,8 @@ class FakeUpstream:
         self, req: _Request, status: int, data: dict, extra: dict[str, str] | None = None
     ) -> bool:
         payload = _DUMPS(data).encode()
+        if "response" in req.record:
+            req.record["response"] += payload
         headers = {"content-type": "application/json", "content-length": str(len(payload))}
         req.writer.write(self._head(req, status, headers | (extra or {})) + payload)
         await req.writer.drain()
