@@ -75,6 +75,23 @@
     onChange: (busy) => (sendButton.disabled = busy),
   });
 
+  const actions = window.chatsiteActions.create({
+    sendFrame: (frame) => sendFrame(frame),
+    newClientId: () => newClientId(),
+    modelName: (id) => [...(modelSelect ? modelSelect.options : [])].find((o) => o.value === id)?.textContent || id,
+    modelValue: () => (modelSelect && modelSelect.value) || "",
+    busy: () => [...messages.values()].some((m) => m.status === "streaming"),
+    showError: (text) => showError(text),
+    clearError: () => clearError(),
+  });
+  const title = window.chatsiteTitle.create({
+    heading: document.getElementById("chat-title"),
+    renameLink: document.getElementById("chat-rename"),
+    conversation: state.conversation,
+    onRenamed: () => refreshSidebar(),
+    showError: (text) => showError(text),
+  });
+
   // ---- rendering -----------------------------------------------------------------------
 
   function blockElement(m, index, type) {
@@ -205,6 +222,7 @@
       if (continuable(m)) box.appendChild(continueButton(m)); // cut at max_tokens
       m.el.appendChild(box);
     }
+    actions.render(m);
   }
 
   // Why a finished reply ended, when it is not the model's own end of turn.
@@ -278,11 +296,16 @@
       // A reply arriving after an earlier failed one takes its Retry button away.
       messages.forEach((other) => other !== m && renderError(other));
     }
-    // A stale snapshot of an ended reply; one past its end is a continuation (a socket that
-    // missed message.continued while it reconnected).
-    if (m.final && payload.status === "streaming" && (payload.seq || 0) <= m.seq) return m;
-    if (m.status === "streaming" && payload.status === "streaming" && (payload.seq || 0) < m.seq && !m.resyncing) {
-      return m; // older than what this tab already shows
+    // Frames that do not carry these (completed, snapshot) keep what the last payload said.
+    for (const key of ["versions", "model", "cost", "parent"]) if (key in payload) m[key] = payload[key];
+    // A stale snapshot of an ended reply (one past its end is a continuation: a socket that
+    // missed message.continued while it reconnected)...
+    const stale = m.final && payload.status === "streaming" && (payload.seq || 0) <= m.seq;
+    // ...or older than what this tab already shows. Its versions may still be news.
+    const older = m.status === "streaming" && payload.status === "streaming" && (payload.seq || 0) < m.seq && !m.resyncing;
+    if (stale || older) {
+      actions.render(m);
+      return m;
     }
     m.status = payload.status;
     m.stopReason = payload.stop_reason || null;
@@ -326,6 +349,39 @@
     const streaming = [...messages.values()].some((m) => m.status === "streaming");
     stopButton.hidden = !streaming;
     sendButton.hidden = streaming;
+    actions.setBusy(streaming);
+  }
+
+  // conversation.branch: the visible path changed (a flip, a regenerate or an edit, here or in
+  // another tab). The messages both paths share stay; the message where they part keeps its
+  // place on the screen, unless the reader was following the end of the thread.
+  function replaceThread(payloads) {
+    const before = [...list.querySelectorAll(":scope > article.message[data-id]")];
+    const wanted = new Set(payloads.map((p) => p.id));
+    let parting = 0;
+    while (parting < before.length && parting < payloads.length && Number(before[parting].dataset.id) === payloads[parting].id) parting++;
+    const anchor = before[parting] || null;
+    const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
+    const followingEnd = stickToBottom;
+    messages.forEach((m, id) => {
+      if (wanted.has(id)) return;
+      if (m.frame) cancelAnimationFrame(m.frame);
+      m.el.remove();
+      messages.delete(id);
+    });
+    const thread = payloads.map(upsertMessage);
+    if (pendingSend) list.appendChild(pendingSend.el); // words not yet stored stay last
+    messages.forEach(renderError); // Retry and Continue belong to the new last message
+    const replacement = thread[parting];
+    if (followingEnd && (!replacement || parting >= thread.length - 2)) {
+      stickToBottom = true;
+    } else if (anchor && replacement) {
+      list.scrollTop += replacement.el.getBoundingClientRect().top - anchorTop;
+      stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+    }
+    scrollIfStuck();
+    actions.branchShown(thread);
+    updateComposer();
   }
 
   // ---- frames from the server ----------------------------------------------------------
@@ -335,8 +391,17 @@
       conversationId = frame.conversation.id;
       document.dispatchEvent(new CustomEvent("chat:conversation-created", { detail: frame.conversation }));
       history.replaceState(null, "", frame.conversation.url);
-      document.title = frame.conversation.title + " · chatsite";
+      title.set(frame.conversation);
       refreshSidebar();
+    },
+    "conversation.updated"(frame) {
+      if (frame.conversation !== conversationId || typeof frame.title !== "string") return;
+      title.set({ id: conversationId, title: frame.title, url: location.pathname });
+      refreshSidebar();
+    },
+    "conversation.branch"(frame) {
+      if (frame.conversation !== conversationId || !Array.isArray(frame.messages)) return;
+      replaceThread(frame.messages);
     },
     "message.created"(frame) {
       const payload = frame.message;
@@ -353,6 +418,7 @@
         clearError();
         autosize();
       }
+      actions.answered(frame.client_id);
       upsertMessage(payload);
       updateComposer();
     },
@@ -410,6 +476,7 @@
         stop_reason: frame.stop_reason,
         stop_sequence: frame.stop_sequence,
         content: frame.content || m.blocks,
+        ...("cost" in frame ? { cost: frame.cost } : {}),
       });
       updateComposer();
       refreshSidebar();
@@ -426,8 +493,9 @@
         showSecretWarning(frame.detail);
         return;
       }
-      showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
-      messages.forEach(renderError); // a refused Continue gets its button back
+      const shownByEditor = actions.failed(frame);
+      if (!shownByEditor) showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
+      messages.forEach(renderError); // a refused Continue or Regenerate gets its button back
     },
   };
 
