@@ -488,12 +488,13 @@
       if (frame.code === "invalid_settings" && window.chatsiteSettings) {
         window.chatsiteSettings.showErrors(frame.fields || { [frame.field || "settings"]: frame.detail });
       }
-      if (frame.code === "secret_detected") {
+      // A refused edit is shown in its editor, which keeps the words (a secret too: edit them).
+      const shownByEditor = actions.failed(frame);
+      if (frame.code === "secret_detected" && !shownByEditor) {
         // The server's patterns found what this page's did not: the same choice, its words.
         showSecretWarning(frame.detail);
         return;
       }
-      const shownByEditor = actions.failed(frame);
       if (!shownByEditor) showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
       messages.forEach(renderError); // a refused Continue or Regenerate gets its button back
     },
