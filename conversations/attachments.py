@@ -147,6 +147,21 @@ def claim_for_send(user: User, ids: list[int], model: CatalogModel) -> list[Atta
     return claimed
 
 
+def claim_for_edit(
+    user: User, ids: list[int], model: CatalogModel, original: Message
+) -> tuple[list[Attachment], list[Attachment]]:
+    """The attachments of an edited message's new version: `ids` of the sender's unsent
+    uploads (claimed as for a send) and of the edited message's own (kept: the caller copies
+    them). Returns (claimed, kept); checked together, as one message's."""
+    kept_rows = {a.pk: a for a in original.attachments.filter(pk__in=ids)}
+    claimed = claim_for_send(user, [i for i in ids if i not in kept_rows], model)
+    kept = [kept_rows[i] for i in ids if i in kept_rows]
+    for attachment in kept:
+        refuse_if_unreadable(attachment, model)
+    _refuse_if_over_request_limits(claimed + kept)
+    return claimed, kept
+
+
 def refuse_if_unreadable(attachment: Attachment, model: CatalogModel) -> None:
     is_image = attachment.kind in (Attachment.Kind.IMAGE, Attachment.Kind.IMAGE_URL)
     if is_image and not model.supports_vision:
@@ -203,7 +218,8 @@ def link_to_message(claimed: list[Attachment], message: Message) -> None:
 def copy_attachments(
     sources: Iterable[Attachment], user: User, conversation: Conversation, message: Message
 ) -> list[Attachment]:
-    """New rows on the same stored files, for a fork of a share (the files are not copied).
+    """New rows on the same stored files, for a fork of a share or an edited message's new
+    version (the files are not copied).
 
     The files are the sharer's; the copies' names keep pointing at them, so a file lives
     while any row of anyone names it.

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -15,7 +16,9 @@ from accounts import live_sessions
 from accounts.limits import TokenBucket, retry_seconds
 
 from . import services, settings_services
+from .branches import Tree, messages_by_ids, tree_of
 from .frames import (
+    branch_frame,
     completed_frame,
     conversation_created_frame,
     encode,
@@ -24,7 +27,7 @@ from .frames import (
     message_created_frame,
     message_payload,
 )
-from .models import Message
+from .models import Conversation, Message
 from .runner import get_runner, group_name
 from .selectors import conversation_for, message_for, streaming_messages_of
 
@@ -154,6 +157,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "stop": self.on_stop,
             "retry": self.on_retry,
             "continue": self.on_continue,
+            "regenerate": self.on_regenerate,
+            "edit": self.on_edit,
+            "switch_branch": self.on_switch_branch,
         }.get(frame["type"])
         if handler is None:
             detail = _("Unknown frame type: %(type)s") % {"type": frame["type"][:50]}
@@ -196,12 +202,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_send(self, frame: dict, client_id: str | None) -> None:
         conversation_id = _optional_id(frame.get("conversation"))
         attachments = [_required_id(i) for i in _list(frame.get("attachments"))]
-        model_id = frame.get("model")
-        if model_id is not None and (not isinstance(model_id, str) or len(model_id) > 100):
-            raise ValueError("model")
-        allow_secrets = frame.get("allow_secrets", False)  # the user confirmed "Send anyway"
-        if not isinstance(allow_secrets, bool):
-            raise ValueError("allow_secrets")
+        model_id = _model_id(frame)
+        allow_secrets = _allow_secrets(frame)
         # The settings panel's values: checked by the service, stored before this turn.
         chosen = settings_services.ChosenSettings(
             settings=frame.get("settings"),
@@ -231,6 +233,36 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         await self._announce_and_run_reply(result, client_id)
 
+    async def on_regenerate(self, frame: dict, client_id: str | None) -> None:
+        message_id = _required_id(frame.get("message"))
+        result = await database_sync_to_async(services.regenerate_reply)(
+            self.user, message_id, client_id or "", _model_id(frame)
+        )
+        await self._announce_and_run_reply(result, client_id)
+
+    async def on_edit(self, frame: dict, client_id: str | None) -> None:
+        message_id = _required_id(frame.get("message"))
+        attachments = [_required_id(i) for i in _list(frame.get("attachments"))]
+        result = await database_sync_to_async(services.edit_message)(
+            self.user,
+            message_id,
+            frame.get("text"),
+            attachments,
+            client_id or "",
+            _model_id(frame),
+            allow_secrets=_allow_secrets(frame),
+        )
+        await self._announce_and_run_reply(result, client_id)
+
+    async def on_switch_branch(self, frame: dict, client_id: str | None) -> None:
+        message_id = _required_id(frame.get("message"))
+        view = await database_sync_to_async(services.switch_branch)(self.user, message_id)
+        conversation_id = view.conversation.pk
+        await self._join(conversation_id)
+        await self.runner.publish(
+            conversation_id, _branch_frame(conversation_id, view.messages, view.tree)
+        )
+
     async def on_continue(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
         result = await database_sync_to_async(services.continue_reply)(
@@ -244,14 +276,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation_id = result.conversation.pk
         try:
             await self._join(conversation_id)
+            if result.branch is not None:
+                # A new version: every tab first drops what followed the old one.
+                frame = _branch_frame(conversation_id, result.branch, result.tree)
+                await self.runner.publish(conversation_id, frame)
             for message in (result.user_message, result.reply):
                 if message is not None:
                     # A continued reply is not new: readers that saw it end take it up again.
                     announce = (
                         message_continued_frame if result.continued else message_created_frame
                     )
-                    frame = announce(message_payload(message), client_id)
-                    await self.runner.publish(conversation_id, frame)
+                    payload = message_payload(message, result.versions(message))
+                    await self.runner.publish(conversation_id, announce(payload, client_id))
         finally:
             # The reply is stored with a hold: it must run even if telling the sockets failed.
             reply = result.reply
@@ -268,14 +304,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         conversation_id = _required_id(frame.get("conversation"))
         known = [_required_id(i) for i in _list(frame.get("messages"))][:MAX_KNOWN]
         after = _optional_id(frame.get("after"))
-        streaming = await database_sync_to_async(_streaming_in)(self.user, conversation_id)
+        streaming, tree = await database_sync_to_async(_streaming_in)(self.user, conversation_id)
         if known or after is not None:
-            # A client coming back after a disconnect: what ended or appeared meanwhile.
-            ended, new = await database_sync_to_async(_changes_in)(conversation_id, known, after)
-            for message in ended:
+            # A client coming back after a disconnect: what ended or appeared meanwhile, on the
+            # visible branch only.
+            changes = await database_sync_to_async(_changes_in)(conversation_id, known, after)
+            for message in changes.ended:
                 await self.send_frame(completed_frame(message))
-            for message in new:
-                payload = message_payload(message)
+            if changes.branch is not None:
+                # The branch it showed is no longer the visible one: it gets the whole thread.
+                await self.send_frame(_branch_frame(conversation_id, changes.branch, changes.tree))
+            for message in changes.new:
+                payload = message_payload(message, changes.tree.versions(message.pk))
                 # The sender's client_id: a tab that lost the socket mid-send learns its words
                 # were stored after all.
                 await self.send_frame(message_created_frame(payload, message.client_id))
@@ -283,7 +323,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # at one seq, and the frames below go out before any later delta can.
         snapshots = await self._join(conversation_id)
         for message in streaming:
-            payload = message_payload(message)
+            payload = message_payload(message, tree.versions(message.pk))
             # This process's runner knows the exact state; another process's is checkpointed,
             # and its exact state follows in a message.snapshot frame from that process.
             payload.update(snapshots.get(message.pk, {}))
@@ -325,24 +365,55 @@ def _list(value: object) -> list:
     return value
 
 
-def _changes_in(
-    conversation_id: int, known: list[int], after: int | None
-) -> tuple[list[Message], list[Message]]:
-    """Of the messages a client knew as streaming, those that ended; and final ones it never saw."""
-    final = Message.objects.filter(conversation_id=conversation_id).exclude(
-        status=Message.Status.STREAMING
-    )
+def _model_id(frame: dict) -> str | None:
+    model_id = frame.get("model")
+    if model_id is not None and (not isinstance(model_id, str) or len(model_id) > 100):
+        raise ValueError("model")
+    return model_id
+
+
+def _allow_secrets(frame: dict) -> bool:
+    allow_secrets = frame.get("allow_secrets", False)  # the user confirmed "Send anyway"
+    if not isinstance(allow_secrets, bool):
+        raise ValueError("allow_secrets")
+    return allow_secrets
+
+
+def _branch_frame(conversation_id: int, messages: list[Message], tree: Tree | None) -> dict:
+    payloads = [message_payload(m, tree.versions(m.pk) if tree else None) for m in messages]
+    return branch_frame(conversation_id, payloads)
+
+
+@dataclass
+class _Changes:
+    """What a client coming back missed, on the visible branch (decision 71)."""
+
+    tree: Tree
+    ended: list[Message]  # replies it knew as streaming that have ended
+    new: list[Message]  # ended messages after the last one it has
+    branch: list[Message] | None  # the whole visible branch, when its own is no longer visible
+
+
+def _changes_in(conversation_id: int, known: list[int], after: int | None) -> _Changes:
+    conversation = Conversation.objects.get(pk=conversation_id)
+    tree = tree_of(conversation_id)
+    visible = tree.path_to(tree.visible_leaf(conversation))
+    final = Message.objects.filter(pk__in=visible).exclude(status=Message.Status.STREAMING)
     ended = list(final.filter(pk__in=known)) if known else []
+    if after is not None and after not in visible:
+        # Its last message was set aside (another tab switched, regenerated or edited).
+        branch = [m for m in messages_by_ids(visible) if m.status != Message.Status.STREAMING]
+        return _Changes(tree, ended, [], branch)
     new: list[Message] = []
     if after is not None:
         later = final.filter(pk__gt=after).exclude(pk__in=known)
-        new = list(later.prefetch_related("attachments"))  # their payloads list them
-    return ended, new
+        new = list(later.order_by("id").prefetch_related("attachments"))  # payloads list them
+    return _Changes(tree, ended, new, None)
 
 
-def _streaming_in(user, conversation_id: int) -> list[Message]:
+def _streaming_in(user, conversation_id: int) -> tuple[list[Message], Tree]:
     conversation_for(user, conversation_id)  # 404 unless it is the user's
-    return list(streaming_messages_of(conversation_id))
+    return list(streaming_messages_of(conversation_id)), tree_of(conversation_id)
 
 
 def _parse(text_data: str | None) -> object:

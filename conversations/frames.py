@@ -1,6 +1,9 @@
 """WebSocket frames of contract v1 (docs/protocol.md): payload builders and JSON encoding."""
 
 import json
+from decimal import Decimal
+
+from accounts.money import decimal_text
 
 from .models import Attachment, Conversation, Message
 
@@ -49,10 +52,24 @@ def message_attachments(message: Message) -> list[dict]:
     return [attachment_json(a) for a in rows]
 
 
-def message_payload(message: Message) -> dict:
+def single_version(message_id: int) -> dict:
+    return {"index": 0, "count": 1, "ids": [message_id]}
+
+
+def cost_text(cost: Decimal | None) -> str | None:
+    """A reply's cost as the payloads carry it: exact USD as decimal text, or null."""
+    return None if cost is None else decimal_text(cost)
+
+
+def message_payload(message: Message, versions: dict | None = None) -> dict:
+    """A message as frames and the page carry it. `versions`: its place among its siblings
+    (branches.Tree.versions); None for a message known to have none."""
     return {
         "id": message.pk,
         "conversation": message.conversation_id,
+        # Branches (decision 70): the message it follows, and its versions.
+        "parent": message.parent_id,
+        "versions": versions or single_version(message.pk),
         "role": message.role,
         "status": message.status,
         "content": public_content(message.content),
@@ -61,6 +78,8 @@ def message_payload(message: Message) -> dict:
         "stop_reason": message.stop_reason or None,
         "stop_sequence": message.stop_sequence or None,
         "usage": message.usage or {},
+        # The sum of the reply's calls' charges (decision 73); null before any, and for users'.
+        "cost": cost_text(message.cost),
         "error": message.error,
         "created_at": message.created_at.isoformat() if message.created_at else None,
         "attachments": message_attachments(message),
@@ -81,6 +100,7 @@ def completed_frame(message: Message) -> dict:
         stop_reason=message.stop_reason or None,
         stop_sequence=message.stop_sequence or None,
         usage=message.usage or {},
+        cost=message.cost,
         error=message.error,
         content=message.content,
         seq=message.seq,
@@ -93,12 +113,16 @@ def reply_completed_frame(
     status: str,
     stop_reason: str | None,
     usage: dict,
+    cost: Decimal | None = None,
     stop_sequence: str | None = None,
     error: dict | None,
     content: list[dict],
     seq: int,
 ) -> dict:
-    """`message.completed` from the values a reply ended with (the runner's, or the stored)."""
+    """`message.completed` from the values a reply ended with (the runner's, or the stored).
+
+    `usage` and `cost`: the sums of the reply's charged calls (decision 73).
+    """
     return {
         "type": "message.completed",
         "message": message_id,
@@ -106,6 +130,7 @@ def reply_completed_frame(
         "stop_reason": stop_reason,
         "stop_sequence": stop_sequence,
         "usage": usage,
+        "cost": cost_text(cost),
         "error": error,
         "content": public_content(content),
         "seq": seq,
@@ -146,3 +171,14 @@ def message_continued_frame(payload: dict, client_id: str | None) -> dict:
     """`message.continued`: an ended reply streams again (Continue), from this payload's
     content and seq; its deltas follow on from that seq."""
     return {"type": "message.continued", "message": payload, "client_id": client_id}
+
+
+def branch_frame(conversation_id: int, payloads: list[dict]) -> dict:
+    """`conversation.branch`: the visible branch's messages, in order; a client replaces its
+    thread with them (after a switch, or before the new version of a regenerate or edit)."""
+    return {"type": "conversation.branch", "conversation": conversation_id, "messages": payloads}
+
+
+def conversation_updated_frame(conversation_id: int, title: str) -> dict:
+    """`conversation.updated`: the conversation's title changed (an automatic title)."""
+    return {"type": "conversation.updated", "conversation": conversation_id, "title": title}

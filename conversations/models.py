@@ -10,10 +10,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import MoneyField
 from accounts.pricing import SNAPSHOT_FIELDS, PriceList
 
 
 class Conversation(models.Model):
+    class TitleSource(models.TextChoices):
+        # The first words of the first message; a generated title may replace them.
+        PENDING = "pending", _("first words, a title to come")
+        # The first words stay: the title call was made (and failed or was skipped), or the
+        # conversation never gets one (older chats, copies of a shared link).
+        KEPT = "kept", _("first words")
+        GENERATED = "generated", _("generated")
+        RENAMED = "renamed", _("renamed")
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -21,6 +31,10 @@ class Conversation(models.Model):
         verbose_name=_("user"),
     )
     title = models.CharField(_("title"), max_length=200, blank=True)
+    # Where the title comes from: a title the member chose is never replaced (decision 72).
+    title_source = models.CharField(
+        _("title source"), max_length=12, choices=TitleSource.choices, default=TitleSource.PENDING
+    )
     model = models.CharField(_("model"), max_length=100)
     system_prompt = models.TextField(_("system prompt"), blank=True)
     # The request parameters a member chose, used from the next turn on: optional keys
@@ -36,6 +50,16 @@ class Conversation(models.Model):
         blank=True,
         related_name="conversations",
         verbose_name=_("team preset"),
+    )
+    # The last message of the visible branch (decision 70): the thread shown, the history sent
+    # upstream and the parent of the next message all follow it. Null: no message yet.
+    leaf = models.ForeignKey(
+        "Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("visible branch ends at"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -74,6 +98,17 @@ class Message(models.Model):
         related_name="messages",
         verbose_name=_("conversation"),
     )
+    # The message it follows in its branch (decision 70): a user message's parent is the reply
+    # it answers (null for a first message), a reply's is its user message. Siblings are
+    # versions (regenerated replies, edited messages); deleting one deletes what follows it.
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("follows"),
+    )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.COMPLETE
@@ -84,7 +119,10 @@ class Message(models.Model):
     stop_reason = models.CharField(_("stop reason"), max_length=32, blank=True)
     # The stop sequence that ended the reply (stop_reason "stop_sequence"), as the API names it.
     stop_sequence = models.CharField(_("stop sequence"), max_length=500, blank=True)
+    # Once the reply has ended: the sum of its calls' charged usage and their cost (decision 73).
+    # While it streams: its running call's usage so far (the reaper settles that call from it).
     usage = models.JSONField(_("usage"), default=dict, blank=True)
+    cost = MoneyField(_("cost (USD)"), null=True, blank=True)
     error = models.JSONField(_("error"), null=True, blank=True)  # {"code", "detail"}
     client_id = models.CharField(max_length=64, blank=True)
     # The reply's output cap, lowered by the quota admission when the budget is short.
@@ -174,6 +212,14 @@ class CatalogModel(models.Model):
     display_name = models.CharField(_("display name"), max_length=100)
     enabled = models.BooleanField(_("enabled"), default=False)
     is_default = models.BooleanField(_("default"), default=False)
+    is_title_model = models.BooleanField(
+        _("writes titles"),
+        default=False,
+        help_text=_(
+            "Names new conversations after their first reply (a small, cheap model). "
+            "One model at most; none: chats keep their first words as title."
+        ),
+    )
     context_window = models.PositiveIntegerField(_("context window"), default=200_000)
     max_output_tokens = models.PositiveIntegerField(_("max output tokens"), default=8192)
     # What goes upstream (decision 59): the official API knows no "-thinking" ids, so such a
@@ -222,7 +268,12 @@ class CatalogModel(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"], condition=models.Q(is_default=True), name="one_default_model"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["is_title_model"],
+                condition=models.Q(is_title_model=True),
+                name="one_title_model",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -22,6 +22,9 @@ the replies that follow it.
 |      | (a prefill, or Continue)                             | stripped, as the last message  |
 | H13  | thinking blocks of the last assistant turn of a tool | unchanged, signatures included |
 |      | loop (tools arrive with issue 13)                    | (every other thinking: H3)     |
+| H14  | a message off the reply's branch (another version of | nothing: "earlier" is the      |
+|      | a turn, a regenerated or edited one, and what        | reply's ancestors, first to    |
+|      | follows it)                                          | last, not every earlier id     |
 
 Why: H1, a stopped reply is one the user chose to end and has read (decision 24). H2, a broken
 answer may stop mid-sentence, and the model would continue or imitate it. H3, thinking and tool
@@ -39,7 +42,9 @@ support (the send refuses new ones), earlier files become a placeholder, not an 
 H12, the API continues a final assistant message from its last character (decision 61), and
 refuses one that ends in whitespace. H13, the API requires the thinking that led to a tool call
 back, signed and unchanged, with the tool's result; earlier turns' thinking is dropped by the
-API anyway, so it is not sent (decision 62).
+API anyway, so it is not sent (decision 62). H14, versions the reader set aside are not what
+the conversation said: the model sees the branch its reply continues (decision 70), which is
+the visible branch whenever a reply is written (a new version becomes visible).
 
 The conversation's system prompt goes as `system`, outside the history: a string, or, for a
 conversation started from a team preset, two text blocks, the team's prompt first and the
@@ -56,6 +61,7 @@ from django.conf import settings
 
 from . import chat_settings
 from .attachment_blocks import block_for, fit_to_limits
+from .branches import history_of
 from .models import CatalogModel, Conversation, Message
 
 # H1: the replies that are answers. The others ended badly (H2).
@@ -155,7 +161,7 @@ def prefill_message(reply: Message) -> dict | None:
 
 
 def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
-    """The streaming request for `reply`: the history of its conversation up to it, sent to
+    """The streaming request for `reply`: the history of its branch up to it, sent to
     the catalog row's upstream id, with the conversation's system prompt and settings (`model`:
     its catalog row, looked up if None), and thinking when the row or the conversation asks.
 
@@ -168,8 +174,7 @@ def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
     if model is None:
         model = CatalogModel.objects.filter(model_id=model_id).first()
     chosen = conversation.settings or {}
-    earlier = conversation.messages.filter(id__lt=reply.id).order_by("id")
-    messages = history(earlier.prefetch_related("attachments"), _reads(model))
+    messages = history(history_of(reply), _reads(model))  # H14: the reply's branch only
     reply.attachments_left_out = fit_to_limits(messages)  # H10
     if prefill := prefill_message(reply):
         messages.append(prefill)

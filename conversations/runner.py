@@ -16,10 +16,17 @@ from django.db import DatabaseError
 
 from accounts.models import UpstreamCall
 
-from . import services, settlement
+from . import services, settlement, titles
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
 from .attachment_blocks import has_attachments, materialise
-from .frames import completed_frame, delta_frame, encode, reply_completed_frame, snapshot_frame
+from .frames import (
+    completed_frame,
+    conversation_updated_frame,
+    delta_frame,
+    encode,
+    reply_completed_frame,
+    snapshot_frame,
+)
 from .models import Message
 from .prompt import build_request
 from .upstream import get_client
@@ -121,6 +128,9 @@ class GenerationRunner:
         self.cross_process = not isinstance(self.layer, InMemoryChannelLayer)
         self._background: set[asyncio.Task] = set()
         self._finishing: set[asyncio.Future] = set()
+        # Title calls in flight (decision 72), by conversation; their upstream calls' ids.
+        self.titles: dict[int, asyncio.Task] = {}
+        self._title_calls: set[int] = set()
         # Read once: these are consulted for every upstream event.
         self.coalesce = settings.STREAM_COALESCE_SECONDS
         self.read_pause = self.coalesce / 2
@@ -385,7 +395,7 @@ class GenerationRunner:
                 await self._flush_locked(gen)
             content = gen.final_content()
             usage = acc.usage.as_dict()
-            outcome = await _with_retries(
+            finished = await _with_retries(
                 settlement.finish_reply,
                 gen.message_id,
                 call_id=gen.call_id,
@@ -400,16 +410,20 @@ class GenerationRunner:
                 # This call's output only: the stored blocks it continued were charged before.
                 output_chars=settlement.streamed_chars(acc.content),
             )
-            if outcome == "deleted":
+            if finished.outcome == "deleted":
                 # Readers still on the page (the admin deleted it) see the reply end.
                 status, error = Message.Status.STOPPED, settlement.DELETED_ERROR
-            if outcome in ("stored", "deleted"):
+            if finished.wants_title:
+                # Registered before the reply's end is told: a reader can wait for it.
+                self.start_title(gen.conversation_id, gen.message_id)
+            if finished.outcome in ("stored", "deleted"):
                 frame = reply_completed_frame(
                     gen.message_id,
                     status=status,
                     stop_reason=acc.stop_reason,
                     stop_sequence=acc.stop_sequence,
-                    usage=usage,
+                    usage=finished.usage,
+                    cost=finished.cost,
                     error=error,
                     content=content,
                     seq=gen.seq,
@@ -417,6 +431,74 @@ class GenerationRunner:
                 await self.publish(gen.conversation_id, frame)
         finally:
             self.generations.pop(gen.message_id, None)
+
+    # -- titles --------------------------------------------------------------------------
+
+    def start_title(self, conversation_id: int, reply_id: int) -> asyncio.Task:
+        """Write the conversation's title in a task of its own, off the reply's path."""
+        self.ensure_maintenance()
+        task = asyncio.get_running_loop().create_task(
+            self._write_title(conversation_id, reply_id), name=f"title-{conversation_id}"
+        )
+        self.titles[conversation_id] = task
+
+        def forget(done: asyncio.Task) -> None:
+            if self.titles.get(conversation_id) is done:
+                del self.titles[conversation_id]
+
+        task.add_done_callback(forget)
+        return task
+
+    async def wait_title(self, conversation_id: int) -> None:
+        """Wait until the conversation's title call, if one runs, has ended (tests, shutdown)."""
+        task = self.titles.get(conversation_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def _write_title(self, conversation_id: int, reply_id: int) -> None:
+        begin = asyncio.ensure_future(
+            database_sync_to_async(titles.begin_title)(conversation_id, reply_id)
+        )
+        try:
+            call = await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            # The admission may be committing in its thread: a call it opened is settled here.
+            call = await asyncio.gather(begin, return_exceptions=True)
+            if isinstance(call[0], titles.TitleCall):
+                await self._finish_title(call[0], None, settlement.INTERRUPTED_ERROR)
+            raise
+        except Exception:  # no title: the first words stay
+            log.exception("preparing the title of conversation %s failed", conversation_id)
+            return
+        if call is None:
+            return  # no title model, the quota is short, or the chat was renamed
+        self._title_calls.add(call.call_id)
+        answer, error = None, None
+        try:
+            answer = await self.client_factory().create(call.request)
+        except asyncio.CancelledError:
+            await self._finish_title(call, None, settlement.INTERRUPTED_ERROR)
+            raise
+        except AnthropicError as exc:
+            error = {"code": str(exc.kind), "detail": exc.message}
+        except Exception:
+            log.exception("the title call of conversation %s failed", conversation_id)
+            error = {"code": "internal", "detail": "The server failed while writing a title."}
+        title = await self._finish_title(call, answer, error)
+        if title:
+            await self.publish(conversation_id, conversation_updated_frame(conversation_id, title))
+
+    async def _finish_title(
+        self, call: titles.TitleCall, answer: dict | None, error: dict | None
+    ) -> str | None:
+        """Settle the title call (shielded: a shutdown must not leave its hold open)."""
+        task = asyncio.ensure_future(_with_retries(titles.finish_title, call, answer, error=error))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        try:
+            return await asyncio.shield(task)
+        finally:
+            self._title_calls.discard(call.call_id)
 
     # -- maintenance ---------------------------------------------------------------------
 
@@ -436,8 +518,9 @@ class GenerationRunner:
             await asyncio.sleep(MAINTENANCE_SECONDS)
             try:
                 gens = list(self.generations.values())
+                calls = [g.call_id for g in gens if g.call_id] + list(self._title_calls)
                 reaped = await database_sync_to_async(_heartbeat_and_reap)(
-                    [g.message_id for g in gens], [g.call_id for g in gens if g.call_id]
+                    [g.message_id for g in gens], calls
                 )
                 await self.announce_interrupted(reaped)
             except Exception:
@@ -487,7 +570,11 @@ class GenerationRunner:
     async def shutdown(self) -> None:
         """Cancel background tasks and replies (the replies are stored as interrupted)."""
         tasks = [g.task for g in self.generations.values() if g.task]
-        tasks += [*self._background, *([self._maintenance] if self._maintenance else [])]
+        tasks += [
+            *self.titles.values(),
+            *self._background,
+            *([self._maintenance] if self._maintenance else []),
+        ]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,4 +1,5 @@
-"""Chat actions that change state: send, retry, finish and reap replies, rename and delete."""
+"""Chat actions that change state: send, edit, regenerate, retry, continue, switch branches,
+rename and delete."""
 
 import logging
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from accounts.models import UpstreamCall, User
 from accounts.request_bound import request_token_bound
 
 from . import api_rules, chat_settings, thinking
-from .attachments import attachment_ids, claim_for_send, link_to_message
+from .attachments import (
+    attachment_ids,
+    claim_for_edit,
+    claim_for_send,
+    copy_attachments,
+    link_to_message,
+)
+from .branches import Tree, messages_by_ids, tree_of
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
@@ -49,11 +57,28 @@ class SendResult:
     reply: Message
     call: UpstreamCall
     continued: bool = False  # the reply existed and streams again (Continue)
+    # The conversation's parent links, when a message may have siblings (decision 70).
+    tree: Tree | None = None
+    # A new version (regenerate, edit, retry): the visible branch before it, which every tab
+    # shows (`conversation.branch`) before the new messages.
+    branch: list[Message] | None = None
 
     @property
     def request(self) -> dict:
         """The Messages API request for the reply, as admitted (max_tokens included)."""
         return self.reply.upstream_request
+
+    def versions(self, message: Message) -> dict | None:
+        return self.tree.versions(message.pk) if self.tree else None
+
+
+@dataclass(frozen=True)
+class BranchView:
+    """The visible branch after a switch: its messages in order, and the parent links."""
+
+    conversation: Conversation
+    messages: list[Message]
+    tree: Tree
 
 
 @dataclass(frozen=True)
@@ -125,15 +150,18 @@ def _create_streaming_reply(
     model: CatalogModel,
     client_id: str,
     sending: SendingLimits,
+    question: int,
     prefill: str = "",
 ) -> tuple[Message, UpstreamCall]:
-    """Create the streaming reply and admit its first call (inside the send transaction).
+    """Create the streaming reply to the user message `question` and admit its first call
+    (inside the send transaction); it ends the visible branch (the caller saves `leaf`).
 
     A prefill is the reply's first words: stored as its text, the model continues it (H12).
     """
     refuse_if_too_many_replies(user, sending)
     reply = Message.objects.create(
         conversation=conversation,
+        parent_id=question,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
         content=[{"type": "text", "text": prefill}] if prefill else [],
@@ -143,6 +171,7 @@ def _create_streaming_reply(
         worker=settings.WORKER_ID,
     )
     reply.conversation = conversation
+    conversation.leaf = reply
     return reply, _admit_reply(user, model, reply)
 
 
@@ -249,44 +278,179 @@ def send_message(
             if conversation.model != model.model_id:
                 conversation.model = model.model_id
             apply_settings(user, conversation, model, chosen)
-        user_message = Message.objects.create(
-            conversation=conversation,
-            role=Message.Role.USER,
-            content=[{"type": "text", "text": text}] if text.strip() else [],
-            client_id=client_id,
+        user_message, reply, call = _store_turn(
+            user,
+            conversation,
+            model,
+            text,
+            claimed,
+            client_id,
+            sending,
+            parent=conversation.leaf_id,
+            prefill=prefill,
         )
-        link_to_message(claimed, user_message)
-        prefetch_related_objects([user_message], "attachments")  # its payload lists them
-        reply, call = _create_streaming_reply(
-            user, conversation, model, client_id, sending, prefill
-        )
-        fields = ["updated_at", "model", "settings", "system_prompt", "preset"]
+        fields = ["updated_at", "model", "settings", "system_prompt", "preset", "leaf"]
         conversation.save(update_fields=fields)
     return SendResult(conversation, created, user_message, reply, call)
 
 
+def _store_turn(
+    user: User,
+    conversation: Conversation,
+    model: CatalogModel,
+    text: str,
+    claimed: list,
+    client_id: str,
+    sending: SendingLimits,
+    *,
+    parent: int | None,
+    prefill: str = "",
+    kept: list = (),
+) -> tuple[Message, Message, UpstreamCall]:
+    """The user message after `parent` (its claimed uploads, and copies of the `kept`
+    attachments of the message it edits), then its streaming reply: the one path of send and
+    edit."""
+    user_message = Message.objects.create(
+        conversation=conversation,
+        parent_id=parent,
+        role=Message.Role.USER,
+        content=[{"type": "text", "text": text}] if text.strip() else [],
+        client_id=client_id,
+    )
+    link_to_message(claimed, user_message)
+    if kept:
+        copy_attachments(kept, user, conversation, user_message)
+    prefetch_related_objects([user_message], "attachments")  # its payload lists them
+    reply, call = _create_streaming_reply(
+        user, conversation, model, client_id, sending, user_message.pk, prefill
+    )
+    return user_message, reply, call
+
+
+def _new_version(
+    conversation: Conversation, user_message: Message | None, reply: Message, call: UpstreamCall
+) -> SendResult:
+    """The result of a regenerate, edit or retry: the new version is visible, and the branch
+    before it is what every tab shows first."""
+    tree = tree_of(conversation.pk)
+    first_new = user_message or reply
+    branch = messages_by_ids(tree.path_to(first_new.parent_id))
+    return SendResult(conversation, False, user_message, reply, call, tree=tree, branch=branch)
+
+
+def regenerate_reply(
+    user: User, message_id: object, client_id: str = "", model_id: str | None = None
+) -> SendResult:
+    """A new reply to the same user message: a sibling version of `message_id`, now visible.
+
+    Admitted like a send's reply (model access, limits, quota, the conversation's settings);
+    `model_id` switches the conversation's model as a send's does.
+    """
+    sending = sending_limits_for(user)
+    refuse_if_sending_too_fast(user, sending)
+    with transaction.atomic():
+        old = message_for(user, message_id, lock=True)
+        if old.role != Message.Role.ASSISTANT or old.parent_id is None:
+            raise ChatError("invalid_frame", _("Only a reply can be regenerated."))
+        conversation = old.conversation
+        _refuse_if_busy(conversation)
+        model = model_or_refuse(user, model_id or conversation.model)
+        conversation.model = model.model_id
+        reply, call = _create_streaming_reply(
+            user, conversation, model, client_id, sending, old.parent_id
+        )
+        conversation.save(update_fields=["updated_at", "model", "leaf"])
+        return _new_version(conversation, None, reply, call)
+
+
+def edit_message(
+    user: User,
+    message_id: object,
+    text: object,
+    attachments: object = (),
+    client_id: str = "",
+    model_id: str | None = None,
+    allow_secrets: bool = False,
+) -> SendResult:
+    """A new version of a user message (a sibling: same parent), then its reply, as a send.
+
+    `attachments`: the sender's unsent uploads, and any of the edited message's own, which the
+    new version keeps (as copies on the same stored files).
+    """
+    ids = attachment_ids(attachments)
+    text = _validate_text(text, allow_empty=bool(ids))
+    refuse_if_secrets(text, confirmed=allow_secrets)  # before the limits, as for a send
+    sending = sending_limits_for(user)
+    refuse_if_sending_too_fast(user, sending)
+    with transaction.atomic():
+        original = message_for(user, message_id, lock=True)
+        if original.role != Message.Role.USER:
+            raise ChatError("invalid_frame", _("Only your own messages can be edited."))
+        conversation = original.conversation
+        _refuse_if_busy(conversation)
+        model = model_or_refuse(user, model_id or conversation.model)
+        conversation.model = model.model_id
+        claimed, kept = claim_for_edit(user, ids, model, original)
+        user_message, reply, call = _store_turn(
+            user,
+            conversation,
+            model,
+            text,
+            claimed,
+            client_id,
+            sending,
+            parent=original.parent_id,
+            kept=kept,
+        )
+        conversation.save(update_fields=["updated_at", "model", "leaf"])
+        return _new_version(conversation, user_message, reply, call)
+
+
+def switch_branch(user: User, message_id: object) -> BranchView:
+    """Make the version `message_id` visible: the branch through it, down to its newest
+    message (a message already on the visible branch leaves it as it is)."""
+    with transaction.atomic():
+        target = message_for(user, message_id, lock=True)
+        conversation = target.conversation
+        _refuse_if_busy(conversation)
+        tree = tree_of(conversation.pk)
+        leaf = tree.visible_leaf(conversation)
+        if target.pk not in tree.path_to(leaf):
+            leaf = tree.latest_leaf(target.pk)
+        if leaf != conversation.leaf_id:
+            Conversation.objects.filter(pk=conversation.pk).update(leaf_id=leaf)
+            conversation.leaf_id = leaf
+        return BranchView(conversation, messages_by_ids(tree.path_to(leaf)), tree)
+
+
 def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResult:
-    """Start a new reply after a failed or interrupted one that ends the conversation."""
+    """Start a new reply after a failed or interrupted one that ends the visible branch.
+
+    The new reply is a new version of the failed one (its sibling), which stays as the
+    earlier version with its error and its charge (decision 70).
+    """
     sending = sending_limits_for(user)
     refuse_if_sending_too_fast(user, sending)
     with transaction.atomic():
         failed = message_for(user, message_id, lock=True)
         conversation = failed.conversation
-        last = conversation.messages.order_by("-id").first()
         # A stopped reply is part of the history (the reader chose to end it): send again instead.
         retryable = {Message.Status.FAILED, Message.Status.INTERRUPTED}
         if (
             failed.role != Message.Role.ASSISTANT
             or failed.status not in retryable
-            or last != failed
+            or conversation.leaf_id != failed.pk
         ):
             raise ChatError(
                 "invalid_frame", _("Only the last reply can be retried, and only if it failed.")
             )
+        _refuse_if_busy(conversation)
         model = model_or_refuse(user, conversation.model)
-        reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
-        conversation.save(update_fields=["updated_at"])
-    return SendResult(conversation, False, None, reply, call)
+        reply, call = _create_streaming_reply(
+            user, conversation, model, client_id, sending, failed.parent_id
+        )
+        conversation.save(update_fields=["updated_at", "leaf"])
+        return _new_version(conversation, None, reply, call)
 
 
 CONTINUE_TEXT = _lazy("Continue from where you stopped.")
@@ -313,7 +477,7 @@ def continue_reply(user: User, message_id: object, client_id: str = "") -> SendR
     with transaction.atomic():
         reply = message_for(user, message_id, lock=True)
         conversation = reply.conversation
-        if conversation.messages.order_by("-id").first() != reply:
+        if conversation.leaf_id != reply.pk:  # the end of the visible branch
             raise ChatError("invalid_frame", _("Only the last reply can be continued."))
         _refuse_if_busy(conversation)
         if not _continuable(reply):
@@ -331,7 +495,8 @@ def continue_reply(user: User, message_id: object, client_id: str = "") -> SendR
         _reopen(reply, client_id)
         call = _admit_reply(user, model, reply)
         conversation.save(update_fields=["updated_at"])
-    return SendResult(conversation, False, None, reply, call, continued=True)
+        tree = tree_of(conversation.pk)  # the continued reply's payload names its versions
+    return SendResult(conversation, False, None, reply, call, continued=True, tree=tree)
 
 
 def _reopen(reply: Message, client_id: str) -> None:
@@ -351,15 +516,17 @@ def _reopen(reply: Message, client_id: str) -> None:
 def _continue_as_new_turn(
     user: User, conversation: Conversation, model: CatalogModel, client_id: str, sending
 ) -> SendResult:
-    user_message = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.USER,
-        content=[{"type": "text", "text": str(CONTINUE_TEXT)}],
-        client_id=client_id,
+    user_message, reply, call = _store_turn(
+        user,
+        conversation,
+        model,
+        str(CONTINUE_TEXT),
+        [],
+        client_id,
+        sending,
+        parent=conversation.leaf_id,
     )
-    prefetch_related_objects([user_message], "attachments")  # its payload lists none
-    reply, call = _create_streaming_reply(user, conversation, model, client_id, sending)
-    conversation.save(update_fields=["updated_at"])
+    conversation.save(update_fields=["updated_at", "leaf"])
     return SendResult(conversation, False, user_message, reply, call)
 
 
@@ -374,7 +541,9 @@ def edit_conversation(
     changed = []
     if title is not None:
         conversation.title = " ".join(title.split())[:200]
-        changed.append("title")
+        # The member's (or an admin's) choice: no automatic title replaces it (decision 72).
+        conversation.title_source = Conversation.TitleSource.RENAMED
+        changed += ["title", "title_source"]
     if system_prompt is not None:
         conversation.system_prompt = system_prompt
         changed.append("system_prompt")

@@ -2,18 +2,21 @@
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts import ledger
-from accounts.models import UpstreamCall
+from accounts.models import LedgerEntry, UpstreamCall
+from accounts.usage import USAGE_FIELDS
 
 from . import call_log
-from .models import Message
+from .models import Conversation, Message
 
 log = logging.getLogger(__name__)
 FINAL_FIELDS = [
@@ -23,6 +26,7 @@ FINAL_FIELDS = [
     "stop_reason",
     "stop_sequence",
     "usage",
+    "cost",
     "error",
     "heartbeat_at",
 ]
@@ -91,7 +95,30 @@ def _block_chars(block: dict) -> int:
     return len(block.get("data") or "")  # redacted thinking
 
 
-def _settle_and_log(
+@dataclass(frozen=True)
+class FinishedReply:
+    """How storing a reply's end went: "stored", "deleted" (the reply is gone) or "ended"
+    (another process ended it first); with what the reply then shows."""
+
+    outcome: str
+    usage: dict = field(default_factory=dict)  # the sum of its calls' charges
+    cost: Decimal | None = None
+    # Its conversation's first completed reply: the caller asks for a title (decision 72).
+    wants_title: bool = False
+
+
+def charged_totals(message_id: int) -> tuple[dict, Decimal | None]:
+    """The sum of a reply's charges, usage and cost: what it shows (decision 73). ({}, None)
+    before any charge."""
+    sums = LedgerEntry.objects.filter(
+        message_id=message_id, kind=LedgerEntry.Kind.CHARGE
+    ).aggregate(charges=Sum("tokens"), cost=Sum("cost"), **{f: Sum(f) for f in USAGE_FIELDS})
+    if sums["charges"] is None:
+        return {}, None
+    return {f: sums[f] or 0 for f in USAGE_FIELDS}, sums["cost"]
+
+
+def settle_and_log(
     call_id: int, usage: dict, chars: int, *, complete: bool, message_id, status, error=None
 ) -> None:
     """Settle a call and, once its transaction commits, write its log line from the charge
@@ -109,7 +136,7 @@ def _settle_calls_of(
     """Settle every call of a reply still running, from the reply's own knowledge."""
     running = UpstreamCall.objects.filter(message=message, status=UpstreamCall.Status.RUNNING)
     for call_id in running.values_list("pk", flat=True):
-        _settle_and_log(
+        settle_and_log(
             call_id,
             usage,
             streamed_chars(content),
@@ -133,10 +160,9 @@ def finish_reply(
     error: dict | None = None,
     complete: bool = False,
     output_chars: int | None = None,
-) -> str:
-    """Store the final blocks, stop reason and usage of a reply and charge its call, in one
-    transaction. Returns "stored", "deleted" (the reply is gone) or "ended" (another process
-    ended it first, as interrupted).
+) -> FinishedReply:
+    """Charge a reply's call and store its final blocks, stop reason and usage (the sum of its
+    calls' charges, this one's included), in one transaction.
 
     `output_chars`: what this call streamed, when `content` holds more (a continued reply).
     `complete`: the stream reached message_stop, so the usage is the API's final figure. The
@@ -145,15 +171,9 @@ def finish_reply(
     """
     usage = usage or {}
     with transaction.atomic():
-        message = _locked_streaming(message_id)
-        if message is not None:
-            message.status, message.content, message.seq = status, content, seq
-            message.stop_reason, message.usage, message.error = stop_reason or "", usage, error
-            message.stop_sequence = stop_sequence or ""
-            message.heartbeat_at = None
-            message.save(update_fields=FINAL_FIELDS)
+        message = _locked_streaming(message_id, with_conversation=True)
         if call_id is not None:
-            _settle_and_log(
+            settle_and_log(
                 call_id,
                 usage,
                 streamed_chars(content) if output_chars is None else output_chars,
@@ -164,18 +184,39 @@ def finish_reply(
             )
         elif message is not None:
             _settle_calls_of(message, usage, content, complete, status, error)
-        if message is not None:
-            return "stored"
-        return "ended" if Message.objects.filter(pk=message_id).exists() else "deleted"
+        if message is None:
+            gone = not Message.objects.filter(pk=message_id).exists()
+            return FinishedReply("deleted" if gone else "ended")
+        message.status, message.content, message.seq = status, content, seq
+        message.stop_reason, message.error = stop_reason or "", error
+        message.usage, message.cost = charged_totals(message.pk)
+        message.stop_sequence = stop_sequence or ""
+        message.heartbeat_at = None
+        message.save(update_fields=FINAL_FIELDS)
+        wants_title = status == Message.Status.COMPLETE and _claim_title(message.conversation)
+        return FinishedReply("stored", message.usage, message.cost, wants_title)
 
 
-def _locked_streaming(message_id: int) -> Message | None:
-    """The reply, row-locked, if it is still streaming (ending it twice is refused here)."""
-    return (
-        Message.objects.select_for_update()
-        .filter(pk=message_id, status=Message.Status.STREAMING)
-        .first()
+def _claim_title(conversation: Conversation) -> bool:
+    """Its first completed reply: the conversation's title is to be written (once)."""
+    if (
+        not settings.CHAT_AUTO_TITLES
+        or conversation.title_source != Conversation.TitleSource.PENDING
+    ):
+        return False
+    kept = Conversation.TitleSource.KEPT  # the first words stay unless the title call succeeds
+    pending = Conversation.objects.filter(
+        pk=conversation.pk, title_source=Conversation.TitleSource.PENDING
     )
+    return bool(pending.update(title_source=kept))
+
+
+def _locked_streaming(message_id: int, with_conversation: bool = False) -> Message | None:
+    """The reply, row-locked, if it is still streaming (ending it twice is refused here)."""
+    messages = Message.objects.select_for_update(of=("self",))
+    if with_conversation:
+        messages = messages.select_related("conversation")
+    return messages.filter(pk=message_id, status=Message.Status.STREAMING).first()
 
 
 def reap_interrupted(*, all_streaming: bool = False) -> list[Message]:
@@ -211,10 +252,11 @@ def _reap_one(message_id: int) -> Message | None:
         message.status = Message.Status.INTERRUPTED
         message.heartbeat_at = None
         message.error = INTERRUPTED_ERROR
-        message.save(update_fields=["status", "heartbeat_at", "error"])
         _settle_calls_of(
             message, message.usage, message.content, False, message.status, INTERRUPTED_ERROR
         )
+        message.usage, message.cost = charged_totals(message.pk)
+        message.save(update_fields=["status", "heartbeat_at", "error", "usage", "cost"])
         return message
 
 
@@ -233,7 +275,7 @@ def reap_calls(*, all_running: bool = False, cutoff=None) -> int:
         else:
             usage, chars = call.usage, call.output_chars
         try:
-            _settle_and_log(
+            settle_and_log(
                 call.pk,
                 usage,
                 chars,

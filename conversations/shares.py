@@ -2,6 +2,7 @@
 
 import copy
 from datetime import timedelta
+from itertools import pairwise
 
 from django.db import transaction
 from django.db.models import F, QuerySet
@@ -13,10 +14,11 @@ from accounts import audit
 from accounts.models import User
 
 from .attachments import copy_attachments
+from .branches import visible_path
 from .frames import attachment_json, public_content
 from .models import Attachment, Conversation, Message, Share
 from .prompt import system_text
-from .selectors import conversation_for, default_model_for, messages_of
+from .selectors import conversation_for, default_model_for
 
 Action = audit.Action
 # Block types a reader of a shared page may see; anything else (redacted thinking, whose
@@ -48,8 +50,10 @@ def _snapshot_message(message: Message, share: Share) -> dict:
 
 def _take_snapshot(share: Share, conversation: Conversation) -> None:
     """Freeze the conversation into the share (not saved here)."""
-    # A reply still being written is left out: the snapshot holds finished words only.
-    finished = messages_of(conversation).exclude(status=Message.Status.STREAMING)
+    # The visible branch (decision 70); a reply still being written is left out: the snapshot
+    # holds finished words only.
+    path = visible_path(conversation)
+    finished = [m for m in path if m.status != Message.Status.STREAMING]
     share.title = conversation.display_title
     share.system_prompt = system_text(conversation) if share.include_system_prompt else ""
     messages = [_snapshot_message(m, share) for m in finished]
@@ -172,6 +176,7 @@ def fork_share(viewer: User, share: Share) -> Conversation:
             # Without a usable model the first send explains that none is available.
             model=model.model_id if model else "",
             system_prompt=share.system_prompt if share.include_system_prompt else "",
+            title_source=Conversation.TitleSource.KEPT,  # the sharer's title stays
         )
         snapshot = share.snapshot_messages
         messages = Message.objects.bulk_create(
@@ -183,9 +188,20 @@ def fork_share(viewer: User, share: Share) -> Conversation:
             )
             for m in snapshot
         )
+        _link_in_order(conversation, messages)
         if share.include_attachments:
             _fork_attachments(share, viewer, conversation, zip(snapshot, messages, strict=True))
     return conversation
+
+
+def _link_in_order(conversation: Conversation, messages: list[Message]) -> None:
+    """A copied snapshot is one branch: each message follows the one before it."""
+    for previous, message in pairwise(messages):
+        message.parent = previous
+    Message.objects.bulk_update(messages[1:], ["parent"])
+    if messages:
+        conversation.leaf = messages[-1]
+        conversation.save(update_fields=["leaf"])
 
 
 def _fork_attachments(share: Share, viewer: User, conversation: Conversation, pairs) -> None:

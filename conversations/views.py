@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.selectors import output_tokens_left, quota_meter
 
 from . import services, thinking
+from .branches import tree_of, visible_path
 from .chat_settings import supports_thinking, thinks_always
 from .frames import conversation_payload, message_payload
 from .models import Conversation
@@ -20,7 +21,6 @@ from .selectors import (
     conversation_for,
     conversations_for,
     default_model_for,
-    messages_of,
     presets_for,
 )
 
@@ -103,10 +103,11 @@ def chat(request: HttpRequest) -> HttpResponse:
 @require_GET
 def conversation(request: HttpRequest, pk: int) -> HttpResponse:
     conv = conversation_for(request.user, pk)
-    messages = list(messages_of(conv))
+    tree = tree_of(conv.pk)
+    messages = visible_path(conv, tree)  # the visible branch only (decision 70)
     state = {
         "conversation": conversation_payload(conv),
-        "messages": [message_payload(m) for m in messages],
+        "messages": [message_payload(m, tree.versions(m.pk)) for m in messages],
         "thinking_models": _thinking_models(request, conv),
     }
     context = (

@@ -168,6 +168,24 @@ async def bob(make_user):
 
 
 @pytest.fixture(autouse=True)
+def _no_automatic_titles(settings):
+    """Automatic titles are an extra upstream call and charge after a chat's first reply: off,
+    so each test sees only the calls it makes; the `auto_titles` fixture turns them on."""
+    settings.CHAT_AUTO_TITLES = False
+
+
+@pytest.fixture
+def auto_titles(settings, db):
+    """Automatic titles on, written by the seeded Claude Haiku 4.5 (decision 72)."""
+    settings.CHAT_AUTO_TITLES = True
+    CatalogModel.objects.filter(is_title_model=True).update(is_title_model=False)
+    CatalogModel.objects.filter(model_id="claude-haiku-4-5-20251001").update(
+        is_title_model=True, enabled=True
+    )
+    return CatalogModel.objects.get(is_title_model=True)
+
+
+@pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path_factory):
     """Each test stores its attachments in a directory of its own (never DATA_DIR/media)."""
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))

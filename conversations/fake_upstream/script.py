@@ -16,6 +16,12 @@ MODELS = [
     ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
 ]
 _DIRECTIVE = re.compile(r"(?:^|(?<=\s))!([a-z_]+)(?:=(\S+))?")
+# A title request (conversations/titles.py): its system prompt starts so, and it quotes the
+# conversation's first message between <user> tags.
+TITLE_SYSTEM_START = "You write titles for chat conversations."
+_TITLE_EXCERPT = re.compile(r"<user>(.*?)</user>", re.DOTALL)
+TITLE_WORDS = 5
+TITLE_CHARS_UNSPACED = 16  # Japanese and Chinese have no spaces between words
 _PIECE = re.compile(r"\s*\S+\s*|\s+")
 
 
@@ -147,12 +153,43 @@ def _continued(pieces: list[str], prefill: str) -> list[str]:
     return [" " + pieces[0], *pieces[1:]] if pieces else []
 
 
+def is_title_request(body: dict) -> bool:
+    return text_of(body.get("system", "")).startswith(TITLE_SYSTEM_START)
+
+
+def _title_for(body: dict) -> tuple[str, dict[str, str]]:
+    """A title from the quoted first message: its first words, directives left out; and the
+    directives a title request obeys (`!titlefault=X`: the title call fails with fault X)."""
+    excerpt = text_of(body["messages"][-1].get("content", ""))
+    found = _TITLE_EXCERPT.search(excerpt)
+    quoted = found.group(1) if found else excerpt
+    d = parse_directives(quoted)
+    words = _DIRECTIVE.sub("", quoted).split()
+    if len(words) == 1 and len(words[0]) > TITLE_CHARS_UNSPACED:
+        title = words[0][:TITLE_CHARS_UNSPACED]
+    else:
+        title = " ".join(words[:TITLE_WORDS])
+    faults = {"fault": d["titlefault"]} if d.get("titlefault") else {}
+    return (title[:1].upper() + title[1:]) or "Demo chat", faults
+
+
+def _title_reply(body: dict, ttft: float, delay: float) -> Reply:
+    title, d = _title_for(body)
+    pieces = split_words(title)[: int(body["max_tokens"])]
+    usage = {"input_tokens": count_input_tokens(body), "output_tokens": len(pieces)}
+    usage |= {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    stop = "end_turn" if len(pieces) == len(split_words(title)) else "max_tokens"
+    return Reply([Block("text", pieces)], stop, usage, ttft, delay, d.get("fault"))
+
+
 def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
     """Turn a validated request body into the scripted reply, already cut to max_tokens.
 
     `!cut=N` stops every call of the reply at max_tokens after N output pieces, so a member
-    can Continue it.
+    can Continue it. A title request gets a title instead (`_title_for`).
     """
+    if is_title_request(body):
+        return _title_reply(body, ttft, delay)
     user_msgs = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
     user_text = text_of(user_msgs[-1].get("content", "")) if user_msgs else ""
     d = parse_directives(user_text)

@@ -29,11 +29,16 @@ async def test_retry_after_failed_reply_streams_a_new_reply(upstream, alice, run
     frames = await socket.receive_until("message.completed")
 
     assert [f["type"] for f in frames if f["type"] != "message.delta"] == [
+        "conversation.branch",
         "message.created",
         "message.completed",
     ], "a retry creates only the new reply, no user message"
+    # The new reply is a new version of the failed one, which every tab sets aside.
+    branch = [m["id"] for m in frames[0]["messages"]]
+    assert failed["id"] not in branch and branch[-1] == failed["parent"]
     reply = created(frames, "assistant")
-    assert reply["id"] > failed["id"] and frames[0]["client_id"] == "again"
+    assert reply["id"] > failed["id"] and frames[1]["client_id"] == "again"
+    assert reply["versions"] == {"index": 1, "count": 2, "ids": [failed["id"], reply["id"]]}
     assert reply["status"] == "streaming"
     assert frames[-1]["status"] == "complete"
     assert text_of(frames, reply["id"]) == "w1 w2 w3 "

@@ -16,7 +16,7 @@ from conversations import shares
 from conversations.models import Conversation, Message, Share
 from conversations.selectors import default_model_for
 
-from .test_views import PageAudit, add_message, make_conversation
+from .test_views import PageAudit, add_message, append_message, make_conversation
 
 pytestmark = pytest.mark.django_db
 
@@ -56,8 +56,8 @@ def chat(alice):
     conversation.system_prompt = "You are SECRET-PROMPT-42."
     conversation.save()
     add_message(conversation, "Where should the team go?")
-    Message.objects.create(
-        conversation=conversation,
+    append_message(
+        conversation,
         role=Message.Role.ASSISTANT,
         content=[
             {"type": "thinking", "thinking": "Consider budgets.", "signature": "SIG-abc"},
@@ -103,9 +103,7 @@ def test_snapshot_excludes_later_messages_until_the_owner_updates_it(chat, alice
 
 
 def test_snapshot_drops_thinking_signatures_and_replies_still_streaming(chat):
-    Message.objects.create(
-        conversation=chat, role="assistant", status=Message.Status.STREAMING, content=[]
-    )
+    append_message(chat, role="assistant", status=Message.Status.STREAMING, content=[])
     share = share_of(chat)
 
     assert [m["role"] for m in share.snapshot_messages] == ["user", "assistant"]

@@ -30,10 +30,21 @@ def make_conversation(user, title: str = "Plans", updated_ago: timedelta | None 
     return conversation
 
 
-def add_message(conversation, text: str, role: str = Message.Role.USER) -> Message:
-    return Message.objects.create(
-        conversation=conversation, role=role, content=[{"type": "text", "text": text}]
+def add_message(conversation, text: str, role: str = Message.Role.USER, **fields) -> Message:
+    """A message at the end of the conversation's visible branch, as the services append one."""
+    return append_message(
+        conversation, role=role, content=[{"type": "text", "text": text}], **fields
     )
+
+
+def append_message(conversation, **fields) -> Message:
+    conversation.refresh_from_db(fields=["leaf"])
+    message = Message.objects.create(
+        conversation=conversation, parent_id=conversation.leaf_id, **fields
+    )
+    conversation.leaf = message
+    conversation.save(update_fields=["leaf"])
+    return message
 
 
 class PageAudit(HTMLParser):
