@@ -255,12 +255,14 @@
           submitEdit();
         }
       });
+      // "Send anyway" confirms the words it warned about, not new ones.
+      textarea.addEventListener("input", () => (error.hidden = true));
       render(m);
       textarea.focus();
       textarea.setSelectionRange(textarea.value.length, textarea.value.length);
     }
 
-    function submitEdit() {
+    function submitEdit(allowSecrets) {
       if (!editing || editing.clientId) return;
       const { m, textarea, error } = editing;
       const attachments = (m.attachments || []).map((a) => a.id);
@@ -280,7 +282,11 @@
       pending.set(editing.clientId, { kind: "edit", id: m.id });
       editing.save.disabled = editing.cancel.disabled = textarea.readOnly = true;
       editing.form.classList.add("pending");
-      sendFrame({ type: "edit", message: m.id, text: textarea.value, client_id: editing.clientId, attachments });
+      const frame = { type: "edit", message: m.id, text: textarea.value, client_id: editing.clientId, attachments };
+      const model = modelValue();
+      if (model) frame.model = model;
+      if (allowSecrets === true) frame.allow_secrets = true;
+      sendFrame(frame);
     }
 
     function closeEditor(returnFocus) {
@@ -314,6 +320,14 @@
         editing.save.disabled = editing.cancel.disabled = editing.textarea.readOnly = false;
         editing.form.classList.remove("pending");
         editing.error.textContent = frame.detail || gettext("Something went wrong.");
+        if (frame.code === "secret_detected") {
+          // The same choice the message box offers: change the words, or send them as they are.
+          const anyway = editing.error.appendChild(document.createElement("button"));
+          anyway.type = "button";
+          anyway.className = "danger editor-send-anyway";
+          anyway.textContent = gettext("Send anyway");
+          anyway.addEventListener("click", () => submitEdit(true));
+        }
         editing.error.hidden = false;
         editing.textarea.focus();
         return true;

@@ -13,6 +13,7 @@ from .conftest import BASE_DIR
 
 pytestmark = pytest.mark.browser
 
+FAKE_AWS_ID = "AKIA" + "IOSFODNN7EXAMPL3"  # split so scanners of this file do not flag it
 JAPANESE = re.compile(r"[\u3040-\u309f\u30a0-\u30ff\u4e00-\u9fff]")
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True}
@@ -20,14 +21,26 @@ LANGUAGES = {
     "en": {"locale": "en-US", "extra_http_headers": {"Accept-Language": "en"}},
     "ja": {"locale": "ja-JP", "extra_http_headers": {"Accept-Language": "ja"}},
 }
-# Words each language shows, for the assertions that read them.
+# Words each language shows or types, for the assertions that read them. The fake upstream
+# titles a conversation with the first five words of its first message (16 characters of a
+# language written without spaces), and its reply quotes the question.
 WORDS = {
     "en": {
+        "question": "Plan a picnic for four people",
+        "edited": "Plan a picnic for six people",
+        "title": "Plan a picnic for four",
+        "before": "four people",
+        "after": "six people",
         "copied": "Copied",
         "version": "Version {index} of {count}",
         "copy": "Copy message",
     },
     "ja": {
+        "question": "週末に四人で行くピクニックの計画を立ててください",
+        "edited": "週末に六人で行くピクニックの計画を立ててください",
+        "title": "週末に四人で行くピクニックの計画",
+        "before": "四人で",
+        "after": "六人で",
         "copied": "コピーしました",
         "version": "全{count}件中{index}件目のバージョン",
         "copy": "メッセージをコピー",
@@ -67,15 +80,14 @@ def test_regenerate_flip_edit_copy_and_a_title_appears(
 ):
     chat = open_chat(new_context, sign_up, lang, device)
     words = WORDS[lang]
-    reply = chat.send("Plan a picnic for four people")
+    reply = chat.send(words["question"])
     ChatPage.wait_for_status(reply, "complete")
     first_reply = chat.message_id(reply)
 
     # A title appears in the header, the tab's title and the sidebar, without a reload.
     conversation = chat.conversation_id()
-    expect(chat.title).not_to_have_text("Plan a picnic for four people", timeout=15_000)
-    title = chat.title.inner_text()
-    assert title.strip()
+    title = words["title"]
+    expect(chat.title).to_have_text(title, timeout=15_000)
     expect(chat.page).to_have_title(re.compile(re.escape(title)))
     expect(chat.sidebar.locator(f'li[data-id="{conversation}"] .title')).to_have_text(title)
 
@@ -110,21 +122,22 @@ def test_regenerate_flip_edit_copy_and_a_title_appears(
 
     # Edit the question and resend: a new branch with its own reply.
     question = chat.user_messages.first
-    chat.edit(question, "Plan a picnic for six people")
-    expect(question.locator(".content")).to_have_text("Plan a picnic for six people")
+    chat.edit(question, words["edited"])
+    expect(question.locator(".content")).to_have_text(words["edited"])
     ChatThread.expect_version(question, "2/2")
-    ChatPage.wait_for_word(reply, "six")
     ChatPage.wait_for_status(reply, "complete")
+    expect(reply.locator(".content")).to_contain_text(words["after"])
     expect(reply.locator(".message-actions .version-flipper")).to_have_count(0)
 
     # The first question's branch is kept, with the reply it ended on.
     chat.flip(question, "prev")
-    expect(question.locator(".content")).to_have_text("Plan a picnic for four people")
+    expect(question.locator(".content")).to_have_text(words["question"])
     ChatThread.expect_version(reply, "2/2")
-    ChatPage.wait_for_word(reply, "four")
+    expect(reply.locator(".content")).to_contain_text(words["before"])
 
     if width < 1000:
         # On a phone the buttons are there without a hover, and nothing widens the page.
+        chat.action(reply, "regenerate").scroll_into_view_if_needed()
         expect(chat.action(reply, "regenerate")).to_be_in_viewport()
         opacity = chat.action(reply, "regenerate").evaluate(
             "(b) => getComputedStyle(b.closest('.action-buttons')).opacity"
@@ -139,6 +152,8 @@ def test_regenerate_flip_edit_copy_and_a_title_appears(
         )
         assert JAPANESE.search(labels) and not re.search(r"[A-Za-z]{3,}", labels), labels
     chat.page.mouse.move(0, 0)
+    chat.page.evaluate("document.activeElement.blur()")
+    chat.messages.evaluate("(list) => (list.scrollTop = list.scrollHeight)")
     name = f"chat-{lang}-{'desktop' if width >= 1000 else 'phone'}.png"
     chat.page.screenshot(path=str(screenshot_dir(artifacts) / name))
 
@@ -182,6 +197,52 @@ def test_an_empty_edit_is_refused_and_escape_keeps_the_message(new_context, sign
     expect(question.locator(".message-editor")).to_have_count(0)
     expect(question.locator(".content")).to_have_text("Short, please !tokens=3")
     expect(chat.action(question, "edit-message")).to_be_focused()
+
+
+def test_an_edit_with_a_secret_is_held_in_the_editor_until_sent_anyway(new_context, sign_up):
+    chat = ChatThread(sign_up(new_context(**DESKTOP).new_page()))
+    reply = chat.send("Short, please !tokens=3")
+    ChatPage.wait_for_status(reply, "complete")
+    question = chat.user_messages.first
+    words = f"Is {FAKE_AWS_ID} still valid? !tokens=4"
+    chat.edit(question, words)
+
+    # The server refuses the words; the editor keeps them and offers the composer's choice.
+    error = question.locator(".editor-error")
+    expect(error).to_contain_text("AWS")
+    expect(question.locator(".message-editor textarea")).to_have_value(words)
+    expect(chat.composer_error).to_be_hidden()
+    expect(chat.user_messages).to_have_count(1)
+
+    error.locator(".editor-send-anyway").click()
+    expect(question.locator(".message-editor")).to_have_count(0)
+    ChatThread.expect_version(question, "2/2")
+    expect(question.locator(".content")).to_have_text(words)
+    ChatPage.wait_for_status(reply, "complete")
+    expect(reply.locator(".content")).to_have_text("w1 w2 w3 w4")
+
+
+def test_flipping_an_earlier_reply_keeps_it_where_it_was(new_context, sign_up):
+    chat = ChatThread(sign_up(new_context(viewport={"width": 1280, "height": 600}).new_page()))
+    for turn in range(3):
+        reply = chat.send(f"Turn {turn} !tokens=60")
+        ChatPage.wait_for_status(reply, "complete")
+    first = chat.replies.first
+    chat.click_action(first, "regenerate")
+    ChatThread.expect_version(first, "2/2")
+    ChatPage.wait_for_status(first, "complete")
+    expect(chat.replies).to_have_count(1)  # the later turns belong to the first version
+
+    chat.flip(first, "prev")
+    expect(chat.replies).to_have_count(3)
+    top = first.bounding_box()["y"]
+    chat.flip(first, "next")
+    expect(chat.replies).to_have_count(1)
+    chat.flip(first, "prev")
+    expect(chat.replies).to_have_count(3)
+    # The reader's eyes stay on the reply they flipped, not on the end of the thread.
+    assert abs(first.bounding_box()["y"] - top) <= 2
+    expect(chat.flipper(first).locator(".version-next")).to_be_focused()
 
 
 def test_the_title_is_renamed_inline_with_enter_and_kept_with_escape(new_context, sign_up):
