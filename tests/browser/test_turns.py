@@ -153,6 +153,10 @@ def test_regenerate_flip_edit_copy_and_a_title_appears(
         assert JAPANESE.search(labels) and not re.search(r"[A-Za-z]{3,}", labels), labels
     chat.page.mouse.move(0, 0)
     chat.page.evaluate("document.activeElement.blur()")
+    chat.page.wait_for_function(  # the buttons have finished fading out
+        "() => [...document.querySelectorAll('.action-buttons')]"
+        ".every((el) => ['0', '1'].includes(getComputedStyle(el).opacity))"
+    )
     chat.messages.evaluate("(list) => (list.scrollTop = list.scrollHeight)")
     name = f"chat-{lang}-{'desktop' if width >= 1000 else 'phone'}.png"
     chat.page.screenshot(path=str(screenshot_dir(artifacts) / name))
