@@ -30,14 +30,18 @@ from .upstream import get_client
 
 
 class MessageInline(admin.TabularInline):
+    """Every message of every branch; a reply's usage and cost are its calls' sums."""
+
     model = Message
     fields = [
         "role",
+        "parent",
         "status",
         "model",
         "stop_reason",
         "stop_sequence",
         "usage",
+        "cost",
         "error",
         "created_at",
     ]
@@ -55,8 +59,17 @@ class ConversationAdmin(admin.ModelAdmin):
     list_display = ["__str__", "user", "model", "created_at", "updated_at"]
     list_filter = ["model"]
     search_fields = ["title", "user__username"]
-    readonly_fields = ["user", "model", "created_at", "updated_at"]
-    fields = ["title", "user", "model", "system_prompt", "created_at", "updated_at"]
+    readonly_fields = ["user", "model", "title_source", "leaf", "created_at", "updated_at"]
+    fields = [
+        "title",
+        "title_source",
+        "user",
+        "model",
+        "system_prompt",
+        "leaf",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [MessageInline, AttachmentInline]
     list_select_related = ["user"]
 
@@ -90,6 +103,7 @@ class CatalogModelAdmin(admin.ModelAdmin):
         "model_id",
         "enabled",
         "is_default",
+        "is_title_model",
         "price_input",
         "price_output",
         "price_cache_write",
@@ -104,7 +118,16 @@ class CatalogModelAdmin(admin.ModelAdmin):
     fieldsets = [
         (
             _("Identity"),
-            {"fields": ["model_id", "upstream_model_id", "display_name", "enabled", "is_default"]},
+            {
+                "fields": [
+                    "model_id",
+                    "upstream_model_id",
+                    "display_name",
+                    "enabled",
+                    "is_default",
+                    "is_title_model",
+                ]
+            },
         ),
         (
             _("Limits"),

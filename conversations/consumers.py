@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from accounts import live_sessions
 from accounts.limits import TokenBucket, retry_seconds
 
-from . import services, settings_services
+from . import services, settings_services, versions
 from .branches import Tree, messages_by_ids, tree_of
 from .frames import (
     branch_frame,
@@ -235,7 +235,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_regenerate(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
-        result = await database_sync_to_async(services.regenerate_reply)(
+        result = await database_sync_to_async(versions.regenerate_reply)(
             self.user, message_id, client_id or "", _model_id(frame)
         )
         await self._announce_and_run_reply(result, client_id)
@@ -243,7 +243,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_edit(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
         attachments = [_required_id(i) for i in _list(frame.get("attachments"))]
-        result = await database_sync_to_async(services.edit_message)(
+        result = await database_sync_to_async(versions.edit_message)(
             self.user,
             message_id,
             frame.get("text"),
@@ -256,7 +256,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_switch_branch(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
-        view = await database_sync_to_async(services.switch_branch)(self.user, message_id)
+        view = await database_sync_to_async(versions.switch_branch)(self.user, message_id)
         conversation_id = view.conversation.pk
         await self._join(conversation_id)
         await self.runner.publish(

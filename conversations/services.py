@@ -1,5 +1,5 @@
-"""Chat actions that change state: send, edit, regenerate, retry, continue, switch branches,
-rename and delete."""
+"""Chat actions that change state: send, retry, continue, rename and delete; the send path
+that conversations/versions.py's regenerate and edit go through too."""
 
 import logging
 from dataclasses import dataclass
@@ -19,7 +19,6 @@ from accounts.request_bound import request_token_bound
 from . import api_rules, chat_settings, thinking
 from .attachments import (
     attachment_ids,
-    claim_for_edit,
     claim_for_send,
     copy_attachments,
     link_to_message,
@@ -70,15 +69,6 @@ class SendResult:
 
     def versions(self, message: Message) -> dict | None:
         return self.tree.versions(message.pk) if self.tree else None
-
-
-@dataclass(frozen=True)
-class BranchView:
-    """The visible branch after a switch: its messages in order, and the parent links."""
-
-    conversation: Conversation
-    messages: list[Message]
-    tree: Tree
 
 
 @dataclass(frozen=True)
@@ -336,91 +326,6 @@ def _new_version(
     first_new = user_message or reply
     branch = messages_by_ids(tree.path_to(first_new.parent_id))
     return SendResult(conversation, False, user_message, reply, call, tree=tree, branch=branch)
-
-
-def regenerate_reply(
-    user: User, message_id: object, client_id: str = "", model_id: str | None = None
-) -> SendResult:
-    """A new reply to the same user message: a sibling version of `message_id`, now visible.
-
-    Admitted like a send's reply (model access, limits, quota, the conversation's settings);
-    `model_id` switches the conversation's model as a send's does.
-    """
-    sending = sending_limits_for(user)
-    refuse_if_sending_too_fast(user, sending)
-    with transaction.atomic():
-        old = message_for(user, message_id, lock=True)
-        if old.role != Message.Role.ASSISTANT or old.parent_id is None:
-            raise ChatError("invalid_frame", _("Only a reply can be regenerated."))
-        conversation = old.conversation
-        _refuse_if_busy(conversation)
-        model = model_or_refuse(user, model_id or conversation.model)
-        conversation.model = model.model_id
-        reply, call = _create_streaming_reply(
-            user, conversation, model, client_id, sending, old.parent_id
-        )
-        conversation.save(update_fields=["updated_at", "model", "leaf"])
-        return _new_version(conversation, None, reply, call)
-
-
-def edit_message(
-    user: User,
-    message_id: object,
-    text: object,
-    attachments: object = (),
-    client_id: str = "",
-    model_id: str | None = None,
-    allow_secrets: bool = False,
-) -> SendResult:
-    """A new version of a user message (a sibling: same parent), then its reply, as a send.
-
-    `attachments`: the sender's unsent uploads, and any of the edited message's own, which the
-    new version keeps (as copies on the same stored files).
-    """
-    ids = attachment_ids(attachments)
-    text = _validate_text(text, allow_empty=bool(ids))
-    refuse_if_secrets(text, confirmed=allow_secrets)  # before the limits, as for a send
-    sending = sending_limits_for(user)
-    refuse_if_sending_too_fast(user, sending)
-    with transaction.atomic():
-        original = message_for(user, message_id, lock=True)
-        if original.role != Message.Role.USER:
-            raise ChatError("invalid_frame", _("Only your own messages can be edited."))
-        conversation = original.conversation
-        _refuse_if_busy(conversation)
-        model = model_or_refuse(user, model_id or conversation.model)
-        conversation.model = model.model_id
-        claimed, kept = claim_for_edit(user, ids, model, original)
-        user_message, reply, call = _store_turn(
-            user,
-            conversation,
-            model,
-            text,
-            claimed,
-            client_id,
-            sending,
-            parent=original.parent_id,
-            kept=kept,
-        )
-        conversation.save(update_fields=["updated_at", "model", "leaf"])
-        return _new_version(conversation, user_message, reply, call)
-
-
-def switch_branch(user: User, message_id: object) -> BranchView:
-    """Make the version `message_id` visible: the branch through it, down to its newest
-    message (a message already on the visible branch leaves it as it is)."""
-    with transaction.atomic():
-        target = message_for(user, message_id, lock=True)
-        conversation = target.conversation
-        _refuse_if_busy(conversation)
-        tree = tree_of(conversation.pk)
-        leaf = tree.visible_leaf(conversation)
-        if target.pk not in tree.path_to(leaf):
-            leaf = tree.latest_leaf(target.pk)
-        if leaf != conversation.leaf_id:
-            Conversation.objects.filter(pk=conversation.pk).update(leaf_id=leaf)
-            conversation.leaf_id = leaf
-        return BranchView(conversation, messages_by_ids(tree.path_to(leaf)), tree)
 
 
 def retry_reply(user: User, message_id: object, client_id: str = "") -> SendResult:

@@ -3,12 +3,16 @@ tab follows, and the history sent upstream, a reconnect and a share follow it on
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations import shares
 from conversations.attachments import store_file
 from conversations.models import Conversation, Message
+from conversations.prompt import build_request
 
 from .attachment_files import png
+from .test_views import add_message, make_conversation
 from .wsclient import ChatSocket, created
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -323,3 +327,17 @@ async def test_a_share_takes_the_visible_branch(upstream, alice, runner):
 
     texts = [m["content"][0]["text"] for m in share.snapshot_messages]
     assert texts == ["Beta !tokens=2", "w1 w2 "]
+
+
+def test_walking_a_branch_costs_the_same_queries_however_long_it_is(django_user_model):
+    def queries_for(turns: int) -> int:
+        conversation = make_conversation(django_user_model.objects.create_user(f"u{turns}"))
+        for number in range(turns):
+            add_message(conversation, f"Question {number}")
+            reply = add_message(conversation, f"Answer {number}", role=Message.Role.ASSISTANT)
+        reply.conversation = conversation
+        with CaptureQueriesContext(connection) as context:
+            build_request(reply)
+        return len(context.captured_queries)
+
+    assert queries_for(3) == queries_for(12)

@@ -36,6 +36,7 @@ def test_a_title_edited_in_the_admin_is_tidied_like_a_rename(admin_browser, make
     assert response.status_code == 302
     conversation.refresh_from_db()
     assert conversation.title == "Offsite plans" and conversation.system_prompt == "Be brief."
+    assert conversation.title_source == Conversation.TitleSource.RENAMED, "no title replaces it"
 
 
 def test_a_shared_link_cannot_be_deleted_in_the_admin_only_revoked(admin_browser, make_user):

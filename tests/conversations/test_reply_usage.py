@@ -4,6 +4,7 @@ the admin, whatever the stream reported (issue 15, rough edge 1)."""
 import importlib
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.apps import apps
 
 from accounts.models import LedgerEntry
@@ -26,7 +27,7 @@ def summed(charges: list[LedgerEntry]) -> dict:
 
 
 async def test_a_stopped_reply_shows_what_the_ledger_charged_not_the_streams_count(
-    upstream, alice, runner
+    upstream, alice, runner, async_client, django_user_model
 ):
     socket = await ChatSocket.open(alice)
     await socket.send_text("Long !tokens=400 !delay=20")
@@ -42,6 +43,12 @@ async def test_a_stopped_reply_shows_what_the_ledger_charged_not_the_streams_cou
     assert completed["cost"] == format(charge.cost.normalize(), "f")
     stored = await Message.objects.aget(pk=reply["id"])
     assert stored.usage == summed([charge]) and stored.cost == charge.cost
+
+    root = await sync_to_async(django_user_model.objects.create_superuser)("root", "r@x.y", "pw")
+    await async_client.aforce_login(root)
+    url = f"/admin/conversations/conversation/{reply['conversation']}/change/"
+    page = (await async_client.get(url)).content.decode()
+    assert f"&quot;output_tokens&quot;: {charge.output_tokens}" in page, "the admin agrees"
     await socket.close()
 
 
