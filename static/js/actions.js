@@ -187,6 +187,8 @@
         row = document.createElement("div");
         row.className = "message-actions";
       }
+      // A rebuilt row must not take the keyboard's place away: the same button gets it back.
+      const focused = row.contains(document.activeElement) ? [...document.activeElement.classList].find((c) => c !== "action" && c !== "copied") : null;
       row.replaceChildren();
       const versions = versionsOf(m);
       if (versions) row.appendChild(flipper(m, versions));
@@ -203,6 +205,7 @@
         if (info) row.appendChild(info);
       }
       m.el.appendChild(row); // last, after any error box or note
+      if (focused) row.querySelector("." + focused + ":not(:disabled)")?.focus();
     }
 
     // ---- editing a user message ------------------------------------------------------------
@@ -303,11 +306,15 @@
 
     // ---- what chat.js tells this module ------------------------------------------------------
 
-    // A frame answering one of this tab's regenerates or edits arrived: it is no longer pending.
-    function answered(clientId) {
+    // The new message answering one of this tab's regenerates or edits arrived: it is no longer
+    // pending, and the keyboard, which lost its button with the old version, lands on its flipper.
+    function answered(clientId, m) {
       if (!clientId || !pending.has(clientId)) return;
       pending.delete(clientId);
       if (editing && editing.clientId === clientId) closeEditor(false);
+      if (!document.activeElement || document.activeElement === document.body) {
+        m.el.querySelector(".message-actions button:not(:disabled)")?.focus();
+      }
     }
 
     // An error frame: true when it answers an edit, whose editor shows it and keeps the words.
@@ -338,8 +345,6 @@
     // The thread was replaced (conversation.branch): the flipped message's buttons get the focus
     // back, and the new position is announced.
     function branchShown(thread) {
-      // The server answers a regenerate or an edit with this frame first: nothing is pending.
-      pending.clear();
       if (editing && !editing.m.el.isConnected) closeEditor(false);
       const wanted = focusAfterBranch;
       focusAfterBranch = null;

@@ -418,8 +418,8 @@
         clearError();
         autosize();
       }
-      actions.answered(frame.client_id);
-      upsertMessage(payload);
+      const m = upsertMessage(payload);
+      actions.answered(frame.client_id, m);
       updateComposer();
     },
     "message.delta"(frame) {

@@ -320,6 +320,21 @@ def test_message_buttons_appear_on_hover_and_keyboard_focus(new_context, sign_up
     # The model's name stays in sight without a hover: it says something about the reply.
     expect(reply.locator(".message-meta")).to_be_visible()
 
+    # Regenerate and Edit from the keyboard: the new version's flipper takes the focus.
+    chat.page.keyboard.press("Tab")
+    expect(chat.action(reply, "regenerate")).to_be_focused()
+    chat.page.keyboard.press("Enter")
+    expect(chat.flipper(reply).locator(".version-prev")).to_be_focused()
+    ChatPage.wait_for_status(reply, "complete")
+    question = chat.user_messages.first
+    chat.action(question, "edit-message").focus()
+    chat.page.keyboard.press("Enter")
+    chat.page.keyboard.press("End")
+    chat.page.keyboard.type(" again")
+    chat.page.keyboard.press("Enter")
+    expect(question.locator(".content")).to_have_text("Short, please !tokens=3 again")
+    expect(chat.flipper(question).locator(".version-prev")).to_be_focused()
+
 
 def test_costs_under_a_cent_are_legible(new_context, sign_up):
     chat = ChatThread(sign_up(new_context(**DESKTOP).new_page()))
