@@ -352,33 +352,19 @@
     actions.setBusy(streaming);
   }
 
-  // conversation.branch: the visible path changed (a flip, a regenerate or an edit, here or in
-  // another tab). The messages both paths share stay; the message where they part keeps its
-  // place on the screen, unless the reader was following the end of the thread.
   function replaceThread(payloads) {
-    const before = [...list.querySelectorAll(":scope > article.message[data-id]")];
-    const wanted = new Set(payloads.map((p) => p.id));
-    let parting = 0;
-    while (parting < before.length && parting < payloads.length && Number(before[parting].dataset.id) === payloads[parting].id) parting++;
-    const anchor = before[parting] || null;
-    const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
-    const followingEnd = stickToBottom;
-    messages.forEach((m, id) => {
-      if (wanted.has(id)) return;
-      if (m.frame) cancelAnimationFrame(m.frame);
-      m.el.remove();
-      messages.delete(id);
-    });
-    const thread = payloads.map(upsertMessage);
-    if (pendingSend) list.appendChild(pendingSend.el); // words not yet stored stay last
+    const thread = window.chatsiteBranches.replaceThread(
+      {
+        list,
+        messages,
+        upsert: upsertMessage,
+        following: () => stickToBottom,
+        follow: (value) => (stickToBottom = value),
+        pendingEl: () => (pendingSend ? pendingSend.el : null),
+      },
+      payloads,
+    );
     messages.forEach(renderError); // Retry and Continue belong to the new last message
-    const replacement = thread[parting];
-    if (followingEnd && (!replacement || parting >= thread.length - 2)) {
-      stickToBottom = true;
-    } else if (anchor && replacement) {
-      list.scrollTop += replacement.el.getBoundingClientRect().top - anchorTop;
-      stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
-    }
     scrollIfStuck();
     actions.branchShown(thread);
     updateComposer();
