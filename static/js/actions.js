@@ -56,7 +56,7 @@
   function create(options) {
     const { sendFrame, newClientId, modelName, modelValue, busy, showError, clearError } = options;
     const pending = new Map(); // client_id -> {kind, id}: a regenerate or an edit not yet answered
-    let editing = null; // {m, form, textarea, error, clientId}
+    let editing = null; // {m, form, textarea, error, save, clientId}
     let focusAfterBranch = null; // {index, which}: where the keyboard was when it flipped
 
     const announcer = document.createElement("div");
@@ -103,9 +103,12 @@
       next.setAttribute("aria-label", gettext("Next version"));
       next.title = gettext("Next version");
       next.disabled = versions.position === versions.count - 1;
+      // While a reply streams the server refuses a switch (busy): the arrows say so but keep
+      // the keyboard's focus (aria-disabled, not disabled), so a regenerate can land it here.
+      for (const arrow of [previous, next]) if (!arrow.disabled && busy()) arrow.setAttribute("aria-disabled", "true");
       const flip = (step, which) => {
         const target = versions.ids[versions.position + step];
-        if (target === undefined) return;
+        if (target === undefined || busy()) return;
         clearError();
         const thread = [...m.el.parentElement.querySelectorAll(":scope > article.message[data-id]")];
         focusAfterBranch = { index: thread.indexOf(m.el), which };
@@ -241,7 +244,7 @@
         kept.className = "editor-note muted";
         kept.textContent = gettext("The attachments stay with the message.");
       }
-      editing = { m, form, textarea, error, save, cancel, clientId: null };
+      editing = { m, form, textarea, error, save, clientId: null };
       m.el.classList.add("editing");
       m.contentEl.after(form);
       form.addEventListener("submit", (event) => {
@@ -283,7 +286,8 @@
       clearError();
       editing.clientId = newClientId();
       pending.set(editing.clientId, { kind: "edit", id: m.id });
-      editing.save.disabled = editing.cancel.disabled = textarea.readOnly = true;
+      // Cancel stays: if the answer never comes (a lost connection), the reader is not stuck.
+      editing.save.disabled = textarea.readOnly = true;
       editing.form.classList.add("pending");
       const frame = { type: "edit", message: m.id, text: textarea.value, client_id: editing.clientId, attachments };
       const model = modelValue();
@@ -324,7 +328,7 @@
       pending.delete(frame.client_id);
       if (mine.kind === "edit" && editing && editing.clientId === frame.client_id) {
         editing.clientId = null;
-        editing.save.disabled = editing.cancel.disabled = editing.textarea.readOnly = false;
+        editing.save.disabled = editing.textarea.readOnly = false;
         editing.form.classList.remove("pending");
         editing.error.textContent = frame.detail || gettext("Something went wrong.");
         if (frame.code === "secret_detected") {
@@ -359,6 +363,10 @@
     }
 
     function setBusy(isBusy) {
+      document.querySelectorAll(".version-flipper .action:not(:disabled)").forEach((arrow) => {
+        if (isBusy) arrow.setAttribute("aria-disabled", "true");
+        else arrow.removeAttribute("aria-disabled");
+      });
       document.querySelectorAll(".message-actions .regenerate, .message-actions .edit-message").forEach((button) => {
         const id = Number(button.closest("article.message").dataset.id);
         button.disabled = isBusy || isPending(id) || Boolean(editing && editing.m.id === id);

@@ -293,7 +293,7 @@ def test_without_javascript_the_title_links_to_the_rename_page(new_context, sign
 
 def test_message_buttons_appear_on_hover_and_keyboard_focus(new_context, sign_up):
     chat = ChatThread(sign_up(new_context(**DESKTOP).new_page()))
-    reply = chat.send("Short, please !tokens=3")
+    reply = chat.send("Short, please !tokens=3 !delay=700")
     ChatPage.wait_for_status(reply, "complete")
     chat.page.mouse.move(0, 0)
     buttons = reply.locator(".action-buttons")
@@ -324,15 +324,19 @@ def test_message_buttons_appear_on_hover_and_keyboard_focus(new_context, sign_up
     chat.page.keyboard.press("Tab")
     expect(chat.action(reply, "regenerate")).to_be_focused()
     chat.page.keyboard.press("Enter")
-    expect(chat.flipper(reply).locator(".version-prev")).to_be_focused()
+    previous = chat.flipper(reply).locator(".version-prev")
+    expect(previous).to_be_focused()
+    # While the new version streams, the server would refuse a switch: the arrow says so.
+    expect(previous).to_have_attribute("aria-disabled", "true")
     ChatPage.wait_for_status(reply, "complete")
+    expect(previous).not_to_have_attribute("aria-disabled", "true")
     question = chat.user_messages.first
     chat.action(question, "edit-message").focus()
     chat.page.keyboard.press("Enter")
     chat.page.keyboard.press("End")
     chat.page.keyboard.type(" again")
     chat.page.keyboard.press("Enter")
-    expect(question.locator(".content")).to_have_text("Short, please !tokens=3 again")
+    expect(question.locator(".content")).to_have_text("Short, please !tokens=3 !delay=700 again")
     expect(chat.flipper(question).locator(".version-prev")).to_be_focused()
 
 
