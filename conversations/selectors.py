@@ -36,6 +36,8 @@ def message_for(user: User, message_id: object, *, lock: bool = False) -> Messag
 
 
 def messages_of(conversation: Conversation) -> QuerySet[Message]:
+    """Every message of every branch, by id (support and checks); the thread a reader sees is
+    `branches.visible_path` (decision 70)."""
     return conversation.messages.order_by("id").prefetch_related("attachments")
 
 

@@ -107,12 +107,19 @@ class FinishedReply:
     wants_title: bool = False
 
 
-def charged_totals(message_id: int) -> tuple[dict, Decimal | None]:
-    """The sum of a reply's charges, usage and cost: what it shows (decision 73). ({}, None)
-    before any charge."""
-    sums = LedgerEntry.objects.filter(
-        message_id=message_id, kind=LedgerEntry.Kind.CHARGE
-    ).aggregate(charges=Sum("tokens"), cost=Sum("cost"), **{f: Sum(f) for f in USAGE_FIELDS})
+def charged_totals(
+    message_id: int | None, call_id: int | None = None
+) -> tuple[dict, Decimal | None]:
+    """The sum of a reply's charges (or of one call's), usage and cost: what it shows
+    (decision 73). ({}, None) before any charge."""
+    charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE)
+    if message_id is not None:
+        charges = charges.filter(message_id=message_id)
+    else:
+        charges = charges.filter(call_id=call_id)
+    sums = charges.aggregate(
+        charges=Sum("tokens"), cost=Sum("cost"), **{f: Sum(f) for f in USAGE_FIELDS}
+    )
     if sums["charges"] is None:
         return {}, None
     return {f: sums[f] or 0 for f in USAGE_FIELDS}, sums["cost"]
@@ -185,8 +192,10 @@ def finish_reply(
         elif message is not None:
             _settle_calls_of(message, usage, content, complete, status, error)
         if message is None:
-            gone = not Message.objects.filter(pk=message_id).exists()
-            return FinishedReply("deleted" if gone else "ended")
+            if Message.objects.filter(pk=message_id).exists():
+                return FinishedReply("ended")
+            # Readers still on the deleted chat's page see what this call was charged.
+            return FinishedReply("deleted", *charged_totals(None, call_id))
         message.status, message.content, message.seq = status, content, seq
         message.stop_reason, message.error = stop_reason or "", error
         message.usage, message.cost = charged_totals(message.pk)

@@ -52,7 +52,8 @@ def title_model() -> CatalogModel | None:
     return models.filter(is_title_model=True).first()
 
 
-def _excerpt(question: Message | None, reply: Message) -> str:
+def title_prompt(question: Message | None, reply: Message) -> str:
+    """The title request's one message: the first question and its answer, quoted."""
     asked = question.text[:EXCERPT_CHARS] if question is not None else ""
     answered = reply.text[:EXCERPT_CHARS]
     return (
@@ -76,7 +77,10 @@ def begin_title(conversation_id: int, reply_id: int) -> TitleCall | None:
         "max_tokens": TITLE_MAX_TOKENS,
         "system": TITLE_SYSTEM,
         "messages": [
-            {"role": "user", "content": [{"type": "text", "text": _excerpt(reply.parent, reply)}]}
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": title_prompt(reply.parent, reply)}],
+            }
         ],
         "metadata": {"user_id": upstream_user_id(conversation.user_id)},
     }

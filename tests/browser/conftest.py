@@ -52,6 +52,7 @@ class LiveServer:
     url: str
     process: subprocess.Popen
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)  # what manage.py needs to reach its data
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -131,7 +132,21 @@ def prepare_data(upstream: FakeUpstream, prefix: str, **extra_env: str) -> tuple
     env = _server_env(data_dir, upstream) | extra_env
     _manage(env, "migrate", "--noinput", "--verbosity", "0")
     _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    # No title model: a chat's automatic title is one more upstream call and charge, which
+    # would race each test's reading of the fake's requests and of the quota; the
+    # `automatic_titles` fixture names one for the tests about titles (decision 72).
+    set_title_model(env, None)
     return data_dir, env
+
+
+def set_title_model(env: dict[str, str], model_id: str | None) -> None:
+    """Make `model_id` the catalog's title model (None: no automatic titles), at run time."""
+    code = (
+        "from conversations.models import CatalogModel as M; "
+        "M.objects.update(is_title_model=False); "
+        f"M.objects.filter(model_id={model_id!r}).update(is_title_model=True)"
+    )
+    _manage(env, "shell", "--no-imports", "-c", code)
 
 
 def start_daphne(env: dict[str, str], port: int, log_name: str) -> subprocess.Popen:
@@ -166,13 +181,23 @@ def chatsite_server(browser_upstream) -> Iterator[LiveServer]:
     process = None
     try:
         process = start_daphne(env, port, "browser-server")
-        yield LiveServer(f"http://127.0.0.1:{port}", process, ARTIFACTS / "browser-server.log")
+        log_path = ARTIFACTS / "browser-server.log"
+        yield LiveServer(f"http://127.0.0.1:{port}", process, log_path, env)
     finally:
         stop_process(process)
         shutil.rmtree(data_dir, ignore_errors=True)
     log_path = ARTIFACTS / "browser-server.log"
     if API_KEY in log_path.read_text(errors="replace"):
         pytest.fail(f"the upstream API key appeared in the server log {log_path}")
+
+
+@pytest.fixture
+def automatic_titles(chatsite_server) -> Iterator[str]:
+    """Automatic titles on for one test, written by Claude Haiku 4.5; off again after it."""
+    model_id = "claude-haiku-4-5-20251001"
+    set_title_model(chatsite_server.env, model_id)
+    yield model_id
+    set_title_model(chatsite_server.env, None)
 
 
 @pytest.fixture

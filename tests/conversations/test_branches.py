@@ -120,7 +120,11 @@ async def test_switch_branch_is_broadcast_to_every_tab_and_the_next_send_follows
     conversation_id, frames = await first_turn(socket, "Alpha !tokens=2")
     first = created(frames, "user")
     await socket.send({"type": "edit", "message": first["id"], "text": "Beta !tokens=3"})
-    await socket.receive_until("message.completed")
+    frames = await socket.receive_until("message.completed")
+    assert frames[0]["type"] == "conversation.branch" and frames[0]["messages"] == [], (
+        "an edited first message: nothing comes before the new version"
+    )
+    assert created(frames, "user")["parent"] is None
     other = await ChatSocket.open(alice)
     await other.send({"type": "subscribe", "conversation": conversation_id})
     assert await other.receive_nothing()

@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.apps import apps
 
 from accounts.models import LedgerEntry
+from conversations import services, settlement
 from conversations.models import Conversation, Message
 
 from .test_views import make_conversation
@@ -106,3 +107,20 @@ def test_the_migration_links_older_conversations_into_one_branch(django_user_mod
         answer.pk: second.pk,
     }
     assert Conversation.objects.get(pk=conversation.pk).leaf_id == answer.pk
+
+
+def test_an_interrupted_reply_shows_what_the_reaper_charged(upstream, chat_model, make_user):
+    user = make_user("dave")
+    result = services.send_message(user, None, "Long question")
+    text = "An answer cut off by a dying worker " * 10
+    Message.objects.filter(pk=result.reply.pk).update(
+        content=[{"type": "text", "text": text}], usage={"input_tokens": 12, "output_tokens": 1}
+    )
+
+    [reaped] = settlement.reap_interrupted(all_streaming=True)
+
+    [charge] = LedgerEntry.objects.filter(message=reaped, kind=LedgerEntry.Kind.CHARGE)
+    assert charge.output_tokens > 1 and charge.estimated
+    stored = Message.objects.get(pk=reaped.pk)
+    assert stored.status == "interrupted" and stored.usage == summed([charge])
+    assert stored.cost == charge.cost
