@@ -76,7 +76,7 @@ def no_horizontal_scroll(chat: ChatPage, width: int) -> None:
     ids=["en-desktop", "en-phone", "ja-desktop", "ja-phone"],
 )
 def test_regenerate_flip_edit_copy_and_a_title_appears(
-    new_context, sign_up, artifacts, lang, device, width
+    new_context, sign_up, artifacts, automatic_titles, lang, device, width
 ):
     chat = open_chat(new_context, sign_up, lang, device)
     words = WORDS[lang]
