@@ -249,6 +249,38 @@ def test_flipping_an_earlier_reply_keeps_it_where_it_was(new_context, sign_up):
     expect(chat.flipper(first).locator(".version-next")).to_be_focused()
 
 
+def test_actions_on_a_conversation_deleted_elsewhere_say_so_and_keep_the_words(
+    new_context, sign_up, browser_problems
+):
+    browser_problems.allow("404")  # the rename's POST answers 404: the page says so itself
+    context = new_context(**DESKTOP)
+    chat = ChatThread(sign_up(context.new_page()))
+    reply = chat.send("Short, please !tokens=3")
+    ChatPage.wait_for_status(reply, "complete")
+    conversation = chat.conversation_id()
+    other = context.new_page()
+    other.goto(f"/c/{conversation}/delete/")
+    other.locator("button.danger").click()
+    other.wait_for_url("**/")
+
+    chat.click_action(reply, "regenerate")
+    expect(chat.composer_error).to_be_visible()
+    expect(chat.action(reply, "regenerate")).to_be_enabled()
+
+    question = chat.user_messages.first
+    chat.edit(question, "Different words")
+    expect(question.locator(".editor-error")).to_be_visible()
+    expect(question.locator(".message-editor textarea")).to_have_value("Different words")
+    question.locator(".editor-cancel").click()
+
+    title = chat.title.inner_text()
+    chat.rename_link.click()
+    chat.title_input.fill("A new name")
+    chat.title_input.press("Enter")
+    expect(chat.composer_error).to_contain_text("The title could not be saved")
+    expect(chat.title).to_have_text(title)
+
+
 def test_the_title_is_renamed_inline_with_enter_and_kept_with_escape(new_context, sign_up):
     chat = ChatThread(sign_up(new_context(**DESKTOP).new_page()))
     reply = chat.send("Short, please !tokens=3")
