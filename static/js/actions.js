@@ -103,9 +103,8 @@
       next.setAttribute("aria-label", gettext("Next version"));
       next.title = gettext("Next version");
       next.disabled = versions.position === versions.count - 1;
-      // While a reply streams the server refuses a switch (busy): the arrows say so but keep
-      // the keyboard's focus (aria-disabled, not disabled), so a regenerate can land it here.
-      for (const arrow of [previous, next]) if (!arrow.disabled && busy()) arrow.setAttribute("aria-disabled", "true");
+      // While a reply streams the server refuses a switch (busy): refreshStates marks the
+      // arrows aria-disabled, not disabled, so they keep the focus a regenerate lands there.
       const flip = (step, which) => {
         const target = versions.ids[versions.position + step];
         if (target === undefined || busy()) return;
@@ -145,7 +144,6 @@
 
     function regenerateButton(m) {
       const button = actionButton("regenerate", gettext("Regenerate reply"), "regenerate");
-      button.disabled = busy() || isPending(m.id);
       button.addEventListener("click", () => {
         clearError();
         const clientId = newClientId();
@@ -161,7 +159,6 @@
 
     function editButton(m) {
       const button = actionButton("edit-message", gettext("Edit message"), "edit");
-      button.disabled = busy() || isPending(m.id) || (editing && editing.m === m);
       button.addEventListener("click", () => openEditor(m));
       return button;
     }
@@ -183,20 +180,39 @@
       return el;
     }
 
-    // The row under message `m`, rebuilt from its state.
+    // The row under message `m`, built from its state. It is rebuilt only when that state
+    // changed: the thread is a live region, and a screen reader would otherwise read every
+    // reply's model and cost again each time a message arrives.
     function render(m) {
       let row = m.el.querySelector(":scope > .message-actions");
       if (!row) {
         row = document.createElement("div");
         row.className = "message-actions";
+        row.setAttribute("aria-live", "off");
       }
-      // A rebuilt row must not take the keyboard's place away: the same button gets it back.
-      const focused = row.contains(document.activeElement) ? [...document.activeElement.classList].find((c) => c !== "action" && c !== "copied") : null;
+      const key = JSON.stringify([m.versions || null, m.status === "streaming", m.model || null, m.cost ?? null, Boolean(editing && editing.m === m)]);
+      const active = row.contains(document.activeElement) ? document.activeElement : null;
+      if (row.dataset.key !== key) {
+        row.dataset.key = key;
+        build(row, m);
+      }
+      if (m.el.lastElementChild !== row) m.el.appendChild(row); // last, after any error box or note
+      refreshStates(row, m.id, busy());
+      // The keyboard keeps its place: the same button (or its successor in a rebuilt row).
+      if (active && document.activeElement !== active) {
+        if (active.isConnected) active.focus();
+        else {
+          const name = [...active.classList].find((c) => c !== "action" && c !== "copied");
+          if (name) row.querySelector("." + name + ":not(:disabled)")?.focus();
+        }
+      }
+    }
+
+    function build(row, m) {
       row.replaceChildren();
       const versions = versionsOf(m);
       if (versions) row.appendChild(flipper(m, versions));
-      const streaming = m.status === "streaming";
-      if (!streaming) {
+      if (m.status !== "streaming") {
         const buttons = row.appendChild(document.createElement("span"));
         buttons.className = "action-buttons";
         buttons.appendChild(copyButton(m));
@@ -207,8 +223,18 @@
         const info = meta(m);
         if (info) row.appendChild(info);
       }
-      m.el.appendChild(row); // last, after any error box or note
-      if (focused) row.querySelector("." + focused + ":not(:disabled)")?.focus();
+    }
+
+    // Regenerate and Edit wait while a reply streams (the server would answer busy), and for
+    // this tab's own request; the arrows say so but keep the focus (aria-disabled).
+    function refreshStates(row, id, isBusy) {
+      row.querySelectorAll(".regenerate, .edit-message").forEach((button) => {
+        button.disabled = isBusy || isPending(id) || Boolean(editing && editing.m.id === id);
+      });
+      row.querySelectorAll(".version-flipper .action:not(:disabled)").forEach((arrow) => {
+        if (isBusy) arrow.setAttribute("aria-disabled", "true");
+        else arrow.removeAttribute("aria-disabled");
+      });
     }
 
     // ---- editing a user message ------------------------------------------------------------
@@ -363,13 +389,8 @@
     }
 
     function setBusy(isBusy) {
-      document.querySelectorAll(".version-flipper .action:not(:disabled)").forEach((arrow) => {
-        if (isBusy) arrow.setAttribute("aria-disabled", "true");
-        else arrow.removeAttribute("aria-disabled");
-      });
-      document.querySelectorAll(".message-actions .regenerate, .message-actions .edit-message").forEach((button) => {
-        const id = Number(button.closest("article.message").dataset.id);
-        button.disabled = isBusy || isPending(id) || Boolean(editing && editing.m.id === id);
+      document.querySelectorAll(".message-actions").forEach((row) => {
+        refreshStates(row, Number(row.closest("article.message").dataset.id), isBusy);
       });
     }
 

@@ -372,6 +372,20 @@ def test_message_buttons_appear_on_hover_and_keyboard_focus(new_context, sign_up
     expect(chat.flipper(question).locator(".version-prev")).to_be_focused()
 
 
+def test_a_new_message_leaves_the_earlier_rows_as_they_are(new_context, sign_up):
+    # The thread is a live region: a rebuilt row would be read out again by a screen reader.
+    chat = ChatThread(sign_up(new_context(**DESKTOP).new_page()))
+    reply = chat.send("Short, please !tokens=3")
+    ChatPage.wait_for_status(reply, "complete")
+    row = reply.locator(".message-actions")
+    expect(row).to_have_attribute("aria-live", "off")
+    row.evaluate("(el) => (window.__row = el.querySelector('.message-meta'))")
+    second = chat.send("Again !tokens=3")
+    ChatPage.wait_for_status(second, "complete")
+    same = row.evaluate("(el) => el.querySelector('.message-meta') === window.__row")
+    assert same, "the first reply's row was rebuilt when the second message arrived"
+
+
 def test_costs_under_a_cent_are_legible(new_context, sign_up):
     chat = ChatThread(sign_up(new_context(**DESKTOP).new_page()))
     formatted = chat.page.evaluate(
