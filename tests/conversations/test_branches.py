@@ -6,6 +6,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import Quota
 from conversations import shares
 from conversations.attachments import store_file
 from conversations.models import Conversation, Message
@@ -345,3 +346,37 @@ def test_walking_a_branch_costs_the_same_queries_however_long_it_is(django_user_
         return len(context.captured_queries)
 
     assert queries_for(3) == queries_for(12)
+
+
+async def test_an_edit_that_looks_like_a_secret_waits_for_confirmation(upstream, alice, runner):
+    socket = await ChatSocket.open(alice)
+    _, frames = await first_turn(socket)
+    first = created(frames, "user")
+    secret = "my key is AKIAIOSFODNN7EXAMPLE !tokens=2"
+    count = await Message.objects.acount()
+
+    await socket.send({"type": "edit", "message": first["id"], "text": secret})
+    refused = await socket.receive()
+    assert refused["code"] == "secret_detected" and await Message.objects.acount() == count
+
+    frame = {"type": "edit", "message": first["id"], "text": secret, "allow_secrets": True}
+    await socket.send(frame)
+    frames = await socket.receive_until("message.completed")
+    assert created(frames, "user")["content"][0]["text"] == secret
+    await socket.close()
+
+
+async def test_a_regenerate_over_quota_stores_and_switches_nothing(upstream, alice, runner):
+    socket = await ChatSocket.open(alice)
+    conversation_id, frames = await first_turn(socket)
+    reply = created(frames, "assistant")
+    await Quota.objects.aupdate_or_create(user=alice, defaults={"token_limit": 1})
+
+    await socket.send({"type": "regenerate", "message": reply["id"]})
+    refused = await socket.receive()
+
+    assert refused["code"] == "quota_exceeded"
+    assert await Message.objects.acount() == 2
+    conversation = await Conversation.objects.aget(pk=conversation_id)
+    assert conversation.leaf_id == reply["id"]
+    await socket.close()
