@@ -75,6 +75,23 @@
     onChange: (busy) => (sendButton.disabled = busy),
   });
 
+  const actions = window.chatsiteActions.create({
+    sendFrame: (frame) => sendFrame(frame),
+    newClientId: () => newClientId(),
+    modelName: (id) => [...(modelSelect ? modelSelect.options : [])].find((o) => o.value === id)?.textContent || id,
+    modelValue: () => (modelSelect && modelSelect.value) || "",
+    busy: () => [...messages.values()].some((m) => m.status === "streaming"),
+    showError: (text) => showError(text),
+    clearError: () => clearError(),
+  });
+  const title = window.chatsiteTitle.create({
+    heading: document.getElementById("chat-title"),
+    renameLink: document.getElementById("chat-rename"),
+    conversation: state.conversation,
+    onRenamed: () => refreshSidebar(),
+    showError: (text) => showError(text),
+  });
+
   // ---- rendering -----------------------------------------------------------------------
 
   function blockElement(m, index, type) {
@@ -205,6 +222,7 @@
       if (continuable(m)) box.appendChild(continueButton(m)); // cut at max_tokens
       m.el.appendChild(box);
     }
+    actions.render(m);
   }
 
   // Why a finished reply ended, when it is not the model's own end of turn.
@@ -287,11 +305,16 @@
       // A reply arriving after an earlier failed one takes its Retry button away.
       messages.forEach((other) => other !== m && renderError(other));
     }
-    // A stale snapshot of an ended reply; one past its end is a continuation (a socket that
-    // missed message.continued while it reconnected).
-    if (m.final && payload.status === "streaming" && (payload.seq || 0) <= m.seq) return m;
-    if (m.status === "streaming" && payload.status === "streaming" && (payload.seq || 0) < m.seq && !m.resyncing) {
-      return m; // older than what this tab already shows
+    // Frames that do not carry these (completed, snapshot) keep what the last payload said.
+    for (const key of ["versions", "model", "cost", "parent"]) if (key in payload) m[key] = payload[key];
+    // A stale snapshot of an ended reply (one past its end is a continuation: a socket that
+    // missed message.continued while it reconnected)...
+    const stale = m.final && payload.status === "streaming" && (payload.seq || 0) <= m.seq;
+    // ...or older than what this tab already shows. Its versions may still be news.
+    const older = m.status === "streaming" && payload.status === "streaming" && (payload.seq || 0) < m.seq && !m.resyncing;
+    if (stale || older) {
+      actions.render(m);
+      return m;
     }
     m.status = payload.status;
     m.stopReason = payload.stop_reason || null;
@@ -336,6 +359,25 @@
     const streaming = [...messages.values()].some((m) => m.status === "streaming");
     stopButton.hidden = !streaming;
     sendButton.hidden = streaming;
+    actions.setBusy(streaming);
+  }
+
+  function replaceThread(payloads) {
+    const thread = window.chatsiteBranches.replaceThread(
+      {
+        list,
+        messages,
+        upsert: upsertMessage,
+        following: () => stickToBottom,
+        follow: (value) => (stickToBottom = value),
+        pendingEl: () => (pendingSend ? pendingSend.el : null),
+      },
+      payloads,
+    );
+    messages.forEach(renderError); // Retry and Continue belong to the new last message
+    scrollIfStuck();
+    actions.branchShown(thread);
+    updateComposer();
   }
 
   // ---- frames from the server ----------------------------------------------------------
@@ -345,8 +387,17 @@
       conversationId = frame.conversation.id;
       document.dispatchEvent(new CustomEvent("chat:conversation-created", { detail: frame.conversation }));
       history.replaceState(null, "", frame.conversation.url);
-      document.title = frame.conversation.title + " · chatsite";
+      title.set(frame.conversation);
       refreshSidebar();
+    },
+    "conversation.updated"(frame) {
+      if (frame.conversation !== conversationId || typeof frame.title !== "string") return;
+      title.set({ id: conversationId, title: frame.title, url: location.pathname });
+      refreshSidebar();
+    },
+    "conversation.branch"(frame) {
+      if (frame.conversation !== conversationId || !Array.isArray(frame.messages)) return;
+      replaceThread(frame.messages);
     },
     "message.created"(frame) {
       const payload = frame.message;
@@ -363,7 +414,8 @@
         clearError();
         autosize();
       }
-      upsertMessage(payload);
+      const m = upsertMessage(payload);
+      actions.answered(frame.client_id, m);
       updateComposer();
     },
     "message.delta"(frame) {
@@ -422,6 +474,7 @@
         max_tokens: frame.max_tokens,
         max_tokens_lowered: frame.max_tokens_lowered,
         content: frame.content || m.blocks,
+        ...("cost" in frame ? { cost: frame.cost } : {}),
       });
       updateComposer();
       refreshSidebar();
@@ -433,15 +486,19 @@
       if (frame.code === "invalid_settings" && window.chatsiteSettings) {
         window.chatsiteSettings.showErrors(frame.fields || { [frame.field || "settings"]: frame.detail });
       }
-      if (frame.code === "secret_detected") {
+      // A refused edit is shown in its editor, which keeps the words (a secret too: edit them).
+      const shownByEditor = actions.failed(frame);
+      if (frame.code === "secret_detected" && !shownByEditor) {
         // The server's patterns found what this page's did not: the same choice, its words.
         showSecretWarning(frame.detail);
         return;
       }
-      showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
-      // The meter's own used-up notice stands down while this one shows (app.css).
-      errorBox.dataset.code = frame.code;
-      messages.forEach(renderError); // a refused Continue gets its button back
+      if (!shownByEditor) {
+        showError(frame.detail || ERRORS[frame.code] || gettext("Something went wrong."));
+        // The meter's own used-up notice stands down while this one shows (app.css).
+        errorBox.dataset.code = frame.code;
+      }
+      messages.forEach(renderError); // a refused Continue or Regenerate gets its button back
     },
   };
 

@@ -115,3 +115,64 @@ class ChatPage:
             # A sampling interval, not a wait for a state: growth over time is what is measured.
             time.sleep(every)
         return lengths
+
+
+# navigator.clipboard.writeText as the page's copy buttons call it, recorded: headless
+# Chromium has no clipboard a test can read back without extra permissions per origin.
+RECORD_CLIPBOARD_JS = """
+    window.__copied = [];
+    if (navigator.clipboard) {
+        navigator.clipboard.writeText = (text) => {
+            window.__copied.push(text);
+            return Promise.resolve();
+        };
+    }
+"""
+
+
+class ChatThread(ChatPage):
+    """The chat with its turns: message actions, versions, the header's title."""
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.title = page.locator("#chat-title")
+        self.rename_link = page.locator("#chat-rename")
+        self.title_input = page.locator("#chat-title-input")
+        self.announcer = page.locator("#message-actions-status")
+
+    @staticmethod
+    def action(message: Locator, name: str) -> Locator:
+        """A message's action button: "copy-message", "regenerate", "edit-message"."""
+        return message.locator(f".message-actions .{name}")
+
+    @staticmethod
+    def flipper(message: Locator) -> Locator:
+        return message.locator(".message-actions .version-flipper")
+
+    @classmethod
+    def expect_version(cls, message: Locator, shown: str) -> None:
+        """The flipper reads `shown` ("2/3")."""
+        expect(cls.flipper(message).locator(".version-label")).to_have_text(shown)
+
+    def click_action(self, message: Locator, name: str) -> None:
+        """Hover first, as a mouse user does (on touch the row is always there)."""
+        message.hover()
+        self.action(message, name).click()
+
+    def flip(self, message: Locator, direction: str) -> None:
+        """Press ‹ ("prev") or › ("next") on a message's version flipper."""
+        self.flipper(message).locator(f".version-{direction}").click()
+
+    def edit(self, message: Locator, text: str) -> None:
+        """Open the inline editor of a user message, replace its words, Save & send."""
+        self.click_action(message, "edit-message")
+        editor = message.locator(".message-editor textarea")
+        expect(editor).to_be_focused()
+        editor.fill(text)
+        message.locator(".message-editor .editor-save").click()
+
+    def copied(self) -> list[str]:
+        return self.page.evaluate("window.__copied || []")
+
+    def message_id(self, message: Locator) -> int:
+        return int(message.get_attribute("data-id") or 0)

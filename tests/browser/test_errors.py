@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from conversations.fake_upstream import script
 
-from .chat_page import ChatPage
+from .chat_page import ChatPage, ChatThread
 
 pytestmark = pytest.mark.browser
 
@@ -32,15 +32,16 @@ def upstream_recovers_on_retry(monkeypatch):
     monkeypatch.setattr(script, "plan_reply", plan_once)
 
 
-def test_error_mid_stream_keeps_the_partial_text_and_retry_makes_a_new_reply(
+def test_error_mid_stream_keeps_the_partial_text_and_retry_makes_a_new_version(
     page, sign_up, upstream_recovers_on_retry
 ):
-    chat = ChatPage(sign_up(page))
-    failed = chat.send("Say something !fault=error_mid")
-    ChatPage.wait_for_status(failed, "failed")
+    chat = ChatThread(sign_up(page))
+    reply = chat.send("Say something !fault=error_mid")
+    ChatPage.wait_for_status(reply, "failed")
+    failed_id = chat.message_id(reply)
 
-    assert ChatPage.text_of(failed).startswith("Demo reply"), ChatPage.text_of(failed)
-    error = failed.locator(".message-error")
+    assert ChatPage.text_of(reply).startswith("Demo reply"), ChatPage.text_of(reply)
+    error = reply.locator(".message-error")
     expect(error).to_be_visible()
     expect(error).to_contain_text("overloaded")
     retry = error.get_by_role("button", name="Retry")
@@ -48,14 +49,17 @@ def test_error_mid_stream_keeps_the_partial_text_and_retry_makes_a_new_reply(
 
     retry.click()
 
-    expect(chat.replies).to_have_count(2)
-    again = chat.replies.nth(1)
-    ChatPage.wait_for_status(again, "complete")
-    expect(again.locator(".content h2")).to_have_text("Demo reply")
-    expect(again.locator(".content pre code")).to_contain_text("def greet")
-    # The failed reply keeps its text and error, but only the last reply can be retried.
-    expect(failed.locator(".message-error")).to_be_visible()
-    expect(failed.get_by_role("button", name="Retry")).to_have_count(0)
+    # The new reply is a second version of the failed one, in its place (decision 70).
+    ChatThread.expect_version(reply, "2/2")
+    ChatPage.wait_for_status(reply, "complete")
+    expect(chat.replies).to_have_count(1)
+    expect(reply.locator(".content h2")).to_have_text("Demo reply")
+    expect(reply.locator(".content pre code")).to_contain_text("def greet")
+    expect(reply.locator(".message-error")).to_have_count(0)
+    # The failed version keeps its text and error, one flip away.
+    chat.flip(reply, "prev")
+    expect(reply).to_have_attribute("data-id", str(failed_id))
+    expect(reply.locator(".message-error")).to_contain_text("overloaded")
 
 
 def test_message_after_a_failed_reply_is_answered_without_asking_the_failed_one_again(
