@@ -615,6 +615,11 @@ async def stop_replies(replies: list[services.StreamingReply]) -> None:
         await runner.stop_anywhere(reply.message_id, reply.worker)
 
 
+async def publish(conversation_id: int, frame: dict) -> None:
+    """Send a frame to the conversation's sockets from outside a reply (a page's rename)."""
+    await get_runner().publish(conversation_id, frame)
+
+
 def _load_request(message_id: int) -> tuple[dict | None, int | None, list[dict], int]:
     """The request of a reply started without one, its running call, its blocks and seq."""
     reply = Message.objects.select_related("conversation").filter(pk=message_id).first()

@@ -12,10 +12,10 @@ from accounts.selectors import output_tokens_left, quota_meter
 from . import services, thinking
 from .branches import tree_of, visible_path
 from .chat_settings import supports_thinking, thinks_always
-from .frames import conversation_payload, message_payload
+from .frames import conversation_payload, conversation_updated_frame, message_payload
 from .models import Conversation
 from .presets import preset_payload
-from .runner import stop_replies
+from .runner import publish, stop_replies
 from .selectors import (
     available_models,
     conversation_for,
@@ -144,6 +144,9 @@ def rename(request: HttpRequest, pk: int) -> HttpResponse:
     conv = conversation_for(request.user, pk)
     if request.method == "POST":
         conv = services.rename_conversation(request.user, pk, request.POST.get("title", ""))
+        # The conversation's other tabs (and their sidebars) take the new name at once.
+        frame = conversation_updated_frame(conv.pk, conv.display_title)
+        async_to_sync(publish)(conv.pk, frame)
         if request.headers.get("HX-Request"):
             return render(
                 request, "conversations/partials/sidebar.html", _sidebar(request, conv.pk)

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import Client
 
 from accounts.models import LedgerEntry, Quota, UpstreamCall
 from conversations import services, titles
@@ -151,3 +152,22 @@ def test_titles_are_one_line_without_quotes_or_a_final_period():
     assert titles.clean_title(' "Kyoto in spring."\n') == "Kyoto in spring"
     assert titles.clean_title("Title: 京都の春。") == "京都の春"
     assert len(titles.clean_title("word " * 100)) == titles.TITLE_CHARS
+
+
+async def test_a_rename_in_the_page_reaches_the_conversations_other_tabs(upstream, alice, runner):
+    socket = await ChatSocket.open(alice)
+    conversation_id = await first_reply(socket, "Planning a spring trip !tokens=3")
+    client = Client()
+    await sync_to_async(client.force_login)(alice)
+
+    response = await sync_to_async(client.post)(
+        f"/c/{conversation_id}/rename/", {"title": "  Kyoto   in April "}
+    )
+
+    assert response.status_code == 302
+    assert await socket.receive() == {
+        "type": "conversation.updated",
+        "conversation": conversation_id,
+        "title": "Kyoto in April",
+    }
+    await socket.close()
