@@ -170,3 +170,28 @@ async def test_changing_the_system_prompt_midway_writes_the_cache_again(
     assert reads[1] > 0, "turn 2 reads what turn 1 wrote"
     assert reads[2] == 0 and writes[2] > writes[1], "a new system prompt: all written again"
     assert reads[3] >= writes[2], "turn 4 reads what turn 3 wrote"
+
+
+def test_a_prefill_is_never_marked_the_question_before_it_is():
+    long = "the quarterly report in detail " * 200
+    request = {
+        "model": "claude-sonnet-4-5-20250929",
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": long}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "Dear team,"}]},
+        ],
+    }
+    caching.add_breakpoints(request)
+    assert marks(request) == ["message 0"], "Continue changes the prefill: caching it is waste"
+
+
+def test_caching_switched_off_adds_nothing(settings):
+    settings.PROMPT_CACHING = False
+    long = "the quarterly report in detail " * 200
+    request = {
+        "model": "claude-sonnet-4-5-20250929",
+        "system": long,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": long}]}],
+    }
+    caching.add_breakpoints(request)
+    assert marks(request) == [] and request["system"] == long
