@@ -21,6 +21,7 @@ from .reports import (
     CSV_COLUMNS,
     EARLIEST_DAY,
     LATEST_DAY,
+    caching_savings,
     csv_rows,
     is_report_day,
     totals,
@@ -97,9 +98,11 @@ def usage_report(request: HttpRequest) -> HttpResponse:
     given = any(name in request.GET for name in UsageReportForm.base_fields)
     form = UsageReportForm({**defaults, **request.GET.dict()} if given else defaults)
     rows: list[dict] = []
+    saved = None
     filters = form.cleaned_data if form.is_valid() else None
     if filters:
         rows = usage_rows(since=filters["since"], until=filters["until"], by=(filters["group_by"],))
+        saved = caching_savings(since=filters["since"], until=filters["until"])
         if request.GET.get("format") == "csv":
             return csv_response(rows, filters)
     # <meter> needs no style attribute, so the chart works under style-src 'self'. Its
@@ -113,6 +116,7 @@ def usage_report(request: HttpRequest) -> HttpResponse:
         "key": filters["group_by"] if filters else None,
         "rows": [{**row, "bar": decimal_text(row["cost_usd"])} for row in rows],
         "totals": totals(rows),
+        "caching_saved": saved,
         "max_cost": decimal_text(max_cost),
         "csv_query": _csv_query(request),
     }

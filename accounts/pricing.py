@@ -44,6 +44,15 @@ def cost_at(usage: Mapping[str, int], rates: Mapping[str, Decimal | str]) -> Dec
     return total / MILLION
 
 
+def caching_saved(usage: Mapping[str, int], rates: Mapping[str, Decimal | str]) -> Decimal:
+    """What prompt caching saved on one call: its cache reads at the input price less what they
+    cost, less the writes' surcharge over the input price (negative for writes never read)."""
+    rate = {f: Decimal(rates.get(f) or 0) for f in ("input", "cache_write", "cache_read")}
+    read = usage.get(PRICED_FIELD["cache_read"], 0) * (rate["input"] - rate["cache_read"])
+    written = usage.get(PRICED_FIELD["cache_write"], 0) * (rate["cache_write"] - rate["input"])
+    return (read - written) / MILLION
+
+
 def _decimal(value: object, default: Decimal | None = None) -> Decimal | None:
     return default if value is None else Decimal(str(value))
 

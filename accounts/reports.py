@@ -5,12 +5,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TextIO
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from . import exports
 from .models import ApiKey, LedgerEntry, UpstreamCall, User
+from .pricing import caching_saved
 from .usage import USAGE_FIELDS
 
 # usage_report's header: a contract (docs/quotas.md).
@@ -81,15 +82,7 @@ def usage_rows(
     for day in (since, until):
         if day is not None and not is_report_day(day):
             raise ValueError(f"{day} is not between {EARLIEST_DAY} and {LATEST_DAY}")
-    charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE)
-    if isinstance(user, str):
-        charges = charges.filter(user__username=user)
-    elif user is not None:
-        charges = charges.filter(user=user)
-    if since is not None:
-        charges = charges.filter(created_at__gte=day_start(since))
-    if until is not None:
-        charges = charges.filter(created_at__lt=day_start(until + timedelta(days=1)))
+    charges = _charges(user, since, until)
     if not by:
         total = _clean_row(charges.aggregate(**_sums()))
         return [total] if total["calls"] else []
@@ -111,6 +104,36 @@ def usage_rows(
     if "api_key" in by:
         _name_keys(rows)
     return rows
+
+
+def _charges(user: User | str | None, since: date | None, until: date | None) -> QuerySet:
+    charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE)
+    if isinstance(user, str):
+        charges = charges.filter(user__username=user)
+    elif user is not None:
+        charges = charges.filter(user=user)
+    if since is not None:
+        charges = charges.filter(created_at__gte=day_start(since))
+    if until is not None:
+        charges = charges.filter(created_at__lt=day_start(until + timedelta(days=1)))
+    return charges
+
+
+def caching_savings(
+    *, user: User | str | None = None, since: date | None = None, until: date | None = None
+) -> Decimal:
+    """What prompt caching saved on the charges `usage_rows` would sum (docs/quotas.md): each
+    charge's cache reads at its input price less their price, less its writes' surcharge, at
+    the rates the charge recorded."""
+    cached = _charges(user, since, until).filter(
+        Q(cache_read_input_tokens__gt=0) | Q(cache_creation_input_tokens__gt=0)
+    )
+    fields = ("cache_read_input_tokens", "cache_creation_input_tokens", "prices")
+    total = Decimal(0)
+    for read, written, prices in cached.values_list(*fields).iterator():
+        usage = {"cache_read_input_tokens": read, "cache_creation_input_tokens": written}
+        total += caching_saved(usage, prices or {})
+    return total
 
 
 def source_label(source: str | None) -> str:

@@ -54,6 +54,7 @@ def usage(request: HttpRequest) -> HttpResponse:
         # Only when a personal key was used: otherwise one row saying "the chat" says nothing.
         "by_key": by_key if any(row["api_key"] for row in by_key) else [],
         "by_day": reports.usage_rows(user=request.user, since=since, by=("day",)),
+        "caching_saved": reports.caching_savings(user=request.user, since=since),
         "recent": LedgerEntry.objects.filter(user=request.user).exclude(
             kind__in=[LedgerEntry.Kind.HOLD, LedgerEntry.Kind.RELEASE]
         )[:RECENT_ENTRIES],

@@ -250,6 +250,8 @@ CHAT_MAX_TOKENS = env.int("CHAT_MAX_TOKENS", default=4096)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
 # A title written by the catalog's title model after a conversation's first reply (decision 72).
 CHAT_AUTO_TITLES = env.bool("CHAT_AUTO_TITLES", default=True)
+# Prompt caching: cache_control breakpoints on chat requests (conversations/caching.py).
+PROMPT_CACHING = env.bool("PROMPT_CACHING", default=True)
 # Credential patterns a send is checked against (conversations/secret_scan.py): a JSON list of
 # extra regular expressions, and built-in kinds to switch off ("all" for every built-in one).
 SECRET_PATTERNS_EXTRA = env.json("SECRET_PATTERNS_EXTRA", default=[])

@@ -49,7 +49,8 @@ the visible branch whenever a reply is written (a new version becomes visible).
 The conversation's system prompt goes as `system`, outside the history: a string, or, for a
 conversation started from a team preset, two text blocks, the team's prompt first and the
 member's own second (decision 56). The conversation's settings add their parameters
-(`chat_settings.request_parameters`).
+(`chat_settings.request_parameters`). Last, `caching.add_breakpoints` marks where the API may
+cache the prompt (decision 81): a marked system string goes as one text block.
 """
 
 import hashlib
@@ -59,7 +60,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from . import chat_settings
+from . import caching, chat_settings
 from .attachment_blocks import block_for, fit_to_limits
 from .branches import history_of
 from .models import CatalogModel, Conversation, Message
@@ -193,4 +194,4 @@ def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
         request["system"] = system
     if model is not None:
         request |= chat_settings.request_parameters(chosen, model)
-    return request
+    return caching.add_breakpoints(request, model)  # last: over the finished request

@@ -109,6 +109,7 @@ def upstream(fake_upstream, settings):
     settings.ANTHROPIC_READ_TIMEOUT = 2.0
     settings.CHAT_MODEL = "claude-sonnet-4-5-20250929"
     fake_upstream.requests.clear()
+    fake_upstream.prompt_cache.clear()  # each test starts with nothing cached
     return fake_upstream
 
 

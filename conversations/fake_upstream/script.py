@@ -43,6 +43,7 @@ class Reply:
     delay: float
     fault: str | None = None
     stop_sequence: str | None = None
+    cache_scripted: bool = False  # `!cache=W,R` set the cache figures; else the cache does
 
 
 def text_of(content: Any) -> str:
@@ -62,8 +63,20 @@ def count_input_tokens(body: dict) -> int:
     """A deterministic stand-in for the tokenizer: a quarter of the characters sent, plus
     what the attachments cost (media.py: images by pixels, PDFs by pages, text by length)."""
     chars = len(text_of(body.get("system", "")))
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    chars += sum(len(canonical_json(unmarked(tool))) for tool in tools)
     chars += sum(len(text_of(m.get("content", ""))) for m in body.get("messages", []))
     return max(1, chars // 4 + media.attachment_tokens(body))
+
+
+canonical_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+
+
+def unmarked(block: Any) -> Any:
+    """A block without its cache_control: a marker is not part of the prompt."""
+    if isinstance(block, dict):
+        return {k: v for k, v in block.items() if k != "cache_control"}
+    return block
 
 
 def parse_directives(text: str) -> dict[str, str]:
@@ -234,6 +247,7 @@ def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
         _ms(d.get("delay"), delay),
         d.get("fault"),
         stop_sequence,
+        "cache" in d,
     )
 
 

@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 from . import media, script
+from .cache import PromptCache
 from .rules import parameter_problem
 from .script import MODELS, Block, Reply, count_input_tokens, message_json
 
@@ -157,6 +158,8 @@ class FakeUpstream:
         # here).
         self.connections: list[dict] = []
         self._seen_bodies: dict[bytes, int] = {}  # for !fault=429once
+        # Prefixes written at cache_control breakpoints: usage reports reads and writes.
+        self.prompt_cache = PromptCache()
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -332,6 +335,9 @@ class FakeUpstream:
                 return await self._error(req, 429, "rate_limit_error", msg, retry)
         if reply.fault in _STATUS_FAULTS:
             return await self._error(req, *_STATUS_FAULTS[reply.fault])
+        if not reply.cache_scripted:
+            input_tokens = reply.usage["input_tokens"]
+            reply.usage |= self.prompt_cache.usage(req.body, input_tokens)
         msg_id = f"msg_fake_{secrets.token_hex(12)}"
         if req.body.get("stream") is True:
             return await self._stream(req, reply, msg_id)

@@ -130,12 +130,17 @@ async def test_attachments_go_upstream_scaled_upright_and_again_on_a_later_turn(
     again = upstream.message_bodies()[-1]
     assert [m["role"] for m in again["messages"]] == ["user", "assistant", "user"]
     check_rich_user_turn(again["messages"][0]["content"], image_host.port)
-    assert again["messages"][-1]["content"] == [{"type": "text", "text": "And now? !tokens=2"}]
+    # The images make the prompt long enough to cache (decision 81): the question is marked.
+    marked = {"type": "text", "text": "And now? !tokens=2", "cache_control": {"type": "ephemeral"}}
+    assert again["messages"][-1]["content"] == [marked]
 
     charges = await sync_to_async(charges_of)(alice)
     bodies = upstream.message_bodies()[-2:]
-    assert [c.input_tokens for c in charges] == [count_input_tokens(b) for b in bodies]
-    assert charges[0].input_tokens > 1568 * 1045 // 750  # the images are charged
+    prompts = [
+        c.input_tokens + c.cache_creation_input_tokens + c.cache_read_input_tokens for c in charges
+    ]
+    assert prompts == [count_input_tokens(b) for b in bodies]
+    assert prompts[0] > 1568 * 1045 // 750  # the images are charged
     assert image_host.hits == 0  # the URL went upstream; this server never fetched it
 
 

@@ -44,6 +44,7 @@ def upstream(gateway_upstream, settings):
     settings.CHAT_MAX_CONCURRENT_REPLIES = 0
     gateway_upstream.requests.clear()
     gateway_upstream.connections.clear()
+    gateway_upstream.prompt_cache.clear()
     return gateway_upstream
 
 
