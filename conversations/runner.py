@@ -410,9 +410,12 @@ class GenerationRunner:
             while len(gen.blocks) <= index:
                 gen.blocks.append({"type": "text", "text": ""})
             key = _FIELD_OF_KIND[delta.kind]
+            first = not gen.blocks[index].get(key)
             gen.blocks[index][key] = gen.blocks[index].get(key, "") + text
             gen.seq += 1
             frame = delta_frame(gen.message_id, gen.seq, index, delta.kind, text)
+            if first and delta.kind == "tool_input":  # the reader's fold names its tool
+                frame |= {k: gen.blocks[index].get(k) for k in ("id", "name")}
             await self.publish(gen.conversation_id, frame)
 
     async def _checkpoint_loop(self) -> None:

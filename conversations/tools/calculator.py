@@ -4,6 +4,8 @@ import ast
 import math
 import operator
 
+from django.utils.translation import gettext_lazy as _
+
 from .registry import ToolContext, ToolInputError
 
 MAX_EXPRESSION_CHARS = 500
@@ -81,6 +83,7 @@ def evaluate(expression: object) -> float | int:
 
 class Calculator:
     name = "calculator"
+    label = _("Calculator")
     description = (
         "Evaluate an arithmetic expression: numbers, + - * / // % **, parentheses, "
         "sqrt, abs, round, log, exp, pi and e."

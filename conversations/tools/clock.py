@@ -3,11 +3,14 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext_lazy as _
+
 from .registry import ToolContext
 
 
 class Clock:
     name = "current_time"
+    label = _("Current date and time")
     description = (
         "The current date and time in the user's time zone (ISO 8601), with the zone's name "
         "and whether it came from the user's browser or is the server's default."

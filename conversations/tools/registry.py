@@ -81,6 +81,12 @@ def get(name: str) -> Tool | None:
     return all_tools().get(name)
 
 
+def choices() -> list[dict]:
+    """The tools the settings panel offers: name, and a label in the member's language (a
+    tool without one, an MCP server's say, shows its name)."""
+    return [{"name": n, "label": str(getattr(t, "label", n))} for n, t in all_tools().items()]
+
+
 def definitions(chosen: list[str]) -> list[dict]:
     """The request's `tools`: the chosen tools that exist, in registry order."""
     tools = all_tools()

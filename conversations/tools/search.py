@@ -1,5 +1,7 @@
 """Tool: search the member's own conversations (titles and message text)."""
 
+from django.utils.translation import gettext_lazy as _
+
 from .. import selectors
 from .registry import ToolContext, ToolInputError
 
@@ -8,6 +10,7 @@ MAX_RESULTS = 10
 
 class ConversationSearch:
     name = "search_conversations"
+    label = _("Search my conversations")
     description = (
         "Search the user's own earlier conversations by words in their titles or messages. "
         "Returns matching conversations with a short excerpt."

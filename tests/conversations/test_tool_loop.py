@@ -108,6 +108,10 @@ async def test_a_named_tool_choice_goes_upstream_and_its_result_comes_back_to_th
     kinds = [f["kind"] for f in deltas(frames)]
     assert "tool_input" in kinds and "tool_result" in kinds
     assert kinds.index("tool_result") > kinds.index("tool_input")
+    first_input = next(f for f in deltas(frames) if f["kind"] == "tool_input")
+    assert (first_input["id"], first_input["name"]) == ("toolu_fake_r1", "calculator")
+    result_frame = next(f for f in deltas(frames) if f["kind"] == "tool_result")
+    assert result_frame["tool_use_id"] == "toolu_fake_r1" and result_frame["is_error"] is False
     assert frames[-1]["content"][2]["tool_use_id"] == "toolu_fake_r1"
     assert await charges() == 2, "each round is its own call, charged on its own"
     await socket.close()
