@@ -28,6 +28,8 @@ the replies that follow it.
 | H15  | a reply's tool_use blocks and their tool_result      | exactly, split into assistant, |
 |      | blocks (stored after them in the reply, decision 78) | user (results), assistant turns|
 | H16  | a tool_use with no stored result (cut, stopped)      | nothing; a result alone: none  |
+| H17  | H15 pairs when the conversation has tools off now    | the pairs, with their tools'   |
+|      |                                                      | definitions and choice `none`  |
 
 Why: H1, a stopped reply is one the user chose to end and has read (decision 24). H2, a broken
 answer may stop mid-sentence, and the model would continue or imitate it. H3, thinking and tool
@@ -51,7 +53,8 @@ the visible branch whenever a reply is written (a new version becomes visible).
 H15, a tool loop's reply is one message whose content holds each round's blocks and the tools'
 results (decision 78); the API wants them as the turns they were, so they are replayed as such,
 in this reply's next round and in every later turn. H16, the API refuses a tool_use without
-its result and the reverse.
+its result and the reverse. H17, the API refuses tool blocks in a request that defines no
+tools; `tool_choice` `none` keeps the model from calling the tools it no longer has.
 
 The conversation's system prompt goes as `system`, outside the history: a string, or, for a
 conversation started from a team preset, two text blocks, the team's prompt first and the
@@ -70,6 +73,7 @@ from . import chat_settings
 from .attachment_blocks import block_for, fit_to_limits
 from .branches import history_of
 from .models import CatalogModel, Conversation, Message
+from .tools import registry as tool_registry
 
 # H1: the replies that are answers. The others ended badly (H2).
 _ANSWER_STATUSES = {Message.Status.COMPLETE, Message.Status.STOPPED}
@@ -251,4 +255,21 @@ def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
         request["system"] = system
     if model is not None:
         request |= chat_settings.request_parameters(chosen, model)
+    _keep_tools_for_replay(request)
     return request
+
+
+def _keep_tools_for_replay(request: dict) -> None:
+    """H17: the API refuses tool blocks in a request without `tools`; tools switched off
+    after a loop are still defined for the pairs replayed, and none may be called."""
+    if "tools" in request:
+        return
+    used = {
+        block.get("name")
+        for message in request["messages"]
+        for block in message["content"]
+        if block.get("type") == "tool_use"
+    }
+    if used:
+        request["tools"] = tool_registry.definitions(sorted(used))
+        request["tool_choice"] = {"type": "none"}

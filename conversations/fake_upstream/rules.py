@@ -111,6 +111,10 @@ def _tool_problem(body: dict) -> str | None:
     """The API's pairing rule: each tool_use answered by a tool_result in the next message,
     and no tool_result without its tool_use just before."""
     messages = body["messages"]
+    if not body.get("tools") and any(
+        _blocks(m, "tool_use") or _blocks(m, "tool_result") for m in messages
+    ):
+        return "Requests which include `tool_use` or `tool_result` blocks must define tools."
     for position, message in enumerate(messages):
         if message.get("role") == "user":
             asked = set()

@@ -211,7 +211,7 @@ def _tool_call(body: dict, d: dict[str, str], done: int) -> Block | None:
     choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
     name = d.get("usetool") or (choice.get("name") if choice.get("type") == "tool" else "")
     rounds = int(d["toolrounds"]) if d.get("toolrounds", "").isdigit() else 1
-    if not name or name not in declared or done >= rounds:
+    if not name or name not in declared or done >= rounds or choice.get("type") == "none":
         return None
     key = _TOOL_INPUT.get(name)
     value = d.get("expr" if name == "calculator" else "query", "2+3")

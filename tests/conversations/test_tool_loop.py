@@ -284,3 +284,50 @@ async def test_the_rounds_thinking_goes_back_signed_in_the_next_round(
     earlier = upstream.requests[0]["body"]["messages"][1]["content"]
     assert all(b["type"] != "thinking" for b in earlier), "H3: an earlier turn's is not"
     await socket.close()
+
+
+async def test_tools_switched_off_after_a_loop_still_define_the_replayed_pairs(
+    upstream, alice, runner
+):
+    socket = await ChatSocket.open(alice)
+    first = await chat(socket, "Sum !usetool=calculator", settings=CALCULATOR)
+    conversation = first[0]["conversation"]["id"]
+    upstream.requests.clear()
+
+    frames = await chat(socket, "No tools now !usetool=calculator", conversation, settings={})
+
+    body = upstream.requests[0]["body"]
+    assert [t["name"] for t in body["tools"]] == ["calculator"], "H17"
+    assert body["tool_choice"] == {"type": "none"}
+    assert len(upstream.requests) == 1 and frames[-1]["status"] == "complete"
+    await socket.close()
+
+
+async def test_stopping_in_the_second_round_keeps_the_first_and_charges_both(
+    upstream, alice, runner
+):
+    socket = await ChatSocket.open(alice)
+    await socket.send(
+        {
+            "type": "send",
+            "conversation": None,
+            "text": "Slowly !usetool=calculator !delay=150",
+            "client_id": "t",
+            "settings": CALCULATOR,
+        }
+    )
+    frames = await socket.receive_until("message.delta")
+    while not any(f.get("kind") == "tool_result" for f in frames):
+        frames.append(await socket.receive())
+    frames.append(await socket.receive())  # round 2 has begun
+    reply_id = frames[-1]["message"]
+    await socket.send({"type": "stop", "message": reply_id})
+    frames += await socket.receive_until("message.completed")
+
+    reply = await Message.objects.aget(pk=reply_id)
+    assert reply.status == "stopped"
+    assert [b["type"] for b in reply.content][:3] == ["text", "tool_use", "tool_result"]
+    calls = UpstreamCall.objects.filter(message=reply)
+    assert [c.status async for c in calls] == ["settled", "settled"]
+    assert await charges() == 2
+    await socket.close()

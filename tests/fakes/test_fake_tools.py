@@ -56,8 +56,21 @@ def test_unpaired_tool_blocks_are_refused():
         {"role": "assistant", "content": [use]},
         {"role": "user", "content": "Next"},
     ]
-    assert "tool_result" in parameter_problem(_body(alone))
+    assert "tool_result" in parameter_problem(_body(alone, tools=TOOLS))
     orphan = [
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x", "content": ""}]}
     ]
-    assert "tool_use_id" in parameter_problem(_body(orphan))
+    assert "tool_use_id" in parameter_problem(_body(orphan, tools=TOOLS))
+
+
+def test_tool_blocks_without_tools_are_refused():
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "c", "input": {}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "1"}]},
+    ]
+    assert "must define tools" in parameter_problem(_body(messages))
+    assert parameter_problem(_body(messages, tools=TOOLS)) is None
