@@ -2,6 +2,7 @@
 stored, how each round was charged, and the pairs replayed in a later turn (H13, H15)."""
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from accounts import ledger
 from accounts.models import LedgerEntry, UpstreamCall
@@ -330,4 +331,20 @@ async def test_stopping_in_the_second_round_keeps_the_first_and_charges_both(
     calls = UpstreamCall.objects.filter(message=reply)
     assert [c.status async for c in calls] == ["settled", "settled"]
     assert await charges() == 2
+    await socket.close()
+
+
+async def test_a_preset_carries_the_tools_into_the_chat_it_starts(
+    upstream, alice, runner, settings
+):
+    from conversations.presets import save_preset
+
+    chosen = CALCULATOR | {"tool_choice": {"type": "any"}}
+    preset = await sync_to_async(save_preset)(alice, "Maths", settings.CHAT_MODEL, chosen, "")
+    socket = await ChatSocket.open(alice)
+    await chat(socket, "Sum !expr=1+1", preset=preset.pk)
+
+    first = upstream.requests[0]["body"]
+    assert [t["name"] for t in first["tools"]] == ["calculator"]
+    assert first["tool_choice"] == {"type": "any"}
     await socket.close()
