@@ -247,6 +247,8 @@ CHAT_MODEL = env.str(
     "CHAT_MODEL", default=DEMO_MODEL if DEMO_MODE else "claude-sonnet-4-5-20250929"
 )
 CHAT_MAX_TOKENS = env.int("CHAT_MAX_TOKENS", default=4096)
+# Upstream calls one reply may make through tool rounds (decision 78).
+TOOL_MAX_ROUNDS = env.int("TOOL_MAX_ROUNDS", default=5)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=100_000)
 # A title written by the catalog's title model after a conversation's first reply (decision 72).
 CHAT_AUTO_TITLES = env.bool("CHAT_AUTO_TITLES", default=True)

@@ -2,9 +2,11 @@
 
 `Conversation.settings` holds optional keys (an absent key is the API's default, not sent):
 temperature, top_p (numbers), top_k, max_tokens (integers), stop_sequences (strings) and
-thinking ({"enabled", "budget_tokens"}). `clean_settings` checks the shape a client sent;
-`problems` then runs the API's rules (`api_rules`) on the request those settings would make
-with a model, so a setting is refused beside its field when it is saved, not when it is sent.
+thinking ({"enabled", "budget_tokens"}), tools (names from the tool registry) and tool_choice
+({"type": "auto"|"any"|"tool"|"none", "name"?}, only with tools). `clean_settings` checks
+the shape a client sent; `problems` then runs the API's rules (`api_rules`) on the request
+those settings would make with a model, so a setting is refused beside its field when it is
+saved, not when it is sent.
 """
 
 from django.conf import settings as django_settings
@@ -12,8 +14,19 @@ from django.utils.translation import gettext as _
 
 from . import api_rules, thinking
 from .models import CatalogModel
+from .tools import registry as tool_registry
 
-KEYS = ("temperature", "top_p", "top_k", "max_tokens", "stop_sequences", "thinking")
+KEYS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "stop_sequences",
+    "thinking",
+    "tools",
+    "tool_choice",
+)
+TOOL_CHOICES = ("auto", "any", "tool", "none")
 MAX_STOP_SEQUENCE_CHARS = 200
 MAX_SYSTEM_PROMPT_CHARS = 50_000
 
@@ -66,6 +79,31 @@ def _clean_thinking(value: object, errors: dict[str, str]) -> dict | None:
     return {"enabled": enabled} | ({} if _empty(budget) else {"budget_tokens": budget})
 
 
+def _clean_tools(value: object, errors: dict[str, str]) -> list[str] | None:
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        errors["tools"] = _("Tools must be a list of tool names.")
+        return None
+    known = tool_registry.names()
+    unknown = [n for n in value if n not in known]
+    if unknown:
+        errors["tools"] = _("Unknown tool: %(name)s.") % {"name": unknown[0][:50]}
+        return None
+    return [n for n in known if n in value] or None  # registry order, no repeats
+
+
+def _clean_tool_choice(value: object, tools: list[str] | None, errors: dict[str, str]) -> dict:
+    if not isinstance(value, dict) or value.get("type") not in TOOL_CHOICES:
+        errors["tool_choice"] = _("Tool choice must be auto, any, a named tool or none.")
+        return {}
+    if value["type"] != "tool":
+        return {"type": value["type"]}
+    name = value.get("name")
+    if not isinstance(name, str) or name not in (tools or []):
+        errors["tool_choice"] = _("Choose one of the tools switched on.")
+        return {}
+    return {"type": "tool", "name": name}
+
+
 def clean_settings(raw: object) -> dict:
     """The settings a client sent, in stored form; raises SettingsInvalid for a bad shape.
 
@@ -106,6 +144,15 @@ def clean_settings(raw: object) -> dict:
         thinking = _clean_thinking(raw["thinking"], errors)
         if thinking:
             cleaned["thinking"] = thinking
+    if not _empty(raw.get("tools")):
+        tools = _clean_tools(raw["tools"], errors)
+        if tools:
+            cleaned["tools"] = tools
+    if not _empty(raw.get("tool_choice")):
+        choice = _clean_tool_choice(raw["tool_choice"], cleaned.get("tools"), errors)
+        # Without tools there is nothing to choose; "auto" is the API's default.
+        if choice and cleaned.get("tools") and choice != {"type": "auto"}:
+            cleaned["tool_choice"] = choice
     if errors:
         raise SettingsInvalid(errors)
     return cleaned
@@ -159,6 +206,11 @@ def request_parameters(chosen: dict, model: CatalogModel) -> dict:
     budget = thinking_budget(chosen, model)
     if budget is not None:
         params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    tools = tool_registry.definitions(chosen.get("tools") or [])
+    if tools:
+        params["tools"] = tools
+        if chosen.get("tool_choice"):
+            params["tool_choice"] = dict(chosen["tool_choice"])
     return params
 
 

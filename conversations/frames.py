@@ -159,6 +159,14 @@ def delta_frame(message_id: int, seq: int, block: int, kind: str, text: str) -> 
     }
 
 
+def tool_result_frame(message_id: int, seq: int, block: int, result: dict) -> dict:
+    """`message.delta` of kind `tool_result`: a tool's whole answer, as a new block."""
+    frame = delta_frame(message_id, seq, block, "tool_result", str(result.get("content", "")))
+    frame["tool_use_id"] = result.get("tool_use_id", "")
+    frame["is_error"] = bool(result.get("is_error", False))
+    return frame
+
+
 def snapshot_frame(message_id: int, content: list[dict], seq: int) -> dict:
     """`message.snapshot`: a streaming reply's exact state, deltas 1..seq included."""
     return {"type": "message.snapshot", "message": message_id, "content": content, "seq": seq}

@@ -9,7 +9,7 @@ the replies that follow it.
 |------|------------------------------------------------------|--------------------------------|
 | H1   | a reply `complete` or `stopped`                      | its text, after its question   |
 | H2   | a reply `failed` or `interrupted` (or `streaming`)   | nothing                        |
-| H3   | a reply's non-text blocks (thinking, tool use)       | nothing yet: its text only     |
+| H3   | a reply's thinking blocks                            | nothing: its text (and H15)    |
 | H4   | a user message answered by an H1 reply (the last)    | its text blocks                |
 | H5   | a user message with no H1 reply, and a later one     | nothing                        |
 | H6   | the last user message: the question being answered  | its text blocks, the last turn |
@@ -20,11 +20,16 @@ the replies that follow it.
 | H11  | an image or PDF the request's model cannot read      | a short text placeholder       |
 | H12  | the reply being written, when it has text already    | its text, trailing whitespace  |
 |      | (a prefill, or Continue)                             | stripped, as the last message  |
-| H13  | thinking blocks of the last assistant turn of a tool | unchanged, signatures included |
-|      | loop (tools arrive with issue 13)                    | (every other thinking: H3)     |
+| H13  | thinking blocks of the reply being written, in a     | unchanged, signatures included |
+|      | tool loop (the turns before its tool results)        | (every other thinking: H3)     |
 | H14  | a message off the reply's branch (another version of | nothing: "earlier" is the      |
 |      | a turn, a regenerated or edited one, and what        | reply's ancestors, first to    |
 |      | follows it)                                          | last, not every earlier id     |
+| H15  | a reply's tool_use blocks and their tool_result      | exactly, split into assistant, |
+|      | blocks (stored after them in the reply, decision 78) | user (results), assistant turns|
+| H16  | a tool_use with no stored result (cut, stopped)      | nothing; a result alone: none  |
+| H17  | H15 pairs when the conversation has tools off now    | the pairs, with their tools'   |
+|      |                                                      | definitions and choice `none`  |
 
 Why: H1, a stopped reply is one the user chose to end and has read (decision 24). H2, a broken
 answer may stop mid-sentence, and the model would continue or imitate it. H3, thinking and tool
@@ -45,6 +50,11 @@ back, signed and unchanged, with the tool's result; earlier turns' thinking is d
 API anyway, so it is not sent (decision 62). H14, versions the reader set aside are not what
 the conversation said: the model sees the branch its reply continues (decision 70), which is
 the visible branch whenever a reply is written (a new version becomes visible).
+H15, a tool loop's reply is one message whose content holds each round's blocks and the tools'
+results (decision 78); the API wants them as the turns they were, so they are replayed as such,
+in this reply's next round and in every later turn. H16, the API refuses a tool_use without
+its result and the reverse. H17, the API refuses tool blocks in a request that defines no
+tools; `tool_choice` `none` keeps the model from calling the tools it no longer has.
 
 The conversation's system prompt goes as `system`, outside the history: a string, or, for a
 conversation started from a team preset, two text blocks, the team's prompt first and the
@@ -64,6 +74,7 @@ from . import caching, chat_settings
 from .attachment_blocks import block_for, fit_to_limits
 from .branches import history_of
 from .models import CatalogModel, Conversation, Message
+from .tools import registry as tool_registry
 
 # H1: the replies that are answers. The others ended badly (H2).
 _ANSWER_STATUSES = {Message.Status.COMPLETE, Message.Status.STOPPED}
@@ -91,6 +102,50 @@ def _history_blocks(message: Message, reads: _Reads = _Reads()) -> list[dict]:
         return files + text
     text = message.text.rstrip()  # H3: the model sees its earlier answers as text
     return [{"type": "text", "text": text}] if text else []
+
+
+def _has_tool_steps(message: Message) -> bool:
+    return any(b.get("type") == "tool_result" for b in message.content)
+
+
+def reply_turns(content: list[dict], *, thinking: bool = False) -> list[tuple[str, list[dict]]]:
+    """A reply's blocks as the API's turns (H15): tool results as user turns between the
+    assistant's; `thinking`: keep signed thinking (H13), else drop it (H3)."""
+    answered = {b.get("tool_use_id") for b in content if b.get("type") == "tool_result"}
+    asked = {b.get("id") for b in content if b.get("type") == "tool_use"}
+    turns: list[tuple[str, list[dict]]] = []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text" and block.get("text"):
+            sent = {"type": "text", "text": block["text"]}
+        elif kind == "thinking" and thinking and block.get("signature"):
+            sent = {k: block[k] for k in ("type", "thinking", "signature")}
+        elif kind == "tool_use" and block.get("id") in answered:  # H16
+            sent = {k: block.get(k) for k in ("type", "id", "name", "input")}
+            sent["input"] = sent["input"] if isinstance(sent["input"], dict) else {}
+        elif kind == "tool_result" and block.get("tool_use_id") in asked:
+            keys = ("type", "tool_use_id", "content", "is_error")
+            sent = {k: block[k] for k in keys if k in block}
+        else:
+            continue
+        role = "user" if kind == "tool_result" else "assistant"
+        if turns and turns[-1][0] == role:
+            turns[-1][1].append(sent)
+        else:
+            turns.append((role, [sent]))
+    if turns and turns[-1][0] == "assistant":
+        _strip_trailing(turns[-1][1])
+    return turns
+
+
+def _strip_trailing(blocks: list[dict]) -> None:
+    """The API refuses a final assistant text that ends in whitespace (H12)."""
+    if blocks and blocks[-1].get("type") == "text":
+        text = blocks[-1]["text"].rstrip()
+        if text:
+            blocks[-1] = {"type": "text", "text": text}
+        else:
+            blocks.pop()
 
 
 def _turns(earlier: Iterable[Message]) -> list[tuple[Message, list[Message]]]:
@@ -124,7 +179,11 @@ def history(earlier: Iterable[Message], reads: _Reads = _Reads()) -> list[dict]:
         if not answers:
             continue  # H5
         _append(messages, "user", _history_blocks(question, reads))  # H4
-        _append(messages, "assistant", _history_blocks(answers[-1]))  # H1
+        if _has_tool_steps(answers[-1]):
+            for role, blocks in reply_turns(answers[-1].content):  # H15
+                _append(messages, role, blocks)
+        else:
+            _append(messages, "assistant", _history_blocks(answers[-1]))  # H1
     if turns:
         _append(messages, "user", _history_blocks(turns[-1][0], reads))  # H6
     return messages
@@ -177,7 +236,10 @@ def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
     chosen = conversation.settings or {}
     messages = history(history_of(reply), _reads(model))  # H14: the reply's branch only
     reply.attachments_left_out = fit_to_limits(messages)  # H10
-    if prefill := prefill_message(reply):
+    if _has_tool_steps(reply):  # a tool loop's next round: its turns so far (H13, H15)
+        for role, blocks in reply_turns(reply.content, thinking=True):
+            _append(messages, role, blocks)
+    elif prefill := prefill_message(reply):
         messages.append(prefill)
     max_tokens = reply.max_tokens
     if not max_tokens:
@@ -194,4 +256,21 @@ def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
         request["system"] = system
     if model is not None:
         request |= chat_settings.request_parameters(chosen, model)
+    _keep_tools_for_replay(request)
     return caching.add_breakpoints(request, model)  # last: over the finished request
+
+
+def _keep_tools_for_replay(request: dict) -> None:
+    """H17: the API refuses tool blocks in a request without `tools`; tools switched off
+    after a loop are still defined for the pairs replayed, and none may be called."""
+    if "tools" in request:
+        return
+    used = {
+        block.get("name")
+        for message in request["messages"]
+        for block in message["content"]
+        if block.get("type") == "tool_use"
+    }
+    if used:
+        request["tools"] = tool_registry.definitions(sorted(used))
+        request["tool_choice"] = {"type": "none"}

@@ -16,7 +16,7 @@ from django.db import DatabaseError
 
 from accounts.models import UpstreamCall
 
-from . import selectors, services, settlement, titles
+from . import selectors, services, settlement, titles, tool_loop
 from .anthropic import AnthropicError, BlockDelta, BlockStart, ErrorKind, MessageAccumulator
 from .attachment_blocks import has_attachments, materialise
 from .frames import (
@@ -26,6 +26,7 @@ from .frames import (
     encode,
     reply_completed_frame,
     snapshot_frame,
+    tool_result_frame,
 )
 from .models import Message
 from .prompt import build_request
@@ -82,6 +83,11 @@ class Generation:
     # joining the stored last one (decision 61).
     base: list[dict] = field(default_factory=list)
     offset: int = 0
+    # A tool loop (decision 78): the upstream calls made so far, whose member the tools serve,
+    # and the reply's blocks when it ended between two rounds (no call of its own to finish).
+    rounds: int = 1
+    user_id: int | None = None
+    ended_between_rounds: list[dict] | None = None
 
     def snapshot(self) -> list[dict]:
         return [dict(b) for b in self.blocks]
@@ -104,6 +110,8 @@ class Generation:
 
     def final_content(self) -> list[dict]:
         """The reply's blocks: the stored ones, then this call's, the first text joined."""
+        if self.ended_between_rounds is not None:
+            return [dict(b) for b in self.ended_between_rounds]
         new = self.accumulator.content
         if not new:
             return self.snapshot()
@@ -246,6 +254,12 @@ class GenerationRunner:
                 request = await asyncio.to_thread(materialise, request)
             async with aclosing(self.client_factory().stream(request)) as events:
                 await self._consume(gen, events)
+            while await self._next_round(gen):
+                request = gen.request
+                if has_attachments(request):
+                    request = await asyncio.to_thread(materialise, request)
+                async with aclosing(self.client_factory().stream(request)) as events:
+                    await self._consume(gen, events)
             status = Message.Status.COMPLETE
         except asyncio.CancelledError:
             if not gen.stop_requested:
@@ -260,6 +274,57 @@ class GenerationRunner:
             log.exception("reply %s failed", gen.message_id)
             error = {"code": "internal", "detail": "The server failed while writing this reply."}
         await self._finish_shielded(gen, status, error)
+
+    async def _next_round(self, gen: Generation) -> bool:
+        """After a call that ended in `tool_use` with tools on: run them, add their results to
+        the reply, charge the round and admit the next; False when the reply ends here."""
+        acc = gen.accumulator
+        uses = tool_loop.tool_uses(acc.content)
+        wanted = acc.stop_reason == "tool_use" and uses and (gen.request or {}).get("tools")
+        if not wanted:
+            return False
+        content = gen.final_content()
+        if gen.rounds >= settings.TOOL_MAX_ROUNDS:
+            return False  # ends as it is: stop_reason tool_use tells the loop was cut
+        if gen.user_id is None:
+            gen.user_id = await database_sync_to_async(tool_loop.user_of)(gen.message_id)
+        results = await tool_loop.run_tools(uses, tool_loop.context_for(gen.user_id or 0))
+        async with gen.lock:
+            await self._flush_locked(gen)
+            for result in results:
+                gen.blocks.append(dict(result))
+                gen.seq += 1
+                frame = tool_result_frame(gen.message_id, gen.seq, len(gen.blocks) - 1, result)
+                await self.publish(gen.conversation_id, frame)
+        content = content + results
+        pending = asyncio.ensure_future(
+            _with_retries(
+                tool_loop.next_round,
+                gen.message_id,
+                call_id=gen.call_id,
+                content=content,
+                seq=gen.seq,
+                usage=acc.usage.as_dict(),
+                complete=acc.complete,
+                output_chars=settlement.streamed_chars(acc.content),
+            )
+        )
+        try:
+            following = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            self._begin_round(gen, content, await pending)  # the call it admitted is settled
+            raise
+        return self._begin_round(gen, content, following)
+
+    def _begin_round(self, gen: Generation, content: list[dict], following) -> bool:
+        if following.call_id is None:
+            gen.call_id, gen.ended_between_rounds = None, content  # already charged
+            return False
+        gen.call_id, gen.request = following.call_id, following.request
+        gen.rounds += 1
+        gen.accumulator = MessageAccumulator()
+        gen.begin_at(content, gen.seq)
+        return True
 
     async def _finish_shielded(self, gen: Generation, status: str, error: dict | None) -> None:
         """Store the reply's end; a cancel arriving now (shutdown) must not stop it halfway."""
@@ -345,9 +410,12 @@ class GenerationRunner:
             while len(gen.blocks) <= index:
                 gen.blocks.append({"type": "text", "text": ""})
             key = _FIELD_OF_KIND[delta.kind]
+            first = not gen.blocks[index].get(key)
             gen.blocks[index][key] = gen.blocks[index].get(key, "") + text
             gen.seq += 1
             frame = delta_frame(gen.message_id, gen.seq, index, delta.kind, text)
+            if first and delta.kind == "tool_input":  # the reader's fold names its tool
+                frame |= {k: gen.blocks[index].get(k) for k in ("id", "name")}
             await self.publish(gen.conversation_id, frame)
 
     async def _checkpoint_loop(self) -> None:

@@ -24,6 +24,7 @@ from .selectors import (
     mark_quota_cuts,
     presets_for,
 )
+from .tools import registry as tool_registry
 
 SIDEBAR_LIMIT = 200
 
@@ -78,6 +79,7 @@ def _settings_state(request: HttpRequest, conv: Conversation | None, models: lis
         },
         "presets": [preset_payload(p) for p in presets_for(request.user)],
         "is_staff": request.user.is_staff,
+        "tools": tool_registry.choices(),
     }
 
 

@@ -98,9 +98,54 @@ def _thinking_problem(body: dict) -> str | None:
     return None
 
 
+def _blocks(message: dict, kind: str) -> list[dict]:
+    content = message.get("content")
+    return (
+        [b for b in content if isinstance(b, dict) and b.get("type") == kind]
+        if isinstance(content, list)
+        else []
+    )
+
+
+def _tool_problem(body: dict) -> str | None:
+    """The API's pairing rule: each tool_use answered by a tool_result in the next message,
+    and no tool_result without its tool_use just before."""
+    messages = body["messages"]
+    if not body.get("tools") and any(
+        _blocks(m, "tool_use") or _blocks(m, "tool_result") for m in messages
+    ):
+        return "Requests which include `tool_use` or `tool_result` blocks must define tools."
+    for position, message in enumerate(messages):
+        if message.get("role") == "user":
+            asked = set()
+            if position and messages[position - 1].get("role") == "assistant":
+                asked = {b.get("id") for b in _blocks(messages[position - 1], "tool_use")}
+            for result in _blocks(message, "tool_result"):
+                if result.get("tool_use_id") not in asked:
+                    return (
+                        f"messages.{position}.content: unexpected `tool_use_id` found in "
+                        "`tool_result` blocks. Each `tool_result` block must have a "
+                        "corresponding `tool_use` block in the previous message."
+                    )
+            continue
+        uses = _blocks(message, "tool_use")
+        if not uses:
+            continue
+        answer = messages[position + 1] if position + 1 < len(messages) else {}
+        answered = {b.get("tool_use_id") for b in _blocks(answer, "tool_result")}
+        missing = [u.get("id") for u in uses if u.get("id") not in answered]
+        if missing:
+            return (
+                f"messages.{position}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {missing[0]}. Each `tool_use` block must have a "
+                "corresponding `tool_result` block in the next message."
+            )
+    return None
+
+
 def parameter_problem(body: dict) -> str | None:
     """The API's 400 message for the first parameter rule `body` breaks, or None.
 
     `body` has passed the basic shape checks (model, messages, max_tokens).
     """
-    return _sampling_problem(body) or _thinking_problem(body)
+    return _sampling_problem(body) or _thinking_problem(body) or _tool_problem(body)

@@ -195,6 +195,54 @@ def _title_reply(body: dict, ttft: float, delay: float) -> Reply:
     return Reply([Block("text", pieces)], stop, usage, ttft, delay, d.get("fault"))
 
 
+def _question_and_rounds(body: dict) -> tuple[str, list[dict]]:
+    """The last user message that says something (not only tool results), and the tool
+    results sent after it, oldest first: the tool rounds this reply has had."""
+    messages = [m for m in body["messages"] if isinstance(m, dict)]
+    results: list[dict] = []
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        texts = [b for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        found = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+        results[:0] = found
+        if texts:
+            return text_of(texts), results
+    return "", results
+
+
+_TOOL_INPUT = {"calculator": "expression", "search_conversations": "query"}
+
+
+def _tool_call(body: dict, d: dict[str, str], done: int) -> Block | None:
+    """`!usetool=NAME` (`!toolrounds=N` times, default 1), or a tool_choice naming a tool on
+    the first round: a tool_use block for a tool the request declares. `!expr=`/`!query=`
+    give the calculator's and the search's input."""
+    declared = {t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
+    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
+    name = d.get("usetool") or (choice.get("name") if choice.get("type") == "tool" else "")
+    rounds = int(d["toolrounds"]) if d.get("toolrounds", "").isdigit() else 1
+    if not name or name not in declared or done >= rounds or choice.get("type") == "none":
+        return None
+    key = _TOOL_INPUT.get(name)
+    value = d.get("expr" if name == "calculator" else "query", "2+3")
+    args = json.dumps({key: value} if key else {})
+    pieces = [args[at : at + 4] for at in range(0, len(args), 4)]  # streams in visibly
+    return Block("tool_use", pieces, tool_id=f"toolu_fake_r{done + 1}", tool_name=name)
+
+
+def _answer_to_results(results: list[dict]) -> str:
+    """The text after a tool round: it quotes what the last round's tools returned."""
+    lines = []
+    for result in results:
+        said = text_of(result.get("content", ""))
+        failed = " (error)" if result.get("is_error") else ""
+        lines.append(f"Tool {result.get('tool_use_id')}{failed} said: {said}")
+    return "\n".join(lines)
+
+
 def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
     """Turn a validated request body into the scripted reply, already cut to max_tokens.
 
@@ -203,14 +251,24 @@ def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
     """
     if is_title_request(body):
         return _title_reply(body, ttft, delay)
-    user_msgs = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
-    user_text = text_of(user_msgs[-1].get("content", "")) if user_msgs else ""
+    user_text, results = _question_and_rounds(body)
     d = parse_directives(user_text)
+    done = len({r.get("tool_use_id") for r in results})
+    calling = _tool_call(body, d, done)
     blocks = []
     if thinks(body, d):
         thoughts = "Let me think about this step by step. The user wants a scripted answer."
         blocks.append(Block("thinking", split_words(thoughts), signature="ZmFrZS1zaWduYXR1cmU="))
     pieces = _text_pieces(d, _reply_text(d, user_text))
+    last = body["messages"][-1]
+    said = ""
+    if last.get("role") == "user" and isinstance(last.get("content"), list):
+        answered = [b for b in last["content"] if b.get("type") == "tool_result"]
+        if answered:  # a tool round ended: quote its results
+            said = _answer_to_results(answered)
+            pieces = split_words(said)
+    if calling is not None:
+        pieces = split_words((said + "\n\n" if said else "") + f"Let me use {calling.tool_name}.")
     received = media.received_line(media.count_attachments(body))
     if received:  # what the request carried, so tests can check it in the reply
         pieces = split_words(received + "\n\n") + pieces  # its own paragraph
@@ -221,8 +279,10 @@ def plan_reply(body: dict, ttft: float, delay: float) -> Reply:
     if "tool" in d:
         args = ['{"city": ', '"Tokyo", ', '"unit": ', '"celsius"}']
         blocks.append(Block("tool_use", args, tool_id="toolu_fake_1", tool_name="get_weather"))
+    if calling is not None:
+        blocks.append(calling)
     budget = int(body["max_tokens"])
-    stop_reason = "tool_use" if "tool" in d else "end_turn"
+    stop_reason = "tool_use" if "tool" in d or calling is not None else "end_turn"
     blocks, stop_sequence = _cut_at_stop_sequence(blocks, body.get("stop_sequences") or [])
     if stop_sequence is not None:
         stop_reason = "stop_sequence"

@@ -46,9 +46,10 @@
     interrupted: gettext("The server restarted while this reply was being written."),
     internal: gettext("The server failed while writing this reply."),
   };
-  const { renderMarkdown, addCopyButtons, toolTitle, renderAttachments, leftOutNote } = window.chatsiteRender;
-  const FIELD = { text: "text", thinking: "thinking", tool_input: "partial_json" };
-  const BLOCK_TYPE = { text: "text", thinking: "thinking", tool_input: "tool_use" };
+  const { renderMarkdown, addCopyButtons, renderToolStep, renderAttachments, leftOutNote } = window.chatsiteRender;
+  const FIELD = { text: "text", thinking: "thinking", tool_input: "partial_json", tool_result: "content" };
+  const BLOCK_TYPE = { text: "text", thinking: "thinking", tool_input: "tool_use", tool_result: "tool_result" };
+  const FOLDED = ["thinking", "tool_use", "tool_result"];
 
   let conversationId = state.conversation ? state.conversation.id : null;
   const messages = new Map();
@@ -115,7 +116,7 @@
   function renderBlock(m, index) {
     const block = m.blocks[index];
     if (!block) return;
-    const type = block.type === "thinking" || block.type === "tool_use" ? block.type : "text";
+    const type = FOLDED.includes(block.type) ? block.type : "text";
     const el = blockElement(m, index, type);
     if (type === "text" && m.role === "user") {
       el.textContent = block.text || ""; // the user's own words are shown exactly as typed
@@ -130,10 +131,7 @@
         el.dataset.auto = "open";
       }
     } else {
-      el.querySelector("summary").textContent = toolTitle(block.name);
-      const pre = document.createElement("pre");
-      pre.textContent = block.input ? JSON.stringify(block.input, null, 2) : block.partial_json || "";
-      el.querySelector(".inner").replaceChildren(pre);
+      renderToolStep(m, index, el, (other) => renderBlock(m, other));
     }
   }
 
@@ -435,6 +433,8 @@
       if (!block) {
         block = m.blocks[frame.block] = { type: BLOCK_TYPE[frame.kind] || "text" };
       }
+      if (frame.kind === "tool_result") Object.assign(block, { tool_use_id: frame.tool_use_id, is_error: frame.is_error });
+      if (frame.kind === "tool_input" && frame.id) Object.assign(block, { id: frame.id, name: frame.name });
       const field = FIELD[frame.kind] || "text";
       block[field] = (block[field] || "") + frame.text;
       m.dirty.add(frame.block);

@@ -67,6 +67,54 @@
       : "Tool call: " + (name || "");
   }
 
+  function pretty(text) {
+    try {
+      return JSON.stringify(JSON.parse(text), null, 2);
+    } catch (e) {
+      return text || "";
+    }
+  }
+
+  // A tool step is one fold: the tool_use block's element shows its input as it streams in,
+  // then its result; the tool_result block's own element stays hidden. Open while the input
+  // streams, folded when the result arrives (unless the reader opened it).
+  function renderToolStep(m, index, el, rerender) {
+    const block = m.blocks[index];
+    if (block.type === "tool_result") {
+      const use = m.blocks.findIndex((b) => b && b.type === "tool_use" && b.id === block.tool_use_id);
+      el.hidden = use >= 0;
+      if (use >= 0) return rerender(use);
+      el.querySelector("summary").textContent = gettext("Tool result");
+      el.querySelector(".inner").replaceChildren(preOf(pretty(block.content)));
+      return;
+    }
+    const result = m.blocks.find((b) => b && b.type === "tool_result" && b.tool_use_id === block.id);
+    const failed = !!(result && result.is_error);
+    el.classList.toggle("failed", failed);
+    el.querySelector("summary").textContent = toolTitle(block.name) + (failed ? " " + gettext("(failed)") : "");
+    const parts = [preOf(block.input ? JSON.stringify(block.input, null, 2) : block.partial_json || "")];
+    if (result) {
+      const label = document.createElement("p");
+      label.className = "tool-result-label";
+      label.textContent = failed ? gettext("Error") : gettext("Result");
+      parts.push(label, preOf(pretty(result.content)));
+    }
+    el.querySelector(".inner").replaceChildren(...parts);
+    if (m.status === "streaming" && !result && !el.dataset.auto) {
+      el.open = true;
+      el.dataset.auto = "open";
+    } else if (result && el.dataset.auto === "open") {
+      el.open = false;
+      el.dataset.auto = "folded";
+    }
+  }
+
+  function preOf(text) {
+    const pre = document.createElement("pre");
+    pre.textContent = text;
+    return pre;
+  }
+
   // "1.2 MB" in the page's language, from the browser's own unit names.
   function formatSize(bytes) {
     const units = ["byte", "kilobyte", "megabyte", "gigabyte"];
@@ -175,5 +223,5 @@
     return note;
   }
 
-  window.chatsiteRender = { renderMarkdown, addCopyButtons, copyText, toolTitle, renderAttachments, fileChip, formatSize, leftOutNote };
+  window.chatsiteRender = { renderMarkdown, addCopyButtons, copyText, toolTitle, renderToolStep, renderAttachments, fileChip, formatSize, leftOutNote };
 })();

@@ -59,6 +59,10 @@
     const thinking = settings.thinking || {};
     field("thinking").checked = !!thinking.enabled;
     field("budget_tokens").value = thinking.budget_tokens ?? "";
+    const tools = settings.tools || [];
+    panel.querySelectorAll(".tool-switch").forEach((box) => (box.checked = tools.includes(box.value)));
+    const choice = settings.tool_choice || { type: "auto" };
+    field("tool_choice").value = choice.type === "tool" ? "tool:" + choice.name : choice.type;
     clearErrors();
   }
 
@@ -81,6 +85,13 @@
     if (field("thinking").checked || budget !== null) {
       settings.thinking = { enabled: field("thinking").checked };
       if (budget !== null) settings.thinking.budget_tokens = budget;
+    }
+    const tools = [...panel.querySelectorAll(".tool-switch:checked")].map((box) => box.value);
+    if (tools.length) {
+      settings.tools = tools;
+      const choice = field("tool_choice").value;
+      if (choice.startsWith("tool:")) settings.tool_choice = { type: "tool", name: choice.slice(5) };
+      else if (choice !== "auto") settings.tool_choice = { type: choice };
     }
     return { settings, system_prompt: field("system_prompt").value };
   }

@@ -40,6 +40,13 @@
       inner.appendChild(pre);
       return details;
     }
+    if (block.type === "tool_result") {
+      const { details, inner } = collapsed("tool_result", gettext("Tool result"));
+      const pre = document.createElement("pre");
+      pre.textContent = typeof block.content === "string" ? block.content : JSON.stringify(block.content);
+      inner.appendChild(pre);
+      return details;
+    }
     const el = document.createElement("div");
     el.className = "block text";
     if (role === "user") {
