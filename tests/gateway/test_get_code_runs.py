@@ -11,9 +11,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
+from conversations.models import CatalogModel
 from conversations.runner import get_runner
 from conversations.upstream import close_client
 from tests.conversations.wsclient import ChatSocket, created
+
+from .conftest import MODEL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +38,10 @@ CASES = {
         "stop_sequences": ["zzz"],
         "thinking": {"enabled": True, "budget_tokens": 1024},
     },
+    # A thinking model: the code names the catalog's "-thinking" id, which the gateway maps.
+    "thinking_model": {"max_tokens": 4000},
 }
+MODELS = {"thinking_model": "claude-sonnet-4-5-20250929-thinking"}
 
 
 @pytest.fixture
@@ -46,13 +52,14 @@ async def chat_runner(sonnet):
     await close_client()
 
 
-async def chat_two_turns(member, settings: dict) -> dict:
+async def chat_two_turns(member, settings: dict, model: str | None) -> dict:
     """A conversation of two turns with a system prompt; the second reply's payload."""
     socket = await ChatSocket.open(member)
     conversation = None
     for text in ("First question !tokens=4", "Second question, with 'quotes' & $HOME !tokens=5"):
         frame = {"type": "send", "conversation": conversation, "text": text, "client_id": "c"}
-        await socket.send(frame | {"settings": settings, "system_prompt": "Be brief. It's fine."})
+        frame |= {"settings": settings, "system_prompt": "Be brief. It's fine."}
+        await socket.send(frame | ({"model": model} if model else {}))
         frames = []
         while not frames or frames[-1]["type"] not in ("message.completed", "error"):
             frames.append(await socket.receive(10))
@@ -96,12 +103,17 @@ async def test_get_code_sends_the_same_body_upstream_as_the_chat_did(
 ):
     settings.CHAT_AUTO_TITLES = False
     await sync_to_async(upstream.requests.clear)()
-    reply = await chat_two_turns(member, CASES[settings_case])
+    model = MODELS.get(settings_case)
+    if model:
+        await CatalogModel.objects.filter(model_id=model).aupdate(enabled=True)
+    reply = await chat_two_turns(member, CASES[settings_case], model)
     chatted = chat_body(upstream)
     assert len(chatted["messages"]) == 3 and chatted["system"] == "Be brief. It's fine."
+    assert ("thinking" in chatted) == ("thinking" in settings_case)
     upstream.requests.clear()
 
     code = await sync_to_async(snippets_for)(member, reply, chatsite_live.port)
+    assert code["request"]["model"] == (model or MODEL), "the catalog's id, as members send it"
     key = member_key[1]
 
     curl_out = await sync_to_async(run)(["bash", "-c", code["curl"]], key)
