@@ -86,6 +86,44 @@ def run(command: list[str], key: str) -> dict:
     return done
 
 
+# The JavaScript snippet runs under Node with a stand-in for `@anthropic-ai/sdk` (no registry
+# download in tests): it checks that the snippet parses and sends its body as the SDK would,
+# with the key from the environment; the real SDK's own behaviour is not what is tested here.
+SDK_STAND_IN = """
+export default class Anthropic {
+  constructor({ baseURL, apiKey = process.env.ANTHROPIC_API_KEY }) {
+    this.messages = {
+      create: async (body) => {
+        const response = await fetch(baseURL + "/v1/messages", {
+          method: "POST",
+          headers: {
+            "x-api-key": apiKey,
+            "anthropic-version": "2023-06-01",
+            "content-type": "application/json",
+          },
+          body: JSON.stringify(body),
+        });
+        if (!response.ok) throw new Error(await response.text());
+        return response.json();
+      },
+    };
+  }
+}
+"""
+
+
+def javascript_command(snippet: str, folder) -> list[str]:
+    sdk = folder / "node_modules" / "@anthropic-ai" / "sdk"
+    sdk.mkdir(parents=True)
+    (sdk / "package.json").write_text(
+        '{"name": "@anthropic-ai/sdk", "type": "module", "exports": "./index.js"}'
+    )
+    (sdk / "index.js").write_text(SDK_STAND_IN)
+    script = folder / "get_code.mjs"
+    script.write_text(snippet)
+    return ["node", str(script)]
+
+
 def chat_body(upstream) -> dict:
     body = [b for b in upstream.message_bodies() if b.get("stream")][-1]  # the second turn's
     return {k: v for k, v in body.items() if k not in NOT_COMPARED}
@@ -99,7 +137,15 @@ def last_body(upstream) -> dict:
 
 @pytest.mark.parametrize("settings_case", CASES)
 async def test_get_code_sends_the_same_body_upstream_as_the_chat_did(
-    settings_case, gateway, chatsite_live, member, member_key, upstream, chat_runner, settings
+    settings_case,
+    gateway,
+    chatsite_live,
+    member,
+    member_key,
+    upstream,
+    chat_runner,
+    settings,
+    tmp_path,
 ):
     settings.CHAT_AUTO_TITLES = False
     await sync_to_async(upstream.requests.clear)()
@@ -122,4 +168,9 @@ async def test_get_code_sends_the_same_body_upstream_as_the_chat_did(
 
     python_out = await sync_to_async(run)([sys.executable, "-c", code["python"]], key)
     assert "TextBlock" in python_out.stdout
+    assert last_body(upstream) == chatted
+
+    javascript = javascript_command(code["javascript"], tmp_path)
+    javascript_out = await sync_to_async(run)(javascript, key)
+    assert "text" in javascript_out.stdout
     assert last_body(upstream) == chatted
