@@ -9,6 +9,7 @@ urlpatterns = [
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/rename/", views.rename, name="rename"),
     path("c/<int:pk>/delete/", views.delete, name="delete"),
+    path("c/<int:pk>/m/<int:message_id>/code/", views.get_code, name="get_code"),
     path("sidebar/", views.sidebar, name="sidebar"),
     path("meter/", views.usage_meter, name="usage_meter"),
     path("attachments/", attachment_views.upload, name="attachment_upload"),

@@ -2,18 +2,19 @@
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.selectors import output_tokens_left, quota_meter
 
+from . import get_code as get_code_snippets
 from . import services, thinking
 from .branches import tree_of, visible_path
 from .chat_settings import supports_thinking, thinks_always
 from .frames import conversation_payload, conversation_updated_frame, message_payload
-from .models import Conversation
+from .models import Conversation, Message
 from .presets import preset_payload
 from .runner import publish, stop_replies
 from .selectors import (
@@ -173,3 +174,17 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
         response["HX-Redirect"] = reverse("chat")
         return response
     return redirect("chat")
+
+
+@login_required
+@require_GET
+def get_code(request: HttpRequest, pk: int, message_id: int) -> JsonResponse:
+    """The "Get code" dialog's snippets for one of the member's replies (decision 83)."""
+    conv = conversation_for(request.user, pk)
+    reply = get_object_or_404(
+        conv.messages.select_related("conversation"),
+        pk=message_id,
+        role=Message.Role.ASSISTANT,
+    )
+    messages_url = request.build_absolute_uri(get_code_snippets.MESSAGES_PATH)
+    return JsonResponse(get_code_snippets.snippets(reply, messages_url))

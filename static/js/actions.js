@@ -12,6 +12,7 @@
     copied: '<polyline points="20 6 9 17 4 12"/>',
     regenerate: '<polyline points="23 4 23 10 17 10"/><path d="M20.49 15a9 9 0 1 1-2.12-9.36L23 10"/>',
     edit: '<path d="M17 3a2.83 2.83 0 1 1 4 4L7.5 20.5 2 22l1.5-5.5L17 3z"/>',
+    code: '<polyline points="16 18 22 12 16 6"/><polyline points="8 6 2 12 8 18"/>',
   };
 
   function icon(name) {
@@ -218,6 +219,12 @@
         buttons.appendChild(copyButton(m));
         if (m.role === "assistant") buttons.appendChild(regenerateButton(m));
         else buttons.appendChild(editButton(m));
+        // "Get code" (static/js/getcode.js): a reply's request as code, for the gateway.
+        if (m.role === "assistant" && window.chatsiteGetCode?.available()) {
+          const button = actionButton("get-code-open", gettext("Get code"), "code");
+          button.addEventListener("click", () => window.chatsiteGetCode.open(m.id, button));
+          buttons.appendChild(button);
+        }
       }
       if (m.role === "assistant") {
         const info = meta(m);
