@@ -25,7 +25,6 @@ NOT_COMPARED = {"stream", "metadata"}
 
 # Each case is one conversation's settings; the API refuses a temperature with thinking on, so
 # the sampling parameters and the thinking switch are two conversations.
-# Tools (issue 13 items 1-2): add a case with "tools" and "tool_choice" here once they land.
 CASES = {
     "system_and_parameters": {
         "temperature": 0.3,
@@ -40,6 +39,12 @@ CASES = {
     },
     # A thinking model: the code names the catalog's "-thinking" id, which the gateway maps.
     "thinking_model": {"max_tokens": 4000},
+    # Server tools switched on: the code carries their definitions and the choice.
+    "tools": {
+        "max_tokens": 700,
+        "tools": ["calculator", "current_time"],
+        "tool_choice": {"type": "auto"},
+    },
 }
 MODELS = {"thinking_model": "claude-sonnet-4-5-20250929-thinking"}
 
@@ -156,6 +161,7 @@ async def test_get_code_sends_the_same_body_upstream_as_the_chat_did(
     chatted = chat_body(upstream)
     assert len(chatted["messages"]) == 3 and chatted["system"] == "Be brief. It's fine."
     assert ("thinking" in chatted) == ("thinking" in settings_case)
+    assert ("tools" in chatted) == (settings_case == "tools")
     upstream.requests.clear()
 
     code = await sync_to_async(snippets_for)(member, reply, chatsite_live.port)
