@@ -280,6 +280,22 @@ def new_context(
         pytest.fail("unexpected browser errors:\n" + "\n".join(problems), pytrace=False)
 
 
+@pytest.fixture(params=["en", "ja"])
+def lang_page(request, new_context) -> Page:
+    """A page in English, then in Japanese (its `lang` says which): one journey per language.
+
+    The clipboard is granted: tests of Copy buttons read it back.
+    """
+    if request.param == "ja":
+        context = new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
+    else:
+        context = new_context()
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.lang = request.param
+    return page
+
+
 @pytest.fixture
 def context(new_context) -> BrowserContext:
     return new_context()

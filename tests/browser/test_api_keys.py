@@ -16,19 +16,6 @@ KEYS_PATH = "/accounts/api-keys/"
 ENGLISH_KEY_PAGE = ["Your keys", "Make a key", "Copy it now", "Last used", "you will not see"]
 
 
-@pytest.fixture(params=["en", "ja"])
-def lang_page(request, new_context) -> Page:
-    if request.param == "ja":
-        context = new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
-    else:
-        context = new_context()
-    # The Copy button writes to the clipboard; the test reads it back.
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page = context.new_page()
-    page.lang = request.param
-    return page
-
-
 def make_key(page: Page, name: str, envelope: bool = False) -> str:
     page.fill("#id_name", name)
     if envelope:

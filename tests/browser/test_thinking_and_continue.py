@@ -14,17 +14,6 @@ pytestmark = pytest.mark.browser
 VARIANT = "claude-sonnet-4-5-20250929-thinking"
 
 
-@pytest.fixture(params=["en", "ja"])
-def lang_page(request, new_context):
-    if request.param == "ja":
-        context = new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
-    else:
-        context = new_context()
-    page = context.new_page()
-    page.lang = request.param
-    return page
-
-
 def test_thinking_streams_open_and_folds_when_the_answer_starts(lang_page, sign_up, artifacts):
     chat = ChatPage(sign_up(lang_page))
     lang_page.select_option("#model-select", VARIANT)

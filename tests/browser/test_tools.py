@@ -13,17 +13,6 @@ from .test_settings import open_settings
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(params=["en", "ja"])
-def lang_page(request, new_context):
-    if request.param == "ja":
-        context = new_context(locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
-    else:
-        context = new_context()
-    page = context.new_page()
-    page.lang = request.param
-    return page
-
-
 def test_a_tool_step_streams_in_open_and_folds_with_its_result(lang_page, sign_up, artifacts):
     chat = ChatPage(sign_up(lang_page))
     chat.wait_until_connected()
