@@ -63,7 +63,20 @@
     panel.querySelectorAll(".tool-switch").forEach((box) => (box.checked = tools.includes(box.value)));
     const choice = settings.tool_choice || { type: "auto" };
     field("tool_choice").value = choice.type === "tool" ? "tool:" + choice.name : choice.type;
+    offerToolChoices();
     clearErrors();
+  }
+
+  // The tool-use choice only offers tools that are switched on; with none on it has nothing
+  // to choose, and a choice that names a tool switched off falls back to "the model decides".
+  function offerToolChoices() {
+    const on = new Set([...panel.querySelectorAll(".tool-switch:checked")].map((box) => box.value));
+    const select = field("tool_choice");
+    select.querySelectorAll('option[value^="tool:"]').forEach((option) => {
+      option.disabled = option.hidden = !on.has(option.value.slice(5));
+    });
+    select.disabled = on.size === 0;
+    if (select.selectedOptions[0]?.disabled) select.value = "auto";
   }
 
   function numberOf(name) {
@@ -324,6 +337,7 @@
     });
   }
   if (modelSelect) modelSelect.addEventListener("change", showModelLimits);
+  panel.querySelectorAll(".tool-switch").forEach((box) => box.addEventListener("change", offerToolChoices));
 
   // What chat.js asks before, and tells after, a send.
   document.addEventListener("chat:conversation-created", (event) => {

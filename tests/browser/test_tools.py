@@ -46,3 +46,21 @@ def test_a_tool_step_streams_in_open_and_folds_with_its_result(lang_page, sign_u
     expect(stored.locator("details.block.tool_use")).not_to_have_attribute("open", re.compile(".*"))
     open_settings(lang_page)
     expect(lang_page.locator('.tool-switch[value="calculator"]')).to_be_checked()
+
+
+def test_the_tool_use_choice_offers_only_the_tools_switched_on(lang_page, sign_up):
+    chat = ChatPage(sign_up(lang_page))
+    chat.wait_until_connected()
+    open_settings(lang_page)
+    choice = lang_page.locator("#setting-tool_choice")
+    expect(choice).to_be_disabled()  # no tool on: nothing to choose
+
+    lang_page.locator('.tool-switch[value="calculator"]').check()
+    expect(choice).to_be_enabled()
+    expect(choice.locator('option[value="tool:calculator"]')).to_be_enabled()
+    expect(choice.locator('option[value="tool:current_time"]')).to_be_disabled()
+    choice.select_option("tool:calculator")
+
+    lang_page.locator('.tool-switch[value="calculator"]').uncheck()
+    expect(choice).to_be_disabled()
+    expect(choice).to_have_value("auto")  # never a forced choice of a tool that is off
