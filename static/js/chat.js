@@ -121,7 +121,7 @@
     if (type === "text" && m.role === "user") {
       el.textContent = block.text || ""; // the user's own words are shown exactly as typed
     } else if (type === "text") {
-      el.innerHTML = renderMarkdown(block.text);
+      el.innerHTML = renderMarkdown(block.text, { streaming: m.status === "streaming" });
       addCopyButtons(el);
     } else if (type === "thinking") {
       el.querySelector(".inner").innerHTML = renderMarkdown(block.thinking);
