@@ -19,6 +19,18 @@ def amount(text: str | None) -> float:
     return float(match.group(1))
 
 
+MID_STREAM = """(reply) => ({
+    status: reply.dataset.status,
+    footer: reply.querySelector(".message-actions .live-cost")?.textContent,
+    header: document.getElementById("live-cost").textContent,
+    bar: document.querySelector("#quota-meter meter").value,
+    estimates: [
+        document.getElementById("live-cost").dataset.estimate,
+        reply.querySelector(".message-actions .live-cost")?.dataset.estimate,
+    ],
+})"""
+
+
 def meter_value(page: Page) -> float:
     """The quota meter's bar (new users have the default cost limit)."""
     return page.locator("#quota-meter meter").evaluate("(bar) => bar.value")
@@ -41,19 +53,16 @@ def test_the_cost_grows_while_a_reply_streams_and_the_charge_replaces_it(lang_pa
     expect(footer).to_contain_text(AMOUNT)
     early, early_bar = amount(footer.text_content()), meter_value(lang_page)
     ChatPage.wait_for_word(reply, "w90")
-    # Mid-stream: the reply is still being written and the estimate has grown with it.
-    mid_footer, mid_header, mid_bar = (
-        footer.text_content(),
-        header.text_content(),
-        meter_value(lang_page),
-    )
-    assert reply.get_attribute("data-status") == "streaming"
+    # Mid-stream, in one look at the page: the reply is still being written, and the estimate
+    # under it, beside the meter and in the meter's bar has grown with it.
+    mid = reply.evaluate(MID_STREAM)
+    assert mid["status"] == "streaming"
+    mid_footer, mid_header, mid_bar = mid["footer"], mid["header"], mid["bar"]
     assert amount(mid_footer) > early
     assert mid_bar > early_bar, "the quota meter's bar moves with the estimate"
     shown = AMOUNT.search(mid_header).group(0)
     assert mid_header == translated(lang_page, "This reply: about %(cost)s so far", shown)
-    assert header.get_attribute("data-estimate") == "true"
-    assert footer.get_attribute("data-estimate") == "true"
+    assert mid["estimates"] == ["true", "true"], "both say they are estimates"
 
     ChatPage.wait_for_status(reply, "complete")
     # The charge, to the hundredth of a cent, under the reply and beside the meter.
