@@ -4,6 +4,7 @@ import json
 from decimal import Decimal
 
 from accounts.money import decimal_text
+from accounts.pricing import PRICE_FIELDS, PriceList
 
 from .models import Attachment, Conversation, Message
 
@@ -61,10 +62,21 @@ def cost_text(cost: Decimal | None) -> str | None:
     return None if cost is None else decimal_text(cost)
 
 
+def live_prices(prices: PriceList, prompt_tokens: int) -> dict:
+    """A reply's `prices` (decision 91): the rates its call was admitted at, in dollars per
+    million tokens as decimal text, and the admission's estimate of its prompt in tokens, so a
+    page can price the reply while it streams."""
+    rates = prices.rates(prompt_tokens)
+    return {name: decimal_text(rates[name]) for name in PRICE_FIELDS} | {
+        "prompt_tokens": prompt_tokens
+    }
+
+
 def message_payload(message: Message, versions: dict | None = None) -> dict:
     """A message as frames and the page carry it. `versions`: its place among its siblings
-    (branches.Tree.versions); None for a message known to have none."""
-    return {
+    (branches.Tree.versions); None for a message known to have none. A reply just admitted
+    carries its `prices` (set by services._admit_reply), so its `message.created` does."""
+    payload = {
         "id": message.pk,
         "conversation": message.conversation_id,
         # Branches (decision 70): the message it follows, and its versions.
@@ -89,6 +101,10 @@ def message_payload(message: Message, versions: dict | None = None) -> dict:
         "max_tokens": message.max_tokens,
         "max_tokens_lowered": getattr(message, "max_tokens_lowered", False),
     }
+    prices = getattr(message, "admitted_prices", None)
+    if prices:
+        payload["prices"] = prices
+    return payload
 
 
 def error_frame(code: str, detail: str, client_id: str | None = None) -> dict:

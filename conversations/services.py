@@ -25,6 +25,7 @@ from .attachments import (
 )
 from .branches import Tree, messages_by_ids, tree_of
 from .errors import ChatError
+from .frames import live_prices
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
 from .secret_scan import refuse_if_secrets
@@ -196,6 +197,8 @@ def _admit_reply(user: User, model: CatalogModel, reply: Message) -> UpstreamCal
     )
     # The runner sends exactly this, without reading the conversation again.
     reply.upstream_request = request
+    # The hold's snapshot is these prices: the page prices the stream with them (decision 91).
+    reply.admitted_prices = live_prices(model.pricing(), admission.call.input_estimate)
     return admission.call
 
 

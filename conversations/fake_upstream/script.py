@@ -114,6 +114,8 @@ def _reply_text(d: dict[str, str], user_text: str) -> str:
         )
     if "tool" in d:
         return "Let me check the weather in Tokyo."
+    if "echo" in d:  # the question's own words, lines kept: tests script a reply's markdown
+        return _DIRECTIVE.sub("", user_text).strip() or "(nothing)"
     return _default_text(user_text)
 
 

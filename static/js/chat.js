@@ -50,6 +50,7 @@
   const FIELD = { text: "text", thinking: "thinking", tool_input: "partial_json", tool_result: "content" };
   const BLOCK_TYPE = { text: "text", thinking: "thinking", tool_input: "tool_use", tool_result: "tool_result" };
   const FOLDED = ["thinking", "tool_use", "tool_result"];
+  const liveCost = window.chatsiteLiveCost; // static/js/livecost.js: the cost while it streams
 
   let conversationId = state.conversation ? state.conversation.id : null;
   const messages = new Map();
@@ -121,7 +122,7 @@
     if (type === "text" && m.role === "user") {
       el.textContent = block.text || ""; // the user's own words are shown exactly as typed
     } else if (type === "text") {
-      el.innerHTML = renderMarkdown(block.text);
+      el.innerHTML = renderMarkdown(block.text, { streaming: m.status === "streaming" });
       addCopyButtons(el);
     } else if (type === "thinking") {
       el.querySelector(".inner").innerHTML = renderMarkdown(block.thinking);
@@ -341,6 +342,7 @@
       m.dirty.forEach((index) => renderBlock(m, index));
       m.dirty.clear();
       foldThinking(m);
+      liveCost?.update(m);
       scrollIfStuck();
     });
   }
@@ -413,6 +415,7 @@
         autosize();
       }
       const m = upsertMessage(payload);
+      liveCost?.start(m, payload);
       actions.answered(frame.client_id, m);
       updateComposer();
     },
@@ -447,7 +450,7 @@
       if (!m || payload.conversation !== conversationId) return;
       m.final = false;
       m.resyncing = true; // accept this payload whatever this tab showed before
-      upsertMessage(payload);
+      liveCost?.start(upsertMessage(payload), payload);
       messages.forEach((other) => other !== m && renderError(other));
       updateComposer();
     },
@@ -476,6 +479,7 @@
         content: frame.content || m.blocks,
         ...("cost" in frame ? { cost: frame.cost } : {}),
       });
+      liveCost?.settle(m);
       updateComposer();
       refreshSidebar();
       refreshMeter();

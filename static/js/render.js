@@ -21,10 +21,17 @@
     },
   });
 
+  // Math (static/js/math.js, with KaTeX): its MathML, and only that, passes the sanitizer.
+  const math = md && window.chatsiteMath && window.chatsiteMath.available() ? window.chatsiteMath : null;
+  if (math) md.use(math.plugin);
+  const SANITIZE = { USE_PROFILES: { html: true }, ...(math ? math.sanitize : {}) };
+
   // Sanitized HTML for markdown text. `publicLinks`: links on a public page are no
-  // endorsement and must not tell where they came from.
+  // endorsement and must not tell where they came from. `streaming`: the text is still being
+  // written (an unclosed $$ block is a formula on its way, shown as its source).
   function renderMarkdown(text, options) {
-    const html = window.DOMPurify.sanitize(md.render(text || ""), { USE_PROFILES: { html: true } });
+    const env = { streaming: Boolean(options && options.streaming) };
+    const html = window.DOMPurify.sanitize(md.render(text || "", env), SANITIZE);
     if (!(options && options.publicLinks)) return html;
     const holder = document.createElement("div");
     holder.innerHTML = html;
