@@ -154,6 +154,8 @@ async def test_an_export_with_attachments_tools_and_thinking_imports_into_anothe
     served = await as_bob.get(f"/attachments/{bob_image.pk}/")
     assert served.getvalue() == png(40, 30)
     assert copy.model == VARIANT and copy.settings == CALCULATOR and copy.title == source.title
+    imported_reply = await Message.objects.aget(conversation=copy, role="assistant")
+    assert reply.cost is not None and imported_reply.cost is None, "the charge stays alice's"
 
     # Bob's next turn: the imported thinking and tool step go as text, never as blocks (H18).
     socket = await ChatSocket.open(bob)
@@ -305,6 +307,20 @@ def test_a_second_conversation_that_fails_leaves_the_first_unstored_too(bob, set
     response = import_file(logged_in(bob), document(good, bad))
 
     assert response.status_code == 400 and "Conversation 2" in response.content.decode()
+    _nothing_stored(settings)
+
+
+def test_a_failure_while_storing_rolls_back_and_removes_the_files_it_wrote(
+    bob, settings, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(Attachment.objects, "bulk_create", broken)
+
+    with pytest.raises(RuntimeError):
+        import_file(logged_in(bob), document(_with_file("shot.png", png())))
+
     _nothing_stored(settings)
 
 
