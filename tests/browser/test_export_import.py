@@ -33,9 +33,13 @@ def test_a_member_exports_a_chat_and_another_imports_it(
     chat.wait_for_uploads(1)
     reply = chat.send("Plan the offsite !thinking !tokens=5")
     ChatPage.wait_for_status(reply, "complete")
-    chat.conversation_id()
-    owner.reload()  # the export menu belongs to a stored conversation's page
+    conversation_id = chat.conversation_id()
     answer = ChatPage.text_of(chat.replies.first)
+    # The new chat's menu appears with its links, without a reload.
+    expect(owner.locator("#chat-export")).to_be_visible()
+    expect(owner.locator("#export-json")).to_have_attribute(
+        "href", f"/c/{conversation_id}/export.json"
+    )
 
     owner.click("#chat-export summary")
     markdown = download(owner, "#export-md").decode()
