@@ -1,8 +1,8 @@
 """Conversations out of chatsite: our JSON format (docs/export-format.md) and Markdown.
 
 JSON carries every message of every branch with its parent link, so an import rebuilds the
-tree; Markdown is for reading and follows the visible branch (decision 88). Both stream one
-conversation at a time, so exporting all of an account never holds all of it in memory.
+tree; Markdown is for reading and follows the visible branch (decision 88). Both stream (JSON
+one message at a time), so exporting all of an account never holds all of it in memory.
 """
 
 import base64
@@ -82,14 +82,15 @@ def _message_entry(message: Message, number: dict[int, int]) -> dict:
     }
 
 
-def conversation_entry(conversation: Conversation) -> dict:
-    """One conversation of the file: its settings and every message, parents first."""
+def conversation_chunks(conversation: Conversation) -> Iterator[str]:
+    """One conversation of the file, its settings then one message at a time (a message's
+    attachments are read only when its turn comes), parents before their children."""
     messages = list(conversation.messages.order_by("id").prefetch_related("attachments"))
     # Ids in the file are 1, 2, 3…: the database's ids mean nothing elsewhere. Children are
     # newer than their parents, so by id every parent comes before its children.
     number = {m.pk: i for i, m in enumerate(messages, start=1)}
     preset = conversation.preset if conversation.preset_id else None
-    return {
+    head = {
         "title": conversation.title,
         "title_source": conversation.title_source,
         "model": conversation.model,
@@ -103,8 +104,12 @@ def conversation_entry(conversation: Conversation) -> dict:
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
         "leaf": number.get(conversation.leaf_id) if conversation.leaf_id else None,
-        "messages": [_message_entry(m, number) for m in messages],
     }
+    yield json.dumps(head, ensure_ascii=False)[:-1] + ', "messages": ['
+    for index, message in enumerate(messages):
+        entry = json.dumps(_message_entry(message, number), ensure_ascii=False)
+        yield ("," if index else "") + "\n" + entry
+    yield "]}"
 
 
 def _header() -> str:
@@ -115,12 +120,14 @@ def _header() -> str:
 def json_chunks(conversation_ids: list[int]) -> Iterator[str]:
     """The file, in pieces: the header, then one conversation at a time."""
     yield _header()
-    for index, pk in enumerate(conversation_ids):
+    first = True
+    for pk in conversation_ids:
         conversation = Conversation.objects.select_related("preset").filter(pk=pk).first()
         if conversation is None:  # deleted while the download ran
             continue
-        separator = "," if index else ""
-        yield separator + "\n" + json.dumps(conversation_entry(conversation), ensure_ascii=False)
+        yield ("\n" if first else ",\n")
+        first = False
+        yield from conversation_chunks(conversation)
     yield "\n]}\n"
 
 
