@@ -420,3 +420,16 @@ def test_the_chat_page_and_sidebar_link_the_exports_and_the_import(alice):
     assert 'href="/export/"' in page
     transfer = logged_in(alice).get("/export/").content.decode()
     assert "/export/all.json" in transfer and "/export/all.md" in transfer
+
+
+def test_a_conversation_deleted_while_the_download_runs_leaves_valid_json(alice):
+    kept = make_conversation(alice, title="Kept")
+    add_message(kept, "hello")
+    gone = make_conversation(alice, title="Gone")
+    chunks = exports.json_chunks([gone.pk, kept.pk])
+    head = next(chunks)
+    gone.delete()
+
+    exported = json.loads(head + "".join(chunks))
+
+    assert [c["title"] for c in exported["conversations"]] == ["Kept"]
