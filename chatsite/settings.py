@@ -324,6 +324,8 @@ ATTACHMENT_MAX_PDF_PAGES_PER_REQUEST = env.int("ATTACHMENT_MAX_PDF_PAGES_PER_REQ
 ATTACHMENT_MAX_REQUEST_BYTES = env.int("ATTACHMENT_MAX_REQUEST_BYTES", default=32_000_000)
 ATTACHMENT_UNSENT_HOURS = env.int("ATTACHMENT_UNSENT_HOURS", default=24)
 ATTACHMENT_MAX_UNSENT = env.int("ATTACHMENT_MAX_UNSENT", default=100)
+# The largest file the import takes (attachments come base64 inside it): read whole, then checked.
+CHAT_IMPORT_MAX_BYTES = env.int("CHAT_IMPORT_MAX_BYTES", default=64 * 1024 * 1024)
 
 # The team gateway (/v1/): per-key limits (0: none; a key's own figures override them), the
 # request size the Messages API allows, and what passes beyond its allow-lists (decision 65).

@@ -83,14 +83,22 @@ def store_file(user: User, name: object, data: bytes) -> Attachment:
         height=checked.height,
         pages=checked.pages,
     )
-    path = f"attachments/{user.pk}/{digest}"
-    if not default_storage.exists(path):
-        saved = default_storage.save(path, ContentFile(data))
-        if saved != path:  # a concurrent upload of the same bytes won: keep one copy
-            default_storage.delete(saved)
-    attachment.file.name = path
+    attachment.file.name, _written = write_file(user.pk, digest, data)
     attachment.save()
     return attachment
+
+
+def write_file(user_id: int, digest: str, data: bytes) -> tuple[str, bool]:
+    """Store `data` as the user's file of that digest unless it is there already; returns its
+    name and whether this call wrote it (an import removes what it wrote if it fails)."""
+    path = f"attachments/{user_id}/{digest}"
+    if default_storage.exists(path):
+        return path, False
+    saved = default_storage.save(path, ContentFile(data))
+    if saved != path:  # a concurrent upload of the same bytes won: keep one copy
+        default_storage.delete(saved)
+        return path, False
+    return path, True
 
 
 def register_url(user: User, url: object) -> Attachment:

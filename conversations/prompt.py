@@ -30,6 +30,8 @@ the replies that follow it.
 | H16  | a tool_use with no stored result (cut, stopped)      | nothing; a result alone: none  |
 | H17  | H15 pairs when the conversation has tools off now    | the pairs, with their tools'   |
 |      |                                                      | definitions and choice `none`  |
+| H18  | blocks an import brought (marked `imported`): tool   | tool steps as plain text in    |
+|      | steps, thinking (never signed)                       | the reply's text; thinking: H3 |
 
 Why: H1, a stopped reply is one the user chose to end and has read (decision 24). H2, a broken
 answer may stop mid-sentence, and the model would continue or imitate it. H3, thinking and tool
@@ -55,6 +57,8 @@ results (decision 78); the API wants them as the turns they were, so they are re
 in this reply's next round and in every later turn. H16, the API refuses a tool_use without
 its result and the reverse. H17, the API refuses tool blocks in a request that defines no
 tools; `tool_choice` `none` keeps the model from calling the tools it no longer has.
+H18, an imported conversation's tool calls were made elsewhere: their ids, tools and thinking
+signatures mean nothing to this API key, so the model reads what they did as text (decision 89).
 
 The conversation's system prompt goes as `system`, outside the history: a string, or, for a
 conversation started from a team preset, two text blocks, the team's prompt first and the
@@ -65,6 +69,7 @@ cache the prompt (decision 81): a marked system string goes as one text block.
 
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -100,12 +105,36 @@ def _history_blocks(message: Message, reads: _Reads = _Reads()) -> list[dict]:
         files = [block_for(a, reads.vision, reads.pdf) for a in stored]  # H9
         text = [b for b in message.content if b.get("type") == "text" and b.get("text")]  # H7
         return files + text
-    text = message.text.rstrip()  # H3: the model sees its earlier answers as text
+    text = _reply_text(message.content).rstrip()  # H3: its earlier answers as text
     return [{"type": "text", "text": text}] if text else []
 
 
+def _reply_text(content: list[dict]) -> str:
+    """A reply's text, with the tool steps an import brought written in place (H18)."""
+    results = {b.get("tool_use_id"): b for b in content if b.get("type") == "tool_result"}
+    parts = []
+    for block in content:
+        if block.get("type") == "text":
+            parts.append(block.get("text", ""))
+        elif block.get("type") == "tool_use" and block.get("imported"):
+            parts.append(imported_step_text(block, results.get(block.get("id"))))
+    return "".join(parts)
+
+
+def imported_step_text(use: dict, result: dict | None) -> str:
+    """An imported tool call and its result as plain text (H18)."""
+    text = f"\n\n[Tool call {use.get('name')}: {json.dumps(use.get('input'), ensure_ascii=False)}]"
+    if result is not None:
+        content = result.get("content")
+        if isinstance(content, list):
+            content = "\n".join(b.get("text", "") for b in content if isinstance(b, dict))
+        label = "Tool error" if result.get("is_error") else "Tool result"
+        text += f"\n[{label}: {content}]"
+    return text + "\n\n"
+
+
 def _has_tool_steps(message: Message) -> bool:
-    return any(b.get("type") == "tool_result" for b in message.content)
+    return any(b.get("type") == "tool_result" and not b.get("imported") for b in message.content)
 
 
 def reply_turns(content: list[dict], *, thinking: bool = False) -> list[tuple[str, list[dict]]]:
@@ -114,8 +143,13 @@ def reply_turns(content: list[dict], *, thinking: bool = False) -> list[tuple[st
     answered = {b.get("tool_use_id") for b in content if b.get("type") == "tool_result"}
     asked = {b.get("id") for b in content if b.get("type") == "tool_use"}
     turns: list[tuple[str, list[dict]]] = []
+    results = {b.get("tool_use_id"): b for b in content if b.get("type") == "tool_result"}
     for block in content:
         kind = block.get("type")
+        if block.get("imported"):  # H18: never a block of its own
+            if kind != "tool_use":
+                continue
+            kind, block = "text", {"text": imported_step_text(block, results.get(block.get("id")))}
         if kind == "text" and block.get("text"):
             sent = {"type": "text", "text": block["text"]}
         elif kind == "thinking" and thinking and block.get("signature"):

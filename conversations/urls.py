@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import attachment_views, settings_views, share_views, views
+from . import attachment_views, export_views, settings_views, share_views, views
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -35,4 +35,17 @@ urlpatterns += [
     path("shares/", share_views.share_list, name="shares"),
     path("shares/<int:pk>/update/", share_views.update_share, name="update_share"),
     path("shares/<int:pk>/revoke/", share_views.revoke_share, name="revoke_share"),
+]
+
+# Export and import (conversations/export_views.py).
+
+urlpatterns += [
+    path(
+        "c/<int:pk>/export.<str:extension>",
+        export_views.export_conversation,
+        name="export_conversation",
+    ),
+    path("export/", export_views.transfer, name="transfer"),
+    path("export/all.<str:extension>", export_views.export_all, name="export_all"),
+    path("staff/users/<int:user_id>/export.json", export_views.export_user, name="export_user"),
 ]
