@@ -8,6 +8,15 @@
   const results = document.getElementById("search-results");
 
   if (input && results) {
+    // Emptying the box while typing clears the results; only a submitted empty search asks
+    // the server, which says what to type.
+    input.form.addEventListener("htmx:beforeRequest", (event) => {
+      const trigger = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
+      if (!input.value.trim() && trigger && trigger.type === "input") {
+        event.preventDefault();
+        results.replaceChildren();
+      }
+    });
     input.addEventListener("keydown", (event) => {
       if (event.key !== "Escape" || event.isComposing || event.keyCode === 229) return;
       if (!input.value && !results.childElementCount) return; // let Escape reach the page

@@ -42,6 +42,13 @@ def test_search_finds_a_phrase_marks_it_and_opens_the_message(lang_page, sign_up
     expect(target).to_contain_text("天気を教え")
     expect(target).to_be_in_viewport()
 
+    box.fill("night")
+    expect(hits).to_have_count(1)
+    box.fill("")
+    expect(page.locator("#search-results")).to_be_empty()
+    box.press("Enter")
+    expect(page.locator("#search-results .search-message")).to_be_visible()
+
     box.fill("zebra crossing")
     expect(page.locator("#search-results .search-message")).to_be_visible()
     expect(hits).to_have_count(0)

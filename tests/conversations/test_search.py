@@ -191,6 +191,19 @@ def test_the_search_text_follows_the_content_however_it_is_written(make_user):
     assert Message.objects.get(pk=made.pk).search_text == "bulk updated"
 
 
+def test_a_conversation_continued_from_a_shared_link_is_found_by_its_new_owner(make_user):
+    from conversations import shares
+
+    alice, bob = make_user("alice"), make_user("bob")
+    conversation = make_conversation(alice, "Birds")
+    add_message(conversation, "a parliament of owls")
+    share = shares.create_share(alice, conversation.pk)
+
+    copy = shares.fork_share(bob, share)
+
+    assert hits(search.search_page(bob.pk, "parliament of owls")) == [copy.pk]
+
+
 def test_the_chat_tool_and_the_page_share_one_search(make_user):
     alice = make_user("alice")
     add_message(make_conversation(alice, "x"), "a murmuration of starlings")
