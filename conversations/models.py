@@ -13,6 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import MoneyField
 from accounts.pricing import SNAPSHOT_FIELDS, PriceList
 
+from .search_text import search_text_of
+
 
 class Conversation(models.Model):
     class TitleSource(models.TextChoices):
@@ -80,6 +82,24 @@ class Conversation(models.Model):
         return self.title or str(_("New chat"))
 
 
+class MessageQuerySet(models.QuerySet):
+    """Bulk writes keep `search_text` in step with `content`, as `Message.save` does."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for message in objs:
+            message.search_text = search_text_of(message.content)
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        if "content" in fields:
+            objs = list(objs)
+            for message in objs:
+                message.search_text = search_text_of(message.content)
+            fields = [*fields, "search_text"]
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+
 class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user", _("user")
@@ -136,6 +156,11 @@ class Message(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # Its visible words, normalised, for search (decision 84): written with `content` by
+    # save(), the bulk writes and the streaming checkpoint; a pg_trgm index on PostgreSQL.
+    search_text = models.TextField(_("search text"), blank=True, default="", editable=False)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("message")
@@ -152,6 +177,14 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "content" in update_fields:
+            self.search_text = search_text_of(self.content)
+            if update_fields is not None:
+                kwargs["update_fields"] = [*update_fields, "search_text"]
+        super().save(*args, **kwargs)
 
     @property
     def text(self) -> str:

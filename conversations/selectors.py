@@ -1,8 +1,5 @@
 """Read queries used by several views and the consumer: the one place the per-user scope lives."""
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -13,6 +10,7 @@ from accounts.models import Quota, User
 from . import chat_settings
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message, Preset
+from .search import SearchHit, search_page
 
 
 def conversations_for(user: User) -> QuerySet[Conversation]:
@@ -143,66 +141,11 @@ def quota_cut_of(message_id: int) -> bool:
     return bool(getattr(mark_quota_cuts([message])[0], "max_tokens_lowered", False))
 
 
-SEARCH_SCAN_MESSAGES = 5000  # newest messages read per search: a bound, not a full-text index
-SEARCH_EXCERPT_CHARS = 160
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One conversation matching a search, with where it matched."""
-
-    conversation_id: int
-    title: str
-    excerpt: str
-    updated_at: datetime
-
-    def as_dict(self) -> dict:
-        return {
-            "conversation": self.conversation_id,
-            "title": self.title,
-            "excerpt": self.excerpt,
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-
-def _excerpt(text: str, at: int, length: int) -> str:
-    start = max(0, at - SEARCH_EXCERPT_CHARS // 3)
-    piece = " ".join(text[start : start + SEARCH_EXCERPT_CHARS].split())
-    return ("…" if start else "") + piece
-
-
 def search_conversations(user_id: int, query: str, limit: int = 20) -> list[SearchHit]:
     """The user's own conversations whose title or message text holds `query` (any case),
-    newest activity first: the one search the tools and the sidebar's search use.
-
-    Message text is matched in Python over the newest SEARCH_SCAN_MESSAGES messages: JSON
-    content is stored escaped on SQLite, so a database text match would miss Japanese.
-    """
-    needle = " ".join(query.split()).casefold()
-    if not needle:
+    newest activity first: the one search the tools and the sidebar's search use
+    (conversations/search.py pages it; decision 84). An empty query finds nothing; a query
+    over search.MAX_QUERY_CHARS raises search.SearchError."""
+    if not " ".join(query.split()):
         return []
-    hits: dict[int, SearchHit] = {}
-    for conversation in Conversation.objects.filter(user_id=user_id, title__icontains=needle):
-        hits[conversation.pk] = SearchHit(
-            conversation.pk, conversation.title, conversation.title, conversation.updated_at
-        )
-    messages = (
-        Message.objects.filter(conversation__user_id=user_id)
-        .select_related("conversation")
-        .order_by("-id")[:SEARCH_SCAN_MESSAGES]
-    )
-    for message in messages:
-        if message.conversation_id in hits:
-            continue
-        text = message.text
-        at = text.casefold().find(needle)
-        if at >= 0:
-            conversation = message.conversation
-            hits[conversation.pk] = SearchHit(
-                conversation.pk,
-                conversation.title,
-                _excerpt(text, at, len(needle)),
-                conversation.updated_at,
-            )
-    ordered = sorted(hits.values(), key=lambda h: (h.updated_at, h.conversation_id), reverse=True)
-    return ordered[:limit]
+    return search_page(user_id, query, per_page=limit).hits

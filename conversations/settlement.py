@@ -17,6 +17,7 @@ from accounts.usage import USAGE_FIELDS
 
 from . import call_log
 from .models import Conversation, Message
+from .search_text import search_text_of
 
 log = logging.getLogger(__name__)
 FINAL_FIELDS = [
@@ -60,7 +61,11 @@ def checkpoint_replies(batch: list[ReplyCheckpoint], idle: list[int] = ()) -> li
         for reply in batch:
             streaming = Message.objects.filter(pk=reply.message_id, status=Message.Status.STREAMING)
             stored = streaming.update(
-                content=reply.content, seq=reply.seq, usage=reply.usage, heartbeat_at=now
+                content=reply.content,
+                search_text=search_text_of(reply.content),  # search finds partial replies
+                seq=reply.seq,
+                usage=reply.usage,
+                heartbeat_at=now,
             )
             if not stored:
                 gone.append(reply.message_id)

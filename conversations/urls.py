@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import attachment_views, export_views, settings_views, share_views, views
+from . import attachment_views, export_views, search_views, settings_views, share_views, views
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("c/<int:pk>/delete/", views.delete, name="delete"),
     path("c/<int:pk>/m/<int:message_id>/code/", views.get_code, name="get_code"),
     path("sidebar/", views.sidebar, name="sidebar"),
+    path("search/", search_views.search, name="search"),
     path("meter/", views.usage_meter, name="usage_meter"),
     path("attachments/", attachment_views.upload, name="attachment_upload"),
     path("attachments/<int:pk>/", attachment_views.attachment_file, name="attachment"),

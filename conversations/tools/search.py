@@ -3,6 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 
 from .. import selectors
+from ..search import SearchError
 from .registry import ToolContext, ToolInputError
 
 MAX_RESULTS = 10
@@ -26,7 +27,10 @@ class ConversationSearch:
         query = arguments.get("query")
         if not isinstance(query, str) or not query.strip():
             raise ToolInputError("The query must be a non-empty text.")
-        hits = selectors.search_conversations(context.user_id, query, limit=MAX_RESULTS)
+        try:
+            hits = selectors.search_conversations(context.user_id, query, limit=MAX_RESULTS)
+        except SearchError as exc:
+            raise ToolInputError(str(exc)) from None
         return {"query": query, "results": [hit.as_dict() for hit in hits]}
 
 
