@@ -66,6 +66,7 @@
   function closingDollar(src, from) {
     for (let i = from; i < src.length; i++) {
       if (src[i] === "\\") i += 1;
+      else if (src[i] === "$" && src[i + 1] === "$") i += 1; // a $$ is display math's, never $…$'s end
       else if (src[i] === "$" && !isSpace(src[i - 1]) && !isDigit(src[i + 1] || "")) return i;
     }
     return -1;

@@ -123,6 +123,16 @@ def test_dollars_that_are_not_math_stay_text(page, sign_up, text):
     assert "<math" not in html
 
 
+def test_money_before_display_math_in_the_same_paragraph_stays_money(page, sign_up):
+    # Found by hand: the second dollar of "$$" closed "$5 and $10. $", an error shown as source,
+    # and the display formula after it was left as text.
+    ChatPage(sign_up(page)).wait_until_connected()
+    html = page.evaluate(RENDER, ["It costs $5 and $10. $$x^2 + 1$$ and so on.", {}])
+    assert "math-source" not in html
+    assert html.count("<math") == 1 and 'display="block"' in html
+    assert "$5 and $10." in html
+
+
 def test_invalid_tex_falls_back_to_its_source_and_a_stray_dollar_pair_to_text(page, sign_up):
     ChatPage(sign_up(page)).wait_until_connected()
     broken = page.evaluate(RENDER, ["Broken $\\frac{1}{$ here.", {}])
