@@ -19,7 +19,7 @@ from .money import decimal_text, usd
 from .usage import USAGE_FIELDS
 
 WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 72, 12, 16, 36  # room for value labels left and day labels below
+LEFT, RIGHT, TOP, BOTTOM = 72, 12, 28, 36  # room for value labels left and day labels below
 # A chart of more days than this shows the last MAX_DAYS of its range: a bar under a few
 # pixels says nothing and a year of them is a blur.
 MAX_DAYS = 92
