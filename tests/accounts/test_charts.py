@@ -4,6 +4,7 @@ admin report, drawn as SVG without a style attribute (decision 92)."""
 import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -17,6 +18,7 @@ from accounts import charts
 from accounts.models import LedgerEntry
 from accounts.pricing import caching_saved
 from accounts.reports import caching_savings, caching_savings_by_day
+from tests.pg import ROOT, is_postgresql_run, pytest_on_postgresql
 
 HAIKU = "claude-haiku-4-5-20251001"
 SONNET = "claude-sonnet-4-5-20250929"
@@ -273,3 +275,15 @@ def test_the_databases_savings_sum_equals_the_python_formula(make_user, rates):
     expected = sum((caching_saved(usage, exact) for usage in usages), Decimal(0))
     assert caching_savings(user=kim) == expected
     assert caching_savings_by_day(user=kim) == {days_ago(0): expected}
+
+
+def test_the_charts_and_the_savings_sum_on_postgresql():
+    """This module's database tests again on PostgreSQL: the savings read JSON prices in SQL,
+    and days are truncated in the database's own time zone functions."""
+    if is_postgresql_run():
+        return  # this is the PostgreSQL run itself
+    module = str(Path(__file__).relative_to(ROOT))
+    done = pytest_on_postgresql(module, "-k", "not postgresql")
+    assert done.returncode == 0, f"the PostgreSQL run failed:\n{done.stdout}\n{done.stderr}"
+    ran = re.search(r"(\d+) passed", done.stdout)
+    assert ran and int(ran.group(1)) >= 17, done.stdout
