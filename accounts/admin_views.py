@@ -22,7 +22,6 @@ from .reports import (
     CSV_COLUMNS,
     EARLIEST_DAY,
     LATEST_DAY,
-    caching_savings_by_day,
     csv_rows,
     is_report_day,
     totals,
@@ -106,10 +105,11 @@ def usage_report(request: HttpRequest) -> HttpResponse:
         rows = usage_rows(since=since, until=until, by=(filters["group_by"],))
         if request.GET.get("format") == "csv":
             return csv_response(rows, filters)
-        savings = caching_savings_by_day(since=since, until=until)
-        saved = sum(savings.values(), Decimal(0))
-        chart_rows = usage_rows(since=since, until=until, by=("day", "model"))
-        charts = usage_charts(chart_rows, savings, since=since, until=until)
+        by_day_and_model = usage_rows(
+            since=since, until=until, by=("day", "model"), with_savings=True
+        )
+        saved = sum((row["caching_saved"] for row in by_day_and_model), Decimal(0))
+        charts = usage_charts(by_day_and_model, since=since, until=until)
     # <meter> needs no style attribute, so the chart works under style-src 'self'. Its
     # attributes take plain numbers, never localized ones.
     max_cost = max((row["cost_usd"] for row in rows), default=Decimal(0)) or Decimal(1)

@@ -216,15 +216,14 @@ def tokens_text(value: Number) -> str:
 
 
 def usage_charts(
-    rows: Iterable[dict],
-    savings: Mapping[date, Decimal],
-    *,
-    since: date | None = None,
-    until: date | None = None,
+    rows: Iterable[dict], *, since: date | None = None, until: date | None = None
 ) -> list[BarChart]:
     """Spend and tokens per day by model, and what caching saved per day, from `usage_rows`
-    grouped by ("day", "model") and `caching_savings_by_day` over the same range."""
+    grouped by ("day", "model") with savings, over the range `since` to `until`."""
     rows = list(rows)
+    savings: dict[date, Decimal] = {}
+    for row in rows:
+        savings[row["day"]] = savings.get(row["day"], Decimal(0)) + row["caching_saved"]
     every_day = chart_days(since, until, [*(row["day"] for row in rows), *savings])
     seen_from = min([row["day"] for row in rows] + list(savings), default=None)
     truncated = bool(every_day) and seen_from is not None and seen_from < every_day[0]

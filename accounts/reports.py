@@ -57,8 +57,12 @@ def _group_expressions() -> dict:
     }
 
 
-def _sums() -> dict:
+def _sums(with_savings: bool) -> dict:
+    # The savings come first: the sums below take the usage fields' names, and an F() after
+    # them would read the sum, not the charge's own count.
+    sums = {"saved_picodollars": Sum(_saved_picodollars())} if with_savings else {}
     return {
+        **sums,
         "calls": Count("id"),
         **{field: Sum(field) for field in USAGE_FIELDS},
         "cost_usd": Sum("cost"),
@@ -70,6 +74,8 @@ def _clean_row(row: dict) -> dict:
     for field in USAGE_FIELDS:
         row[field] = row[field] or 0
     row["cost_usd"] = row["cost_usd"] if row["cost_usd"] is not None else Decimal(0)
+    if "saved_picodollars" in row:
+        row["caching_saved"] = Decimal(row.pop("saved_picodollars") or 0) / MoneyField.SCALE
     return row
 
 
@@ -79,12 +85,14 @@ def usage_rows(
     since: date | None = None,
     until: date | None = None,
     by: tuple[str, ...] = ("user", "model"),
+    with_savings: bool = False,
 ) -> list[dict]:
     """Charges summed per group, sorted by the group keys, in one query.
 
     `since` and `until` are inclusive local calendar dates within `EARLIEST_DAY` and
     `LATEST_DAY` (callers check them first and say so to the user). Holds, releases, grants and
-    adjustments are bookkeeping, not usage, so only charges count.
+    adjustments are bookkeeping, not usage, so only charges count. `with_savings` adds
+    `caching_saved`, what caching saved on the group's charges (`caching_savings`).
     """
     unknown = [key for key in by if key not in GROUP_KEYS]
     if unknown or len(set(by)) != len(by):
@@ -94,14 +102,14 @@ def usage_rows(
             raise ValueError(f"{day} is not between {EARLIEST_DAY} and {LATEST_DAY}")
     charges = _charges(user, since, until)
     if not by:
-        total = _clean_row(charges.aggregate(**_sums()))
+        total = _clean_row(charges.aggregate(**_sums(with_savings)))
         return [total] if total["calls"] else []
     expressions = _group_expressions()
     aliases = [expressions[key][0] for key in by]
     grouped = (
         charges.annotate(**{expressions[key][0]: expressions[key][1] for key in by})
         .values(*aliases)
-        .annotate(**_sums())
+        .annotate(**_sums(with_savings))
         .order_by(*aliases)
     )
     rows = []
@@ -139,21 +147,6 @@ def caching_savings(
     return Decimal(picodollars["saved"] or 0) / MoneyField.SCALE
 
 
-def caching_savings_by_day(
-    *, user: User | str | None = None, since: date | None = None, until: date | None = None
-) -> dict[date, Decimal]:
-    """`caching_savings` per local day, for the days that had a charge with cache figures."""
-    day = TruncDate("created_at", tzinfo=timezone.get_current_timezone())
-    grouped = (
-        _cached_charges(user, since, until)
-        .annotate(r_day=day)
-        .values("r_day")
-        .annotate(saved=Sum(_saved_picodollars()))
-        .order_by("r_day")
-    )
-    return {row["r_day"]: Decimal(row["saved"] or 0) / MoneyField.SCALE for row in grouped}
-
-
 def _cached_charges(user: User | str | None, since: date | None, until: date | None) -> QuerySet:
     return _charges(user, since, until).filter(
         Q(cache_read_input_tokens__gt=0) | Q(cache_creation_input_tokens__gt=0)
@@ -177,6 +170,20 @@ def _saved_picodollars() -> ExpressionWrapper:
     read = F("cache_read_input_tokens") * (rate_in - rate_read)
     written = F("cache_creation_input_tokens") * (rate_write - rate_in)
     return ExpressionWrapper(read - written, output_field=BigIntegerField())
+
+
+def regroup(rows: Iterable[dict], key: str) -> list[dict]:
+    """Rows of `usage_rows` summed again by one of their keys ("day" or "model" of a
+    day-and-model report), sorted by it: in Python, as a second query would read the period's
+    charges again (on SQLite each row's local day is a Python function call)."""
+    fields = [*SUM_FIELDS, "caching_saved"]
+    grouped: dict = {}
+    for row in rows:
+        into = grouped.setdefault(row[key], {key: row[key]})
+        for field in fields:
+            if field in row:
+                into[field] = into.get(field, 0) + row[field]
+    return [grouped[value] for value in sorted(grouped)]
 
 
 def source_label(source: str | None) -> str:

@@ -50,18 +50,19 @@ def usage(request: HttpRequest) -> HttpResponse:
     current = ledger.balance(request.user)
     since = current.starts_at.date() if current.starts_at else None
     by_key = reports.usage_rows(user=request.user, since=since, by=("api_key",))
-    by_day = reports.usage_rows(user=request.user, since=since, by=("day",))
-    chart_rows = reports.usage_rows(user=request.user, since=since, by=("day", "model"))
-    savings = reports.caching_savings_by_day(user=request.user, since=since)
+    # One scan of the period's charges serves the charts and the tables by model and by day.
+    by_day_and_model = reports.usage_rows(
+        user=request.user, since=since, by=("day", "model"), with_savings=True
+    )
     context = {
         "balance": current,
-        "by_model": reports.usage_rows(user=request.user, since=since, by=("model",)),
+        "by_model": reports.regroup(by_day_and_model, "model"),
         "by_source": reports.usage_rows(user=request.user, since=since, by=("source",)),
         # Only when a personal key was used: otherwise one row saying "the chat" says nothing.
         "by_key": by_key if any(row["api_key"] for row in by_key) else [],
-        "by_day": by_day,
-        "charts": charts.usage_charts(chart_rows, savings, since=since, until=timezone.localdate()),
-        "caching_saved": sum(savings.values(), Decimal(0)),
+        "by_day": reports.regroup(by_day_and_model, "day"),
+        "charts": charts.usage_charts(by_day_and_model, since=since, until=timezone.localdate()),
+        "caching_saved": sum((row["caching_saved"] for row in by_day_and_model), Decimal(0)),
         "recent": LedgerEntry.objects.filter(user=request.user).exclude(
             kind__in=[LedgerEntry.Kind.HOLD, LedgerEntry.Kind.RELEASE]
         )[:RECENT_ENTRIES],

@@ -17,7 +17,7 @@ from django.utils.formats import date_format
 from accounts import charts
 from accounts.models import LedgerEntry
 from accounts.pricing import caching_saved
-from accounts.reports import caching_savings, caching_savings_by_day
+from accounts.reports import caching_savings, regroup, usage_rows
 from tests.pg import ROOT, is_postgresql_run, pytest_on_postgresql
 
 HAIKU = "claude-haiku-4-5-20251001"
@@ -274,7 +274,18 @@ def test_the_databases_savings_sum_equals_the_python_formula(make_user, rates):
     exact = {name: str(rate) for name, rate in rates.items()}
     expected = sum((caching_saved(usage, exact) for usage in usages), Decimal(0))
     assert caching_savings(user=kim) == expected
-    assert caching_savings_by_day(user=kim) == {days_ago(0): expected}
+    [today] = usage_rows(user=kim, by=("day",), with_savings=True)
+    assert today["caching_saved"] == expected
+
+
+def test_tables_regrouped_from_days_and_models_equal_their_own_queries(make_user):
+    kim = make_user("kim")
+    for n, model in enumerate([HAIKU, SONNET, HAIKU, "", SONNET]):
+        charge(kim, days_ago(n % 3), model, cost=f"0.0{n + 1}", input_tokens=n, output_tokens=7)
+    both = usage_rows(user=kim, by=("day", "model"))
+
+    for key in ("day", "model"):
+        assert regroup(both, key) == usage_rows(user=kim, by=(key,))
 
 
 def test_the_charts_and_the_savings_sum_on_postgresql():

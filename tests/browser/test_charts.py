@@ -8,12 +8,22 @@ from django.utils import timezone, translation
 from playwright.sync_api import Page, expect
 
 from .conftest import ARTIFACTS, _manage, _sign_up, unique_username
+from .test_turns import screenshot_dir
 
 pytestmark = pytest.mark.browser
 
 HAIKU = "claude-haiku-4-5-20251001"
 SONNET = "claude-sonnet-4-5-20250929"
 DAYS = 6
+# The README's pictures (docs/screenshots/ with UPDATE_SCREENSHOTS=1); the others stay in
+# test-artifacts/.
+README_PICTURES = {
+    "charts-en-light",
+    "charts-ja-dark",
+    "admin-report-en-1280-dark",
+    "admin-report-ja-375-light",
+    "admin-users-en-1280-light",
+}
 LANGS = {"en": {}, "ja": {"locale": "ja-JP", "extra_http_headers": {"Accept-Language": "ja"}}}
 
 
@@ -66,6 +76,11 @@ WIDE_ELEMENTS = """() => {
 }"""
 
 
+def picture(name: str) -> str:
+    folder = screenshot_dir(ARTIFACTS) if name in README_PICTURES else ARTIFACTS
+    return str(folder / f"{name}.png")
+
+
 def no_page_overflow(page: Page) -> None:
     sizes = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
@@ -106,8 +121,7 @@ def test_the_usage_page_charts_a_week_in_light_and_dark(new_context, member, lan
         if lang == "ja":
             expect(bar.locator("title")).to_contain_text(f"{yesterday.month}月{yesterday.day}日")
         fills[scheme] = fill_of(page, "#chart-spend rect.chart-series-0")
-        page.locator("#chart-spend").screenshot(path=str(ARTIFACTS / f"chart-{lang}-{scheme}.png"))
-        page.screenshot(path=str(ARTIFACTS / f"usage-{lang}-{scheme}.png"), full_page=True)
+        page.locator("section.charts").screenshot(path=picture(f"charts-{lang}-{scheme}"))
     # Dark mode is a palette swap: the same class draws another colour.
     assert fills["light"] != fills["dark"]
 
@@ -129,7 +143,7 @@ def test_the_usage_page_fits_a_phone_and_opens_its_charts_on_the_latest_days(
     assert (
         scroller["x"] <= box["x"] and box["x"] + box["width"] <= scroller["x"] + scroller["width"]
     )
-    page.locator("#chart-spend").screenshot(path=str(ARTIFACTS / f"chart-phone-{lang}.png"))
+    page.locator("#chart-spend").screenshot(path=picture(f"chart-phone-{lang}"))
 
 
 def test_a_member_without_usage_reads_no_usage_yet(new_context, first_account):
@@ -160,12 +174,10 @@ def test_the_admins_users_list_and_usage_report_fit_the_window(
     page.goto("/admin/accounts/user/")
     expect(page.locator("#result_list")).to_be_visible()
     no_page_overflow(page)
-    page.screenshot(path=str(ARTIFACTS / f"admin-users-{lang}-{width}-{scheme}.png"))
+    page.screenshot(path=picture(f"admin-users-{lang}-{width}-{scheme}"))
 
     page.goto("/admin/reports/usage/?group_by=model")
     expect(page.locator("#usage-report")).to_be_visible()
     expect(page.locator("#chart-spend rect.chart-bar")).not_to_have_count(0)
     no_page_overflow(page)
-    page.screenshot(
-        path=str(ARTIFACTS / f"admin-report-{lang}-{width}-{scheme}.png"), full_page=True
-    )
+    page.screenshot(path=picture(f"admin-report-{lang}-{width}-{scheme}"), full_page=True)
