@@ -98,8 +98,13 @@ def fill_of(page: Page, selector: str) -> str:
 def test_the_usage_page_charts_a_week_in_light_and_dark(new_context, member, lang):
     fills = {}
     for scheme in ("light", "dark"):
+        # Tall enough for the three charts: the page scrolls inside .page, which would clip
+        # a picture of them.
         context = new_context(
-            storage_state=member["storage_state"], color_scheme=scheme, **LANGS[lang]
+            storage_state=member["storage_state"],
+            color_scheme=scheme,
+            viewport={"width": 1100, "height": 1900},
+            **LANGS[lang],
         )
         page = context.new_page()
         page.goto("/accounts/usage/")
