@@ -186,3 +186,21 @@ def test_the_admins_users_list_and_usage_report_fit_the_window(
     expect(page.locator("#chart-spend rect.chart-bar")).not_to_have_count(0)
     no_page_overflow(page)
     page.screenshot(path=picture(f"admin-report-{lang}-{width}-{scheme}"), full_page=True)
+
+
+def test_the_admins_theme_switch_recolours_the_admin_and_its_charts(
+    new_context, first_account, member
+):
+    context = new_context(storage_state=first_account["storage_state"], color_scheme="dark")
+    page = context.new_page()
+    page.goto("/admin/reports/usage/?group_by=model")
+    bar = "#chart-spend rect.chart-series-0"
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    dark = (fill_of(page, bar), page.evaluate(background))
+
+    # What the admin's toggle does (theme.js): the page's choice wins over the system's.
+    page.evaluate("() => { document.documentElement.dataset.theme = 'light'; }")
+
+    light = (fill_of(page, bar), page.evaluate(background))
+    assert light[1] == "rgb(255, 255, 255)"
+    assert dark[0] != light[0] and dark[1] != light[1]
