@@ -135,7 +135,10 @@ def bar_chart(
         return chart
     high = max(Decimal(0), *(_stack(shown, day, names, positive=True) for day in days))
     low = min(Decimal(0), *(-_stack(shown, day, names, positive=False) for day in days))
-    step = max(nice_step(high - low), least_step)
+    step = nice_step(high - low)
+    if least_step:
+        # Whole tokens: a step of 2.5 would label 2 and 5 as "2" and "5" but draw 2.5 and 5.
+        step = _ceil_to(step, least_step)
     top = _ceil_to(high, step)
     bottom = -_ceil_to(-low, step)
     height = chart.plot_bottom - chart.plot_top
@@ -143,11 +146,7 @@ def bar_chart(
     def y_of(value: Number) -> float:
         return chart.plot_top + float((top - Decimal(value)) / (top - bottom)) * height
 
-    tick = bottom
-    while tick <= top:
-        chart.value_ticks.append(Tick(_coordinate(y_of(tick)), fmt(tick)))
-        tick += step
-    chart.baseline = _coordinate(y_of(0))
+    _value_ticks(chart, bottom, top, step, y_of, fmt)
     slot = (chart.plot_right - chart.plot_left) / len(days)
     every = -(-len(days) // DAY_LABELS)
     for n, day in enumerate(days):
@@ -160,6 +159,14 @@ def bar_chart(
             total = sum((shown.get((day, name), 0) for name in names), Decimal(0))
             chart.table.append({"day": day, "cells": row, "total": fmt(total)})
     return chart
+
+
+def _value_ticks(chart: BarChart, bottom, top, step, y_of, fmt) -> None:
+    tick = bottom
+    while tick <= top:
+        chart.value_ticks.append(Tick(_coordinate(y_of(tick)), fmt(tick)))
+        tick += step
+    chart.baseline = _coordinate(y_of(0))
 
 
 def _stack(shown: Mapping, day: date, names: list[str], *, positive: bool) -> Decimal:

@@ -249,6 +249,38 @@ def test_value_ticks_are_round_and_reach_the_tallest_bar():
     assert top == pytest.approx(28 + 196 * (0.2 / 1.5), abs=0.1)
 
 
+def test_token_ticks_are_whole_numbers():
+    day = date(2026, 3, 2)
+    chart = charts.bar_chart(
+        key="tokens",
+        title="Tokens",
+        unit="Tokens",
+        days=[day],
+        values={(day, HAIKU): 9},
+        fmt=str,
+        least_step=Decimal(1),
+    )
+
+    assert [tick.label for tick in chart.value_ticks] == ["0", "3", "6", "9"]
+
+
+def test_negative_savings_hang_below_the_axis():
+    day, other = date(2026, 3, 2), date(2026, 3, 3)
+    chart = charts.bar_chart(
+        key="caching",
+        title="Saved",
+        unit="USD",
+        days=[day, other],
+        values={(day, "saved"): Decimal("-0.5"), (other, "saved"): Decimal("1")},
+        fmt=str,
+    )
+
+    below, above = chart.bars
+    assert chart.value_ticks[0].label == "-0.5"
+    assert float(below.y) == pytest.approx(float(chart.baseline), abs=0.1)
+    assert float(above.y) + float(above.height) == pytest.approx(float(chart.baseline), abs=0.1)
+
+
 @pytest.mark.parametrize(
     "rates",
     [
