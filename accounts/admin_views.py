@@ -1,5 +1,5 @@
-"""The admin usage report: charges by user, model, day, source or API key, with a CSS-free
-bar chart and CSV."""
+"""The admin usage report: charges by user, model, day, source or API key, with charts of the
+range per day (accounts/charts.py) and CSV."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -15,13 +15,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
+from .charts import usage_charts
 from .exports import csv_download
 from .money import decimal_text
 from .reports import (
     CSV_COLUMNS,
     EARLIEST_DAY,
     LATEST_DAY,
-    caching_savings,
     csv_rows,
     is_report_day,
     totals,
@@ -98,13 +98,18 @@ def usage_report(request: HttpRequest) -> HttpResponse:
     given = any(name in request.GET for name in UsageReportForm.base_fields)
     form = UsageReportForm({**defaults, **request.GET.dict()} if given else defaults)
     rows: list[dict] = []
-    saved = None
+    saved, charts = None, []
     filters = form.cleaned_data if form.is_valid() else None
     if filters:
-        rows = usage_rows(since=filters["since"], until=filters["until"], by=(filters["group_by"],))
-        saved = caching_savings(since=filters["since"], until=filters["until"])
+        since, until = filters["since"], filters["until"]
+        rows = usage_rows(since=since, until=until, by=(filters["group_by"],))
         if request.GET.get("format") == "csv":
             return csv_response(rows, filters)
+        by_day_and_model = usage_rows(
+            since=since, until=until, by=("day", "model"), with_savings=True
+        )
+        saved = sum((row["caching_saved"] for row in by_day_and_model), Decimal(0))
+        charts = usage_charts(by_day_and_model, since=since, until=until)
     # <meter> needs no style attribute, so the chart works under style-src 'self'. Its
     # attributes take plain numbers, never localized ones.
     max_cost = max((row["cost_usd"] for row in rows), default=Decimal(0)) or Decimal(1)
@@ -117,6 +122,7 @@ def usage_report(request: HttpRequest) -> HttpResponse:
         "rows": [{**row, "bar": decimal_text(row["cost_usd"])} for row in rows],
         "totals": totals(rows),
         "caching_saved": saved,
+        "charts": charts,
         "max_cost": decimal_text(max_cost),
         "csv_query": _csv_query(request),
     }

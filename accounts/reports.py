@@ -5,13 +5,23 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TextIO
 
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 from django.utils import timezone
 
 from . import exports
-from .models import ApiKey, LedgerEntry, UpstreamCall, User
-from .pricing import caching_saved
+from .models import ApiKey, LedgerEntry, MoneyField, UpstreamCall, User
 from .usage import USAGE_FIELDS
 
 # usage_report's header: a contract (docs/quotas.md).
@@ -47,8 +57,12 @@ def _group_expressions() -> dict:
     }
 
 
-def _sums() -> dict:
+def _sums(with_savings: bool) -> dict:
+    # The savings come first: the sums below take the usage fields' names, and an F() after
+    # them would read the sum, not the charge's own count.
+    sums = {"saved_picodollars": Sum(_saved_picodollars())} if with_savings else {}
     return {
+        **sums,
         "calls": Count("id"),
         **{field: Sum(field) for field in USAGE_FIELDS},
         "cost_usd": Sum("cost"),
@@ -60,6 +74,8 @@ def _clean_row(row: dict) -> dict:
     for field in USAGE_FIELDS:
         row[field] = row[field] or 0
     row["cost_usd"] = row["cost_usd"] if row["cost_usd"] is not None else Decimal(0)
+    if "saved_picodollars" in row:
+        row["caching_saved"] = Decimal(row.pop("saved_picodollars") or 0) / MoneyField.SCALE
     return row
 
 
@@ -69,12 +85,14 @@ def usage_rows(
     since: date | None = None,
     until: date | None = None,
     by: tuple[str, ...] = ("user", "model"),
+    with_savings: bool = False,
 ) -> list[dict]:
     """Charges summed per group, sorted by the group keys, in one query.
 
     `since` and `until` are inclusive local calendar dates within `EARLIEST_DAY` and
     `LATEST_DAY` (callers check them first and say so to the user). Holds, releases, grants and
-    adjustments are bookkeeping, not usage, so only charges count.
+    adjustments are bookkeeping, not usage, so only charges count. `with_savings` adds
+    `caching_saved`, what caching saved on the group's charges (`caching_savings`).
     """
     unknown = [key for key in by if key not in GROUP_KEYS]
     if unknown or len(set(by)) != len(by):
@@ -84,14 +102,14 @@ def usage_rows(
             raise ValueError(f"{day} is not between {EARLIEST_DAY} and {LATEST_DAY}")
     charges = _charges(user, since, until)
     if not by:
-        total = _clean_row(charges.aggregate(**_sums()))
+        total = _clean_row(charges.aggregate(**_sums(with_savings)))
         return [total] if total["calls"] else []
     expressions = _group_expressions()
     aliases = [expressions[key][0] for key in by]
     grouped = (
         charges.annotate(**{expressions[key][0]: expressions[key][1] for key in by})
         .values(*aliases)
-        .annotate(**_sums())
+        .annotate(**_sums(with_savings))
         .order_by(*aliases)
     )
     rows = []
@@ -124,16 +142,48 @@ def caching_savings(
 ) -> Decimal:
     """What prompt caching saved on the charges `usage_rows` would sum (docs/quotas.md): each
     charge's cache reads at its input price less their price, less its writes' surcharge, at
-    the rates the charge recorded."""
-    cached = _charges(user, since, until).filter(
+    the rates the charge recorded. One query, summed by the database."""
+    picodollars = _cached_charges(user, since, until).aggregate(saved=Sum(_saved_picodollars()))
+    return Decimal(picodollars["saved"] or 0) / MoneyField.SCALE
+
+
+def _cached_charges(user: User | str | None, since: date | None, until: date | None) -> QuerySet:
+    return _charges(user, since, until).filter(
         Q(cache_read_input_tokens__gt=0) | Q(cache_creation_input_tokens__gt=0)
     )
-    fields = ("cache_read_input_tokens", "cache_creation_input_tokens", "prices")
-    total = Decimal(0)
-    for read, written, prices in cached.values_list(*fields).iterator():
-        usage = {"cache_read_input_tokens": read, "cache_creation_input_tokens": written}
-        total += caching_saved(usage, prices or {})
-    return total
+
+
+def _micro_rate(name: str) -> Cast:
+    """A recorded price per million tokens in millionths of a dollar, as an integer: prices
+    have at most 6 decimals, so this is exact, and integer sums are exact on SQLite too (its
+    decimals are floats)."""
+    price = Cast(KT(f"prices__{name}"), FloatField())
+    return Cast(Round(Coalesce(price, Value(0.0)) * Value(1_000_000.0)), BigIntegerField())
+
+
+def _saved_picodollars() -> ExpressionWrapper:
+    """`pricing.caching_saved` of one charge in picodollars (10^-12 USD), as SQL: tokens times
+    millionths of a dollar per million tokens. A test checks the two agree."""
+    rate_in, rate_write, rate_read = (
+        _micro_rate(n) for n in ("input", "cache_write", "cache_read")
+    )
+    read = F("cache_read_input_tokens") * (rate_in - rate_read)
+    written = F("cache_creation_input_tokens") * (rate_write - rate_in)
+    return ExpressionWrapper(read - written, output_field=BigIntegerField())
+
+
+def regroup(rows: Iterable[dict], key: str) -> list[dict]:
+    """Rows of `usage_rows` summed again by one of their keys ("day" or "model" of a
+    day-and-model report), sorted by it: in Python, as a second query would read the period's
+    charges again (on SQLite each row's local day is a Python function call)."""
+    fields = [*SUM_FIELDS, "caching_saved"]
+    grouped: dict = {}
+    for row in rows:
+        into = grouped.setdefault(row[key], {key: row[key]})
+        for field in fields:
+            if field in row:
+                into[field] = into.get(field, 0) + row[field]
+    return [grouped[value] for value in sorted(grouped)]
 
 
 def source_label(source: str | None) -> str:
