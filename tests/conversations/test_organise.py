@@ -1,0 +1,454 @@
+"""Organising the sidebar: folders, pin, archive, move, bulk archive and delete, and shares."""
+
+import asyncio
+import re
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from conversations import organise, shares
+from conversations.models import Conversation, Folder, Message, Share
+from tests.accounts.test_settlement import Reader, charges_of, open_holds, started_reply
+
+from .test_views import add_message, make_conversation
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def as_alice(alice):
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+def sidebar_ids(page: str, list_name: str | None = None) -> list[int]:
+    """The chat ids in the sidebar, in order; only those of one list when named."""
+    if list_name is not None:
+        lists = re.findall(rf'data-list="{list_name}">(.*?)</ul>', page, re.S)
+        page = "".join(lists)
+    return [int(i) for i in re.findall(r'class="conversation-item[^"]*" data-id="(\d+)"', page)]
+
+
+def sidebar(client: Client) -> str:
+    return client.get("/sidebar/").content.decode()
+
+
+def state_of(*conversations) -> list[tuple]:
+    return [
+        Conversation.objects.filter(pk=c.pk)
+        .values_list("folder_id", "pinned_at", "archived_at", "updated_at")
+        .first()
+        for c in conversations
+    ]
+
+
+# Folders.
+
+
+def test_a_new_folder_appears_in_the_sidebar_with_its_chats(as_alice, alice):
+    response = as_alice.post("/folders/", {"name": "  Work   plans "})
+
+    assert response.status_code == 302
+    folder = Folder.objects.get(owner=alice)
+    assert folder.name == "Work plans"
+    chat = make_conversation(alice, "Budget")
+    as_alice.post(f"/c/{chat.pk}/folder/", {"folder": folder.pk})
+    page = sidebar(as_alice)
+    assert "Work plans" in page
+    assert sidebar_ids(page, "folder") == [chat.pk]
+    assert sidebar_ids(page, "recent") == []
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_a_folder_without_a_name_is_refused_with_a_reason(as_alice, name):
+    response = as_alice.post("/folders/", {"name": name})
+
+    assert response.status_code == 400
+    assert "A folder needs a name." in response.content.decode()
+    assert not Folder.objects.exists()
+
+
+def test_a_too_long_folder_name_is_refused(as_alice):
+    response = as_alice.post("/folders/", {"name": "x" * 101})
+    assert response.status_code == 400
+    assert "at most 100 characters" in response.content.decode()
+    assert not Folder.objects.exists()
+
+
+def test_a_duplicate_folder_name_is_refused_whatever_its_case(as_alice, alice):
+    Folder.objects.create(owner=alice, name="Work")
+
+    response = as_alice.post("/folders/", {"name": "work"}, headers=HX)
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "You already have a folder named “work”." in page
+    assert 'role="alert"' in page and "<html" not in page  # the sidebar, with the reason
+    assert Folder.objects.count() == 1
+
+
+def test_the_refusal_is_in_japanese_for_a_japanese_reader(as_alice, alice):
+    Folder.objects.create(owner=alice, name="Work")
+    response = as_alice.post("/folders/", {"name": "Work"}, headers={"Accept-Language": "ja"})
+    assert response.status_code == 400
+    assert '<html lang="ja">' in response.content.decode()
+
+
+def test_another_member_may_use_the_same_folder_name(as_alice, bob):
+    Folder.objects.create(owner=bob, name="Work")
+    assert as_alice.post("/folders/", {"name": "Work"}).status_code == 302
+    assert Folder.objects.filter(name="Work").count() == 2
+
+
+def test_a_folder_is_renamed_but_not_to_another_folders_name(as_alice, alice):
+    work = Folder.objects.create(owner=alice, name="Work")
+    Folder.objects.create(owner=alice, name="Home")
+
+    assert as_alice.post(f"/folders/{work.pk}/rename/", {"name": "Office"}).status_code == 302
+    refused = as_alice.post(f"/folders/{work.pk}/rename/", {"name": "HOME"})
+
+    work.refresh_from_db()
+    assert refused.status_code == 400 and work.name == "Office"
+    # Its own name in another case is no clash.
+    assert as_alice.post(f"/folders/{work.pk}/rename/", {"name": "office"}).status_code == 302
+
+
+def test_deleting_a_folder_keeps_its_chats_in_no_folder(as_alice, alice):
+    folder = Folder.objects.create(owner=alice, name="Work")
+    chat = make_conversation(alice, "Budget", updated_ago=timedelta(days=2))
+    as_alice.post(f"/c/{chat.pk}/folder/", {"folder": folder.pk})
+    before = state_of(chat)[0][3]
+
+    assert as_alice.post(f"/folders/{folder.pk}/delete/").status_code == 302
+
+    assert not Folder.objects.exists()
+    chat.refresh_from_db()
+    assert chat.folder_id is None and chat.updated_at == before
+    assert sidebar_ids(sidebar(as_alice), "recent") == [chat.pk]
+
+
+def test_another_members_folder_is_404_and_unchanged(as_alice, alice, bob):
+    theirs = Folder.objects.create(owner=bob, name="Bob's")
+    chat = make_conversation(alice, "Mine")
+
+    assert as_alice.post(f"/folders/{theirs.pk}/rename/", {"name": "Mine"}).status_code == 404
+    assert as_alice.post(f"/folders/{theirs.pk}/delete/").status_code == 404
+    assert as_alice.post(f"/c/{chat.pk}/folder/", {"folder": theirs.pk}).status_code == 404
+    assert as_alice.post(f"/c/{chat.pk}/folder/", {"folder": "x1"}).status_code == 404
+
+    theirs.refresh_from_db()
+    chat.refresh_from_db()
+    assert theirs.name == "Bob's" and chat.folder_id is None
+
+
+def test_a_chat_is_taken_out_of_its_folder_with_an_empty_choice(as_alice, alice):
+    folder = Folder.objects.create(owner=alice, name="Work")
+    chat = make_conversation(alice)
+    organise.move_to_folder(alice, chat.pk, folder.pk)
+
+    as_alice.post(f"/c/{chat.pk}/folder/", {"folder": ""})
+
+    chat.refresh_from_db()
+    assert chat.folder_id is None
+
+
+def test_the_move_page_offers_only_ones_own_folders(as_alice, alice, bob):
+    Folder.objects.create(owner=alice, name="Alice folder")
+    Folder.objects.create(owner=bob, name="Bob folder")
+    chat = make_conversation(alice)
+
+    page = as_alice.get(f"/c/{chat.pk}/folder/").content.decode()
+
+    assert "Alice folder" in page and "Bob folder" not in page
+
+
+# Pin and archive.
+
+
+def test_pinned_chats_come_first_then_folders_then_the_rest_by_activity(as_alice, alice):
+    folder = Folder.objects.create(owner=alice, name="Work")
+    old = make_conversation(alice, "Old", updated_ago=timedelta(days=3))
+    filed = make_conversation(alice, "Filed", updated_ago=timedelta(days=2))
+    new = make_conversation(alice, "New", updated_ago=timedelta(days=1))
+    organise.move_to_folder(alice, filed.pk, folder.pk)
+
+    as_alice.post(f"/c/{old.pk}/pin/")
+    page = sidebar(as_alice)
+
+    assert sidebar_ids(page) == [old.pk, filed.pk, new.pk]
+    assert sidebar_ids(page, "pinned") == [old.pk]
+    assert page.index('data-list="pinned"') < page.index("Work") < page.index('data-list="recent"')
+
+
+def test_pinning_and_archiving_are_not_activity(as_alice, alice):
+    chat = make_conversation(alice, "Old", updated_ago=timedelta(days=3))
+    (before,) = state_of(chat)
+
+    for action in ("pin", "unpin", "archive", "unarchive"):
+        assert as_alice.post(f"/c/{chat.pk}/{action}/").status_code == 302
+
+    (after,) = state_of(chat)
+    assert after[3] == before[3]
+
+
+def test_the_newest_pin_is_on_top_and_pinning_again_keeps_its_place(as_alice, alice):
+    first, second = make_conversation(alice, "First"), make_conversation(alice, "Second")
+    as_alice.post(f"/c/{first.pk}/pin/")
+    as_alice.post(f"/c/{second.pk}/pin/")
+    as_alice.post(f"/c/{first.pk}/pin/")
+
+    assert sidebar_ids(sidebar(as_alice), "pinned") == [second.pk, first.pk]
+    as_alice.post(f"/c/{second.pk}/unpin/")
+    assert sidebar_ids(sidebar(as_alice), "pinned") == [first.pk]
+
+
+def test_an_archived_chat_leaves_the_main_list_for_the_archived_view(as_alice, alice):
+    folder = Folder.objects.create(owner=alice, name="Work")
+    chat = make_conversation(alice, "Done with")
+    organise.move_to_folder(alice, chat.pk, folder.pk)
+    organise.set_pinned(alice, chat.pk, True)
+
+    as_alice.post(f"/c/{chat.pk}/archive/")
+    page = sidebar(as_alice)
+
+    assert sidebar_ids(page, "archived") == [chat.pk]
+    assert sidebar_ids(page) == [chat.pk]  # only there
+    assert "No conversations yet." in page
+    # It can still be opened, and comes back where it was.
+    assert as_alice.get(f"/c/{chat.pk}/").status_code == 200
+    as_alice.post(f"/c/{chat.pk}/unarchive/")
+    page = sidebar(as_alice)
+    assert sidebar_ids(page, "pinned") == [chat.pk] and 'data-list="archived"' not in page
+
+
+def test_another_members_chat_cannot_be_pinned_archived_or_moved(as_alice, bob):
+    theirs = make_conversation(bob, "Bob's")
+    (before,) = state_of(theirs)
+
+    for action in ("pin", "unpin", "archive", "unarchive", "folder"):
+        assert as_alice.post(f"/c/{theirs.pk}/{action}/").status_code == 404
+    assert as_alice.post("/c/999999/pin/").status_code == 404
+
+    assert state_of(theirs) == [before]
+
+
+def test_actions_are_post_only_and_need_the_csrf_token(alice):
+    chat = make_conversation(alice)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+
+    assert browser.get(f"/c/{chat.pk}/pin/").status_code == 405
+    assert browser.post(f"/c/{chat.pk}/pin/").status_code == 403
+    assert browser.post("/folders/", {"name": "Work"}).status_code == 403
+    assert (
+        browser.post("/conversations/bulk/", {"action": "archive", "ids": chat.pk}).status_code
+        == 403
+    )
+    assert state_of(chat)[0][1] is None and not Folder.objects.exists()
+
+
+def test_without_javascript_an_action_goes_back_to_the_page_it_came_from(as_alice, alice):
+    chat = make_conversation(alice)
+    page = f"http://testserver/c/{chat.pk}/"
+
+    assert as_alice.post(f"/c/{chat.pk}/pin/", headers={"Referer": page})["Location"] == page
+    elsewhere = as_alice.post(f"/c/{chat.pk}/unpin/", headers={"Referer": "https://evil.example/"})
+    assert elsewhere["Location"] == "/"
+
+
+def test_with_javascript_an_action_answers_with_the_sidebar(as_alice, alice):
+    chat = make_conversation(alice, "Mine")
+
+    response = as_alice.post(f"/c/{chat.pk}/pin/", {"current": chat.pk}, headers=HX)
+
+    page = response.content.decode()
+    assert response.status_code == 200 and "<html" not in page
+    assert sidebar_ids(page, "pinned") == [chat.pk] and 'aria-current="page"' in page
+
+
+# Bulk.
+
+
+def test_bulk_archive_archives_every_chosen_chat(as_alice, alice):
+    chats = [make_conversation(alice, f"Chat {i}") for i in range(3)]
+
+    response = as_alice.post(
+        "/conversations/bulk/", {"action": "archive", "ids": [chats[0].pk, chats[2].pk]}
+    )
+
+    assert response.status_code == 302
+    archived = set(
+        Conversation.objects.filter(archived_at__isnull=False).values_list("pk", flat=True)
+    )
+    assert archived == {chats[0].pk, chats[2].pk}
+
+
+@pytest.mark.parametrize("action", ["archive", "delete"])
+def test_bulk_with_a_foreign_id_changes_nothing_for_anyone(as_alice, alice, bob, action):
+    mine, theirs = make_conversation(alice, "Mine"), make_conversation(bob, "Theirs")
+    before = state_of(mine, theirs)
+
+    response = as_alice.post(
+        "/conversations/bulk/", {"action": action, "ids": [mine.pk, theirs.pk], "confirm": "1"}
+    )
+
+    assert response.status_code == 404
+    assert state_of(mine, theirs) == before
+
+
+@pytest.mark.parametrize("ids", [["1x"], ["-1"], ["999999"]])
+def test_bulk_with_an_unknown_id_is_404(as_alice, alice, ids):
+    mine = make_conversation(alice)
+    response = as_alice.post("/conversations/bulk/", {"action": "archive", "ids": [mine.pk, *ids]})
+    assert response.status_code == 404
+    assert state_of(mine)[0][2] is None
+
+
+def test_bulk_with_nothing_chosen_says_so(as_alice, alice):
+    response = as_alice.post("/conversations/bulk/", {"action": "archive"})
+    assert response.status_code == 400
+    assert "Select at least one conversation." in response.content.decode()
+
+
+def test_bulk_with_an_unknown_action_is_refused(as_alice, alice):
+    mine = make_conversation(alice)
+    response = as_alice.post("/conversations/bulk/", {"action": "pin", "ids": [mine.pk]})
+    assert response.status_code == 400
+    assert state_of(mine)[0][1] is None
+
+
+def test_bulk_delete_asks_first_and_deletes_nothing_until_confirmed(as_alice, alice):
+    chats = [make_conversation(alice, f"Chat {i}") for i in range(2)]
+    ids = [c.pk for c in chats]
+
+    page = as_alice.post("/conversations/bulk/", {"action": "delete", "ids": ids})
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Chat 0" in text and "Chat 1" in text and "cannot be undone" in text
+    assert Conversation.objects.count() == 2
+
+
+def test_bulk_delete_removes_the_chats_their_messages_and_their_links(as_alice, alice):
+    keep = make_conversation(alice, "Keep")
+    chats = [make_conversation(alice, f"Chat {i}") for i in range(2)]
+    add_message(chats[0], "hello")
+    share = shares.create_share(alice, chats[0].pk)
+
+    response = as_alice.post(
+        "/conversations/bulk/",
+        {"action": "delete", "ids": [c.pk for c in chats], "confirm": "1", "current": chats[1].pk},
+        headers=HX,
+    )
+
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/"  # the chat on screen is gone
+    assert list(Conversation.objects.values_list("pk", flat=True)) == [keep.pk]
+    assert not Message.objects.exists() and not Share.objects.exists()
+    assert Client().get(f"/s/{share.token}/").status_code == 404
+
+
+def test_bulk_delete_without_javascript_leaves_a_deleted_chats_page(as_alice, alice):
+    chat = make_conversation(alice)
+    response = as_alice.post(
+        "/conversations/bulk/",
+        {"action": "delete", "ids": [chat.pk], "confirm": "1"},
+        headers={"Referer": f"http://testserver/c/{chat.pk}/"},
+    )
+    assert response["Location"] == "/"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_bulk_delete_stops_a_streaming_reply_and_charges_it(upstream, runner, alice):
+    result = await started_reply(runner, alice, "long !tokens=400 !delay=10")
+    other = await sync_to_async(make_conversation)(alice, "Quiet")
+    reader = Reader()
+    await runner.join(result.conversation.pk, reader)
+    client = Client()
+    await sync_to_async(client.force_login)(alice)
+
+    response = await sync_to_async(client.post)(
+        "/conversations/bulk/",
+        {"action": "delete", "ids": [result.conversation.pk, other.pk], "confirm": "1"},
+    )
+
+    assert response.status_code == 302
+    await asyncio.wait_for(runner.wait(result.reply.pk), 5)
+    # The open page sees the reply end, as after the single delete.
+    (completed,) = [f for f in reader.frames if f["type"] == "message.completed"]
+    assert completed["status"] == "stopped" and completed["error"]["code"] == "deleted"
+    (charge,) = await sync_to_async(charges_of)(alice)
+    assert charge.output_tokens > 0 and charge.estimated
+    assert await sync_to_async(open_holds)() == 0
+    assert not await Conversation.objects.filter(user=alice).aexists()
+
+
+# Shares.
+
+
+def test_a_shared_link_keeps_working_when_its_chat_is_filed_pinned_and_archived(as_alice, alice):
+    chat = make_conversation(alice, "Offsite")
+    add_message(chat, "Kyoto in spring")
+    share = shares.create_share(alice, chat.pk)
+    folder = organise.create_folder(alice, "Trips")
+
+    organise.move_to_folder(alice, chat.pk, folder.pk)
+    organise.set_pinned(alice, chat.pk, True)
+    organise.set_archived(alice, chat.pk, True)
+
+    response = Client().get(f"/s/{share.token}/")
+    assert response.status_code == 200 and "Kyoto in spring" in response.content.decode()
+    organise.delete_folder(alice, folder.pk)
+    assert Client().get(f"/s/{share.token}/").status_code == 200
+    assert as_alice.get("/shares/").status_code == 200
+
+
+# Cost.
+
+
+def fill(user, count: int) -> None:
+    folders = [Folder.objects.create(owner=user, name=f"Folder {i}") for i in range(count // 5)]
+    for i in range(count):
+        chat = make_conversation(user, f"Chat {i}")
+        if i % 3 == 0:
+            organise.move_to_folder(user, chat.pk, folders[i % len(folders)].pk)
+        if i % 7 == 0:
+            organise.set_pinned(user, chat.pk, True)
+        if i % 11 == 0:
+            organise.set_archived(user, chat.pk, True)
+
+
+def sidebar_queries(client: Client) -> int:
+    client.get("/sidebar/")  # warm: the session and the user
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/sidebar/").status_code == 200
+    return len(queries)
+
+
+def test_the_sidebar_costs_the_same_queries_for_5_and_50_chats_in_folders(alice, bob):
+    few, many = Client(), Client()
+    few.force_login(alice)
+    many.force_login(bob)
+    fill(alice, 5)
+    fill(bob, 50)
+
+    assert sidebar_queries(few) == sidebar_queries(many)
+    page = sidebar(many)
+    assert len(sidebar_ids(page)) == 50 and page.count('class="folder"') == 10
