@@ -29,15 +29,16 @@ def _current_id(request: HttpRequest) -> int | None:
 
 
 def _back(request: HttpRequest, gone: set[int] = frozenset()) -> str:
-    """The page the form was on (its Referer), or a new chat; never a chat just deleted."""
-    referer = request.headers.get("Referer", "")
+    """The form's `next` or the page it was on (its Referer), or a new chat; never a page
+    of this site's elsewhere, nor a chat just deleted."""
+    back = request.POST.get("next") or request.headers.get("Referer", "")
     if not url_has_allowed_host_and_scheme(
-        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return reverse("chat")
-    if any(f"/c/{pk}/" in referer for pk in gone):
+    if any(f"/c/{pk}/" in back for pk in gone):
         return reverse("chat")
-    return referer
+    return back
 
 
 def _answer(request: HttpRequest, gone: set[int] = frozenset()) -> HttpResponse:
@@ -118,6 +119,7 @@ def move_conversation(request: HttpRequest, pk: int) -> HttpResponse:
         context = {
             "conversation": conversation_for(request.user, pk),
             "folders": organise.folders_for(request.user),
+            "next": _back(request),  # the page the picker was opened from
         }
         return render(request, "conversations/move.html", context)
     folder = request.POST.get("folder", "")

@@ -194,7 +194,8 @@ def test_pinned_chats_come_first_then_folders_then_the_rest_by_activity(as_alice
 
     assert sidebar_ids(page) == [old.pk, filed.pk, new.pk]
     assert sidebar_ids(page, "pinned") == [old.pk]
-    assert page.index('data-list="pinned"') < page.index("Work") < page.index('data-list="recent"')
+    folder_at = page.index('class="folder-name">Work')
+    assert page.index('data-list="pinned"') < folder_at < page.index('data-list="recent"')
 
 
 def test_pinning_and_archiving_are_not_activity(as_alice, alice):
@@ -271,6 +272,19 @@ def test_without_javascript_an_action_goes_back_to_the_page_it_came_from(as_alic
     assert as_alice.post(f"/c/{chat.pk}/pin/", headers={"Referer": page})["Location"] == page
     elsewhere = as_alice.post(f"/c/{chat.pk}/unpin/", headers={"Referer": "https://evil.example/"})
     assert elsewhere["Location"] == "/"
+
+
+def test_the_move_page_goes_back_to_the_page_it_was_opened_from(as_alice, alice):
+    folder = Folder.objects.create(owner=alice, name="Work")
+    chat, other = make_conversation(alice), make_conversation(alice)
+    origin = f"http://testserver/c/{other.pk}/"
+
+    page = as_alice.get(f"/c/{chat.pk}/folder/", headers={"Referer": origin}).content.decode()
+    assert f'name="next" value="{origin}"' in page
+    response = as_alice.post(f"/c/{chat.pk}/folder/", {"folder": folder.pk, "next": origin})
+    assert response["Location"] == origin
+    unsafe = {"folder": "", "next": "https://evil.example/"}
+    assert as_alice.post(f"/c/{chat.pk}/folder/", unsafe)["Location"] == "/"
 
 
 def test_with_javascript_an_action_answers_with_the_sidebar(as_alice, alice):
