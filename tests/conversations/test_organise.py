@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import resolve
 
 from conversations import organise, shares
 from conversations.models import Conversation, Folder, Message, Share
@@ -295,6 +296,26 @@ def test_with_javascript_an_action_answers_with_the_sidebar(as_alice, alice):
     page = response.content.decode()
     assert response.status_code == 200 and "<html" not in page
     assert sidebar_ids(page, "pinned") == [chat.pk] and 'aria-current="page"' in page
+
+
+def test_every_action_in_a_row_reaches_its_view(as_alice, alice):
+    """The rows build their action URLs from the chat's own URL (cheap for 200 rows)."""
+    pinned, archived, plain = (make_conversation(alice, t) for t in ("P", "A", "N"))
+    organise.set_pinned(alice, pinned.pk, True)
+    organise.set_archived(alice, archived.pk, True)
+    page = sidebar(as_alice)
+
+    targets = {
+        (resolve(url).url_name, int(pk))
+        for url, pk in re.findall(r'(?:formaction|href)="(/c/(\d+)/[a-z]+/)"', page)
+    }
+
+    for chat in (pinned, archived, plain):
+        assert ("rename", chat.pk) in targets and ("delete", chat.pk) in targets
+        assert ("share", chat.pk) in targets
+    assert {("unpin", pinned.pk), ("move_conversation", pinned.pk)} <= targets
+    assert {("pin", plain.pk), ("archive", plain.pk), ("archive", pinned.pk)} <= targets
+    assert ("unarchive", archived.pk) in targets and ("pin", archived.pk) not in targets
 
 
 # Bulk.
