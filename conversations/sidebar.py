@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from django.db.models import QuerySet
+
 from accounts.models import User
 
 from .models import Conversation, Folder
@@ -30,24 +32,32 @@ class Sidebar:
         return not (self.pinned or self.recent or any(g.conversations for g in self.folders))
 
 
-def sidebar_for(user: User) -> Sidebar:
-    """Four queries whatever the number of chats and folders (each list from its own partial
-    index, decision 86): pinned first (newest pin first), then each folder's chats, then the
-    rest by recent activity; archived chats only in their own list."""
+def sidebar_queries(user: User) -> dict[str, QuerySet[Conversation]]:
+    """The sidebar's three lists of chats, each served by its own partial index (decision 86)."""
     mine = Conversation.objects.filter(user=user).only(
         "id", "title", "folder_id", "pinned_at", "archived_at", "updated_at"
     )
-    pinned = list(
-        mine.filter(archived_at__isnull=True, pinned_at__isnull=False).order_by(
+    return {
+        "pinned": mine.filter(archived_at__isnull=True, pinned_at__isnull=False).order_by(
             "-pinned_at", "-id"
-        )[:SIDEBAR_LIMIT]
-    )
-    unpinned = mine.filter(archived_at__isnull=True, pinned_at__isnull=True)
-    unpinned = list(unpinned.order_by("-updated_at", "-id")[:SIDEBAR_LIMIT])
-    archived = mine.filter(archived_at__isnull=False).order_by("-archived_at", "-id")
+        )[:SIDEBAR_LIMIT],
+        "unpinned": mine.filter(archived_at__isnull=True, pinned_at__isnull=True).order_by(
+            "-updated_at", "-id"
+        )[:SIDEBAR_LIMIT],
+        "archived": mine.filter(archived_at__isnull=False).order_by("-archived_at", "-id")[
+            :ARCHIVED_LIMIT
+        ],
+    }
+
+
+def sidebar_for(user: User) -> Sidebar:
+    """Four queries whatever the number of chats and folders: pinned first (newest pin
+    first), then each folder's chats, then the rest by recent activity; archived chats only
+    in their own list."""
+    lists = sidebar_queries(user)
     groups = {f.pk: FolderGroup(f) for f in folders_for(user)}
     recent = []
-    for conversation in unpinned:
+    for conversation in lists["unpinned"]:
         group = groups.get(conversation.folder_id)
         (group.conversations if group else recent).append(conversation)
-    return Sidebar(pinned, list(groups.values()), recent, list(archived[:ARCHIVED_LIMIT]))
+    return Sidebar(list(lists["pinned"]), list(groups.values()), recent, list(lists["archived"]))

@@ -3,6 +3,7 @@
 import asyncio
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -13,7 +14,9 @@ from django.urls import resolve
 
 from conversations import organise, shares
 from conversations.models import Conversation, Folder, Message, Share
+from conversations.sidebar import sidebar_queries
 from tests.accounts.test_settlement import Reader, charges_of, open_holds, started_reply
+from tests.pg import ROOT, is_postgresql_run, pytest_on_postgresql
 
 from .test_views import add_message, make_conversation
 
@@ -470,7 +473,7 @@ def fill(user, count: int) -> None:
             organise.set_archived(user, chat.pk, True)
 
 
-def sidebar_queries(client: Client) -> int:
+def queries_of_the_sidebar(client: Client) -> int:
     client.get("/sidebar/")  # warm: the session and the user
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/sidebar/").status_code == 200
@@ -484,6 +487,26 @@ def test_the_sidebar_costs_the_same_queries_for_5_and_50_chats_in_folders(alice,
     fill(alice, 5)
     fill(bob, 50)
 
-    assert sidebar_queries(few) == sidebar_queries(many)
+    assert queries_of_the_sidebar(few) == queries_of_the_sidebar(many)
     page = sidebar(many)
     assert len(sidebar_ids(page)) == 50 and page.count('class="folder"') == 10
+
+
+def test_each_sidebar_list_reads_its_own_index(alice):
+    fill(alice, 30)
+
+    for name, queryset in sidebar_queries(alice).items():
+        index = "conversation_sidebar_" + ("recent" if name == "unpinned" else name)
+        plan = queryset.explain()
+        assert index in plan, plan
+
+
+def test_organising_on_postgresql():
+    """This module again on PostgreSQL: the case-blind unique name, the partial indexes, the
+    row locks of bulk delete."""
+    if is_postgresql_run():
+        return  # this is the PostgreSQL run itself
+    module = str(Path(__file__).relative_to(ROOT))
+    done = pytest_on_postgresql(module, "-k", "not postgresql", timeout=400)
+    assert done.returncode == 0, f"the PostgreSQL run failed:\n{done.stdout}\n{done.stderr}"
+    assert re.search(r"\b\d+ passed", done.stdout) and "failed" not in done.stdout, done.stdout
