@@ -171,3 +171,23 @@ def test_a_refresh_of_the_list_keeps_what_the_member_was_doing(page, sign_up, ar
     expect(chat.sidebar.locator("#new-folder-name")).to_have_value("Half typed")
     expect(item(chat, first).locator(".select-box")).to_be_checked()
     page.screenshot(path=str(artifacts / "organise-sidebar.png"))
+
+
+def test_without_javascript_bulk_delete_asks_on_a_page(new_context, sign_up):
+    chat = ChatPage(sign_up(new_context().new_page()))
+    gone = new_chat(chat, "Delete me")
+    kept = new_chat(chat, "Keep me")
+    plain = new_context(java_script_enabled=False, storage_state=chat.page.context.storage_state())
+    page = plain.new_page()
+    page.goto(f"/c/{kept}/")
+    sidebar = ChatPage(page)
+
+    page.locator('label[for="sidebar-select-mode"]').click()  # :has() shows the boxes
+    item(sidebar, gone).locator(".select-box").check()
+    page.locator('#sidebar-bulk button[value="delete"]').click()
+    expect(page.locator("main")).to_contain_text("Delete me")
+    page.locator("main button.danger").click()
+
+    page.wait_for_url(f"**/c/{kept}/")
+    expect(item(sidebar, gone)).to_have_count(0)
+    expect(item(sidebar, kept)).to_be_visible()

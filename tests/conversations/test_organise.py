@@ -115,6 +115,19 @@ def test_the_refusal_is_in_japanese_for_a_japanese_reader(as_alice, alice):
     assert '<html lang="ja">' in response.content.decode()
 
 
+def test_a_japanese_folder_name_is_kept_and_its_twin_refused(as_alice, alice):
+    assert as_alice.post("/folders/", {"name": "旅行の計画"}).status_code == 302
+    assert as_alice.post("/folders/", {"name": " 旅行の計画 "}).status_code == 400
+    assert list(Folder.objects.values_list("name", flat=True)) == ["旅行の計画"]
+    assert "旅行の計画" in sidebar(as_alice)
+
+
+def test_folder_names_are_escaped_in_the_sidebar(as_alice, alice):
+    organise.create_folder(alice, "<script>alert(1)</script>")
+    page = sidebar(as_alice)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+
+
 def test_another_member_may_use_the_same_folder_name(as_alice, bob):
     Folder.objects.create(owner=bob, name="Work")
     assert as_alice.post("/folders/", {"name": "Work"}).status_code == 302
@@ -382,6 +395,24 @@ def test_bulk_delete_asks_first_and_deletes_nothing_until_confirmed(as_alice, al
     text = page.content.decode()
     assert "Chat 0" in text and "Chat 1" in text and "cannot be undone" in text
     assert Conversation.objects.count() == 2
+
+
+def test_the_confirmation_page_goes_back_to_the_page_it_came_from(as_alice, alice):
+    chat, kept = make_conversation(alice, "Gone"), make_conversation(alice, "Kept")
+    origin = f"http://testserver/c/{kept.pk}/"
+    asked = as_alice.post(
+        "/conversations/bulk/", {"action": "delete", "ids": [chat.pk]}, headers={"Referer": origin}
+    )
+    assert f'name="next" value="{origin}"' in asked.content.decode()
+
+    done = as_alice.post(
+        "/conversations/bulk/",
+        {"action": "delete", "ids": [chat.pk], "confirm": "1", "next": origin},
+        headers={"Referer": "http://testserver/conversations/bulk/"},
+    )
+
+    assert done["Location"] == origin
+    assert list(Conversation.objects.values_list("pk", flat=True)) == [kept.pk]
 
 
 def test_bulk_delete_removes_the_chats_their_messages_and_their_links(as_alice, alice):
