@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import resolve
@@ -349,6 +349,24 @@ def test_bulk_archive_archives_every_chosen_chat(as_alice, alice):
         Conversation.objects.filter(archived_at__isnull=False).values_list("pk", flat=True)
     )
     assert archived == {chats[0].pk, chats[2].pk}
+
+
+def test_bulk_unarchive_brings_chats_back(as_alice, alice):
+    chats = [make_conversation(alice, f"Chat {i}") for i in range(2)]
+    organise.archive_conversations(alice, [c.pk for c in chats])
+    assert "Unarchive selected" in sidebar(as_alice)
+
+    as_alice.post("/conversations/bulk/", {"action": "unarchive", "ids": [chats[0].pk]})
+
+    page = sidebar(as_alice)
+    assert sidebar_ids(page, "recent") == [chats[0].pk]
+    assert sidebar_ids(page, "archived") == [chats[1].pk]
+
+
+def test_the_database_refuses_a_second_folder_of_the_same_name_in_another_case(alice):
+    Folder.objects.create(owner=alice, name="Work")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Folder.objects.create(owner=alice, name="WORK")
 
 
 @pytest.mark.parametrize("action", ["archive", "delete"])
