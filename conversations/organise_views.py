@@ -5,7 +5,7 @@ page it came from); static/js/sidebar.js posts the same forms with `HX-Request` 
 sidebar partial back instead. Another member's chat or folder is a 404 (decision 86).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
@@ -20,7 +20,7 @@ from . import organise
 from .errors import ChatError
 from .runner import stop_replies
 from .selectors import conversation_for
-from .views import _sidebar
+from .sidebar import sidebar_context
 
 
 def _current_id(request: HttpRequest) -> int | None:
@@ -28,7 +28,7 @@ def _current_id(request: HttpRequest) -> int | None:
     return int(current) if current.isdigit() else None
 
 
-def _back(request: HttpRequest, gone: set[int] = frozenset()) -> str:
+def _back(request: HttpRequest, gone: Collection[int] = ()) -> str:
     """The form's `next` or the page it was on (its Referer), or a new chat; never a page
     of this site's elsewhere, nor a chat just deleted."""
     back = request.POST.get("next") or request.headers.get("Referer", "")
@@ -41,11 +41,13 @@ def _back(request: HttpRequest, gone: set[int] = frozenset()) -> str:
     return back
 
 
-def _answer(request: HttpRequest, gone: set[int] = frozenset()) -> HttpResponse:
+def _answer(request: HttpRequest, gone: Collection[int] = ()) -> HttpResponse:
     if not request.headers.get("HX-Request"):
         return redirect(_back(request, gone))
     current = _current_id(request)
-    response = render(request, "conversations/partials/sidebar.html", _sidebar(request, current))
+    response = render(
+        request, "conversations/partials/sidebar.html", sidebar_context(request.user, current)
+    )
     if current in gone:
         # The chat on screen is gone: the page goes to a new chat, as after a single delete.
         response["HX-Redirect"] = reverse("chat")
@@ -54,7 +56,9 @@ def _answer(request: HttpRequest, gone: set[int] = frozenset()) -> HttpResponse:
 
 def _refused(request: HttpRequest, exc: ChatError) -> HttpResponse:
     if request.headers.get("HX-Request"):
-        context = _sidebar(request, _current_id(request)) | {"sidebar_error": exc.detail}
+        context = sidebar_context(request.user, _current_id(request)) | {
+            "sidebar_error": exc.detail
+        }
         return render(request, "conversations/partials/sidebar.html", context, status=400)
     context = {"message": exc.detail, "back": _back(request)}
     return render(request, "conversations/organise_refused.html", context, status=400)

@@ -61,3 +61,8 @@ def sidebar_for(user: User) -> Sidebar:
         group = groups.get(conversation.folder_id)
         (group.conversations if group else recent).append(conversation)
     return Sidebar(list(lists["pinned"]), list(groups.values()), recent, list(lists["archived"]))
+
+
+def sidebar_context(user: User, current_id: int | None = None) -> dict:
+    """What templates/conversations/partials/sidebar.html renders from, wherever it is drawn."""
+    return {"sidebar": sidebar_for(user), "current_id": current_id}

@@ -24,12 +24,12 @@ from .selectors import (
     mark_quota_cuts,
     presets_for,
 )
-from .sidebar import sidebar_for
+from .sidebar import sidebar_context
 from .tools import registry as tool_registry
 
 
 def _sidebar(request: HttpRequest, current_id: int | None = None) -> dict:
-    return {"sidebar": sidebar_for(request.user), "current_id": current_id}
+    return sidebar_context(request.user, current_id)
 
 
 def _thinking_models(request: HttpRequest, conv: Conversation | None) -> list[str]:
