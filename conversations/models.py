@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +15,30 @@ from accounts.models import MoneyField
 from accounts.pricing import SNAPSHOT_FIELDS, PriceList
 
 from .search_text import search_text_of
+
+
+class Folder(models.Model):
+    """A member's folder in the sidebar: a name of their own, holding some of their chats."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="folders",
+        verbose_name=_("owner"),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("folder")
+        verbose_name_plural = _("folders")
+        constraints = [
+            # "Work" and "work" are one folder to a reader (decision 86).
+            models.UniqueConstraint(Lower("name"), "owner", name="folder_name_unique_per_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Conversation(models.Model):
@@ -63,13 +88,43 @@ class Conversation(models.Model):
         related_name="+",
         verbose_name=_("visible branch ends at"),
     )
+    # Organising (decision 86): set with update(), never save(), so filing, pinning or
+    # archiving a chat is no activity and leaves its place in the recent list.
+    folder = models.ForeignKey(
+        Folder,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+        verbose_name=_("folder"),
+    )
+    pinned_at = models.DateTimeField(_("pinned"), null=True, blank=True)
+    archived_at = models.DateTimeField(_("archived"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         verbose_name = _("conversation")
         verbose_name_plural = _("conversations")
-        indexes = [models.Index(fields=["user", "-updated_at"])]
+        indexes = [
+            models.Index(fields=["user", "-updated_at"]),
+            # The sidebar's three lists, each read from its own partial index (decision 86).
+            models.Index(
+                fields=["user", "-updated_at"],
+                condition=models.Q(archived_at__isnull=True, pinned_at__isnull=True),
+                name="conversation_sidebar_recent",
+            ),
+            models.Index(
+                fields=["user", "-pinned_at"],
+                condition=models.Q(archived_at__isnull=True, pinned_at__isnull=False),
+                name="conversation_sidebar_pinned",
+            ),
+            models.Index(
+                fields=["user", "-archived_at"],
+                condition=models.Q(archived_at__isnull=False),
+                name="conversation_sidebar_archived",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.display_title

@@ -2,7 +2,15 @@
 
 from django.urls import path
 
-from . import attachment_views, export_views, search_views, settings_views, share_views, views
+from . import (
+    attachment_views,
+    export_views,
+    organise_views,
+    search_views,
+    settings_views,
+    share_views,
+    views,
+)
 
 urlpatterns = [
     path("", views.chat, name="chat"),
@@ -49,4 +57,18 @@ urlpatterns += [
     path("export/", export_views.transfer, name="transfer"),
     path("export/all.<str:extension>", export_views.export_all, name="export_all"),
     path("staff/users/<int:user_id>/export.json", export_views.export_user, name="export_user"),
+]
+
+# Folders, pin, archive and bulk actions in the sidebar (conversations/organise_views.py).
+
+urlpatterns += [
+    path("folders/", organise_views.create_folder, name="create_folder"),
+    path("folders/<int:pk>/rename/", organise_views.rename_folder, name="rename_folder"),
+    path("folders/<int:pk>/delete/", organise_views.delete_folder, name="delete_folder"),
+    path("c/<int:pk>/pin/", organise_views.pin, name="pin"),
+    path("c/<int:pk>/unpin/", organise_views.unpin, name="unpin"),
+    path("c/<int:pk>/archive/", organise_views.archive, name="archive"),
+    path("c/<int:pk>/unarchive/", organise_views.unarchive, name="unarchive"),
+    path("c/<int:pk>/folder/", organise_views.move_conversation, name="move_conversation"),
+    path("conversations/bulk/", organise_views.bulk, name="bulk_conversations"),
 ]

@@ -20,21 +20,16 @@ from .runner import publish, stop_replies
 from .selectors import (
     available_models,
     conversation_for,
-    conversations_for,
     default_model_for,
     mark_quota_cuts,
     presets_for,
 )
+from .sidebar import sidebar_context
 from .tools import registry as tool_registry
-
-SIDEBAR_LIMIT = 200
 
 
 def _sidebar(request: HttpRequest, current_id: int | None = None) -> dict:
-    return {
-        "conversations": conversations_for(request.user)[:SIDEBAR_LIMIT],
-        "current_id": current_id,
-    }
+    return sidebar_context(request.user, current_id)
 
 
 def _thinking_models(request: HttpRequest, conv: Conversation | None) -> list[str]:
