@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from . import balance_rows
 from .balance import Balance
 from .models import LedgerEntry, Quota, UpstreamCall, User
 from .pricing import Priced, PriceList
@@ -83,6 +84,27 @@ def quota_for(user: User, *, lock: bool = False) -> Quota:
     return quota
 
 
+def locked_balance(user: User, now: datetime | None = None) -> Balance:
+    """The user's balance from their balance row, row-locked until the transaction ends:
+    admission's one read (decision 94). Equal to `balance()`, which sums the entries."""
+    now = now or timezone.now()
+    row = balance_rows.current_row(user, quota_for, period_bounds, now)
+    quota = row.quota
+    return Balance(
+        period=quota.period,
+        starts_at=row.starts_at,
+        resets_at=row.resets_at,
+        cost_limit=quota.cost_limit,
+        token_limit=quota.token_limit,
+        spent_cost=row.spent_cost,
+        spent_tokens=row.spent_tokens,
+        held_cost=row.held_cost,
+        held_tokens=row.held_tokens,
+        granted_cost=-row.grants_cost,
+        granted_tokens=-row.grants_tokens,
+    )
+
+
 def balance(user: User, quota: Quota | None = None, now: datetime | None = None) -> Balance:
     quota = quota or quota_for(user)
     starts_at, resets_at = period_bounds(quota.period, now)
@@ -151,13 +173,12 @@ def admit(
     call is charged at them, whatever the catalog says by the time it ends (decision 47).
     """
     prices = model.pricing()
-    quota = quota_for(user, lock=True)
-    current = balance(user, quota)
+    now = timezone.now()
+    current = locked_balance(user, now)
     room = output_room(current, model, prompt_tokens)
     allowed = max_tokens if room is None else min(max_tokens, room)
     if allowed < min(MIN_REPLY_TOKENS, max_tokens):
         raise QuotaExceeded(current)
-    now = timezone.now()
     call = UpstreamCall.objects.create(
         user=user,
         source=source,
@@ -169,7 +190,7 @@ def admit(
         created_at=now,
         input_estimate=min(input_estimate, prompt_tokens),
     )
-    LedgerEntry.objects.create(
+    hold = LedgerEntry.objects.create(
         user=user,
         kind=Kind.HOLD,
         model=model.model_id,
@@ -183,6 +204,7 @@ def admit(
         prices=prices.snapshot(),
         estimated=True,
     )
+    balance_rows.move(user.pk, now, held=(hold.cost, hold.tokens))
     return Admission(call, allowed)
 
 
@@ -302,7 +324,7 @@ def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
         LedgerEntry.objects.create(
             kind=Kind.RELEASE, tokens=-hold.tokens, cost=-hold.cost, **common
         )
-        return LedgerEntry.objects.create(
+        charge = LedgerEntry.objects.create(
             kind=Kind.CHARGE,
             tokens=sum(usage.get(f, 0) for f in USAGE_FIELDS),
             cost=cost,
@@ -311,6 +333,13 @@ def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
             **common,
             **{f: usage.get(f, 0) for f in USAGE_FIELDS},
         )
+        balance_rows.move(
+            hold.user_id,
+            now,
+            spent=(charge.cost, charge.tokens),
+            held=(-hold.cost, -hold.tokens),
+        )
+        return charge
 
 
 def settle_call(
@@ -335,20 +364,27 @@ def grant(
     """Give a user more room this period (an entry that takes cost and tokens off)."""
     if (cost or 0) < 0 or (tokens or 0) < 0:
         raise ValueError("a grant gives room; use adjust() to take it")
-    return LedgerEntry.objects.create(
-        user=user,
-        kind=Kind.GRANT,
-        cost=-(cost or Decimal(0)),
-        tokens=-(tokens or 0),
-        reason=reason,
-        created_by=by,
-    )
+    with transaction.atomic(savepoint=False):
+        entry = LedgerEntry.objects.create(
+            user=user,
+            kind=Kind.GRANT,
+            cost=-(cost or Decimal(0)),
+            tokens=-(tokens or 0),
+            reason=reason,
+            created_by=by,
+        )
+        amounts = (entry.cost, entry.tokens)
+        balance_rows.move(user.pk, entry.created_at, spent=amounts, grants=amounts)
+    return entry
 
 
 def adjust(
     user: User, *, cost: Decimal = Decimal(0), tokens: int = 0, reason: str, by: User | None = None
 ) -> LedgerEntry:
     """Correct a user's spend by a signed amount (positive adds spend), with a reason."""
-    return LedgerEntry.objects.create(
-        user=user, kind=Kind.ADJUSTMENT, cost=cost, tokens=tokens, reason=reason, created_by=by
-    )
+    with transaction.atomic(savepoint=False):
+        entry = LedgerEntry.objects.create(
+            user=user, kind=Kind.ADJUSTMENT, cost=cost, tokens=tokens, reason=reason, created_by=by
+        )
+        balance_rows.move(user.pk, entry.created_at, spent=(entry.cost, entry.tokens))
+    return entry

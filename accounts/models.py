@@ -379,6 +379,43 @@ class LedgerEntry(models.Model):
         return f"{self.get_kind_display()} {self.cost} USD ({self.user})"
 
 
+class PeriodBalance(models.Model):
+    """A user's running balance for their quota's current period: what admission reads.
+
+    Changed in the transaction of every ledger entry (accounts/balance_rows.py) and proven
+    equal to the entries by `check_ledger`. One row per user, rebased on the next admission
+    when the period rolls over or the quota's period changes; `period` empty means "to be
+    computed from the entries" (a row made by a writer before any admission). Amounts are the
+    entries' own signed sums: `spent_*` of the charges, grants and adjustments made in
+    [starts_at, resets_at), `grants_*` of the grants among them (negative), `held_*` of the
+    open holds, whenever they were made (as `ledger.balance` sums them).
+    """
+
+    quota = models.OneToOneField(
+        Quota,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="balance_row",
+        verbose_name=_("quota"),
+    )
+    period = models.CharField(_("period"), max_length=8, blank=True)
+    starts_at = models.DateTimeField(_("period start"), null=True, blank=True)
+    resets_at = models.DateTimeField(_("resets"), null=True, blank=True)
+    spent_cost = MoneyField(_("spent (USD)"), default=Decimal(0))
+    spent_tokens = models.BigIntegerField(_("spent tokens"), default=0)
+    grants_cost = MoneyField(_("grants (USD)"), default=Decimal(0))
+    grants_tokens = models.BigIntegerField(_("granted tokens"), default=0)
+    held_cost = MoneyField(_("held (USD)"), default=Decimal(0))
+    held_tokens = models.BigIntegerField(_("held tokens"), default=0)
+
+    class Meta:
+        verbose_name = _("period balance")
+        verbose_name_plural = _("period balances")
+
+    def __str__(self) -> str:
+        return f"{self.quota_id} {self.period} {self.starts_at}"
+
+
 class RateCounter(models.Model):
     """One rate-limit window of `accounts.limits` when there is no Redis: hits since it opened.
 

@@ -27,9 +27,9 @@ from tests.redis_server import redis_server
 # a send in at most 10 statements and a settlement in at most 6 (docs/performance.md has the
 # history: 21 and 10 before issue 14).
 SEND_STATEMENTS = 21
-FIRST_SEND_STATEMENTS = 25  # a new conversation: its row besides
-SETTLEMENT_STATEMENTS = 10
-FIRST_SETTLEMENT_STATEMENTS = 10  # the conversation's first reply claims its title too
+FIRST_SEND_STATEMENTS = 30  # a new conversation, and here the user's first balance row
+SETTLEMENT_STATEMENTS = 11
+FIRST_SETTLEMENT_STATEMENTS = 11  # the conversation's first reply claims its title too
 
 USAGE = {"input_tokens": 30, "output_tokens": 12}
 
