@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from . import balance_rows
 from .balance import Balance
-from .models import LedgerEntry, Quota, UpstreamCall, User
+from .models import LedgerEntry, MoneyField, Quota, UpstreamCall, User
 from .pricing import Priced, PriceList
 from .request_bound import REQUEST_OVERHEAD_TOKENS
 from .usage import PROMPT_FIELDS, USAGE_FIELDS
@@ -160,25 +160,61 @@ def admit(
     message=None,
     input_estimate: int = 0,
     api_key=None,
+    current: Balance | None = None,
 ) -> Admission:
     """Open an upstream call with a hold on its worst case; lower max_tokens to what fits.
 
-    Call inside the transaction that stores what the call is for. The quota row is locked
-    (select_for_update on PostgreSQL; SQLite's IMMEDIATE transaction already holds the write
-    lock), so concurrent calls of one user are admitted one after another and cannot
-    overspend together. `prompt_tokens` is an upper bound of the whole request
-    (`request_token_bound`); `input_estimate` the likely figure, charged when a call that
-    reached the model ends with no usage reported; `api_key` the personal key of a gateway
-    call (source "gateway"), recorded on the call. The hold records the model's prices: the
-    call is charged at them, whatever the catalog says by the time it ends (decision 47).
+    Call inside the transaction that stores what the call is for. The user's balance row is
+    locked (select_for_update on PostgreSQL; SQLite's IMMEDIATE transaction already holds the
+    write lock), so concurrent calls of one user are admitted one after another and cannot
+    overspend together; `current` is that row as this transaction already read it (locked).
+    `prompt_tokens` is an upper bound of the whole request (`request_token_bound`);
+    `input_estimate` the likely figure, charged when a call that reached the model ends with
+    no usage reported; `api_key` the personal key of a gateway call (source "gateway"),
+    recorded on the call. The hold records the model's prices: the call is charged at them,
+    whatever the catalog says by the time it ends (decision 47).
     """
-    prices = model.pricing()
-    now = timezone.now()
-    current = locked_balance(user, now)
+    allowed = admission_room(user, model, prompt_tokens, max_tokens, current=current)
+    return open_call(
+        user,
+        model,
+        prompt_tokens,
+        allowed,
+        source=source,
+        message=message,
+        input_estimate=input_estimate,
+        api_key=api_key,
+    )
+
+
+def admission_room(
+    user: User, model: Priced, prompt_tokens: int, max_tokens: int, *, current=None
+) -> int:
+    """The max_tokens a call may use, lowered to what the locked balance leaves, or
+    QuotaExceeded: admission's check, before `open_call` writes anything."""
+    current = current or locked_balance(user)
     room = output_room(current, model, prompt_tokens)
     allowed = max_tokens if room is None else min(max_tokens, room)
     if allowed < min(MIN_REPLY_TOKENS, max_tokens):
         raise QuotaExceeded(current)
+    return allowed
+
+
+def open_call(
+    user: User,
+    model: Priced,
+    prompt_tokens: int,
+    allowed: int,
+    *,
+    source: str,
+    message=None,
+    input_estimate: int = 0,
+    api_key=None,
+) -> Admission:
+    """The call and its hold for `allowed` output tokens (from `admission_room`, in the same
+    transaction), and the balance row moved by the hold."""
+    prices = model.pricing()
+    now = timezone.now()
     call = UpstreamCall.objects.create(
         user=user,
         source=source,
@@ -297,6 +333,28 @@ def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
     now (decision 47). Every hold has them (migration hold_price_snapshots gave them to open
     holds from before), unless its model was unknown then: such a call costs nothing.
     """
+    return _settle(call, lambda hold: (usage, estimated))
+
+
+def settle_call(
+    call_id: int, reported: dict, streamed_chars: int, *, complete: bool, message_id=None
+) -> LedgerEntry | None:
+    """Settle a call from what is known of it: the reported usage, else an estimate. With
+    `message_id` (its reply), the charge carries `message_totals`: the reply's charges summed,
+    this one included."""
+
+    def charged(hold: LedgerEntry) -> tuple[dict, bool]:
+        estimate = hold.call.input_estimate
+        return settlement_usage(reported, streamed_chars, complete, estimate)
+
+    return _settle(call_id, charged, message_id)
+
+
+def _settle(call, usage_of, message_id: int | None = None) -> LedgerEntry | None:
+    """Mark the call settled, read its hold (with its call, and the other charges of
+    `message_id`, the reply it is for, when the caller names it), then write the release and
+    the charge in one INSERT and move the balance row: four statements in the caller's
+    transaction (decision 96)."""
     call_id = getattr(call, "pk", call)
     now = timezone.now()
     with transaction.atomic(savepoint=False):  # inside a caller's: one transaction
@@ -305,7 +363,17 @@ def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
         )
         if not won:
             return None
-        hold = LedgerEntry.objects.get(kind=Kind.HOLD, call_id=call_id)
+        # With the hold, the message's earlier charges (a tool round's, a continued reply's):
+        # what the reply shows is their sum with this one, and no SUM is asked for after.
+        wanted = Q(kind=Kind.HOLD, call_id=call_id)
+        if message_id is not None:
+            wanted |= Q(kind=Kind.CHARGE, message_id=message_id)
+        rows = list(LedgerEntry.objects.select_related("call").filter(wanted))
+        hold = next((e for e in rows if e.kind == Kind.HOLD), None)
+        if hold is None:
+            raise LedgerEntry.DoesNotExist(f"call {call_id} has no hold")
+        prior = [e for e in rows if e.kind == Kind.CHARGE]
+        usage, estimated = usage_of(hold)
         cost, prices = Decimal(0), {}
         if hold.prices:
             cost, prices = PriceList.from_snapshot(hold.prices).cost(usage)
@@ -313,18 +381,13 @@ def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
             "user_id": hold.user_id,
             "model": hold.model,
             # The call itself when the caller has it: the charge then names its start too.
-            **({"call": call} if isinstance(call, UpstreamCall) else {"call_id": call_id}),
+            "call": call if isinstance(call, UpstreamCall) else hold.call,
             "message_id": hold.message_id,
             "hold": hold,
             "created_at": now,
         }
-        # No savepoint around these: the UPDATE above already made this the only settler, and
-        # should an insert fail anyway, the whole settlement (the call's mark too) rolls back
-        # rather than leave a settled call with its hold open.
-        LedgerEntry.objects.create(
-            kind=Kind.RELEASE, tokens=-hold.tokens, cost=-hold.cost, **common
-        )
-        charge = LedgerEntry.objects.create(
+        release = LedgerEntry(kind=Kind.RELEASE, tokens=-hold.tokens, cost=-hold.cost, **common)
+        charge = LedgerEntry(
             kind=Kind.CHARGE,
             tokens=sum(usage.get(f, 0) for f in USAGE_FIELDS),
             cost=cost,
@@ -333,24 +396,24 @@ def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
             **common,
             **{f: usage.get(f, 0) for f in USAGE_FIELDS},
         )
+        # No savepoint around these: the UPDATE above already made this the only settler, and
+        # should an insert fail anyway, the whole settlement (the call's mark too) rolls back
+        # rather than leave a settled call with its hold open.
+        LedgerEntry.objects.bulk_create([release, charge])
         balance_rows.move(
-            hold.user_id,
-            now,
-            spent=(charge.cost, charge.tokens),
-            held=(-hold.cost, -hold.tokens),
+            hold.user_id, now, spent=(charge.cost, charge.tokens), held=(-hold.cost, -hold.tokens)
         )
+        if message_id is not None and hold.message_id == message_id:
+            charge.message_totals = _totals([*prior, charge])
         return charge
 
 
-def settle_call(
-    call_id: int, reported: dict, streamed_chars: int, *, complete: bool
-) -> LedgerEntry | None:
-    """Settle a call from what is known of it: the reported usage, else an estimate."""
-    call = UpstreamCall.objects.filter(pk=call_id, status=UpstreamCall.Status.RUNNING).first()
-    if call is None:
-        return None
-    usage, estimated = settlement_usage(reported, streamed_chars, complete, call.input_estimate)
-    return settle(call, usage, estimated=estimated)
+def _totals(charges: list[LedgerEntry]) -> tuple[dict, Decimal]:
+    """(usage, cost) of these charges summed, as `settlement.charged_totals` sums them."""
+    usage = {f: sum(getattr(c, f) for c in charges) for f in USAGE_FIELDS}
+    # As stored: each cost rounded to the picodollar, as the sum of stored charges is.
+    picodollars = sum(MoneyField().get_prep_value(c.cost) for c in charges)
+    return usage, Decimal(picodollars) / MoneyField.SCALE
 
 
 def grant(

@@ -289,7 +289,8 @@ class ApiKey(models.Model):
 
 
 class LedgerEntry(models.Model):
-    """One append-only line of the usage ledger; balances are sums of these, never stored.
+    """One append-only line of the usage ledger; balances are sums of these (admission reads
+    them kept up to date in `PeriodBalance`, proven equal by `check_ledger`).
 
     Signed amounts: a charge or a hold adds cost and tokens, a grant takes them off, an
     adjustment may do either; a release closes a hold (it points at it and repeats its amounts
