@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Q, Sum
 
-from .models import LedgerEntry, MoneyField, PeriodBalance, Quota
+from .models import LedgerEntry, MoneyField, PeriodBalance, Quota, UpstreamCall
 
 Kind = LedgerEntry.Kind
 _money = MoneyField()
@@ -47,10 +47,22 @@ def entry_sums(user_id: int, starts_at: datetime | None, resets_at: datetime | N
             held_tokens=Sum("tokens", filter=held_q),
         )
     )
-    return {
+    found = {
         name: value if value is not None else (Decimal(0) if name.endswith("cost") else 0)
         for name, value in sums.items()
     }
+    found["replies_running"] = replies_running(user_id)
+    return found
+
+
+def replies_running(user_id: int) -> int:
+    """The user's running calls that count as replies in flight: every source but titles."""
+    calls = UpstreamCall.objects.filter(user_id=user_id, status=UpstreamCall.Status.RUNNING)
+    return calls.exclude(source=UpstreamCall.Source.TITLE).count()
+
+
+def counts_as_reply(source: str) -> int:
+    return 0 if source == UpstreamCall.Source.TITLE else 1
 
 
 def locked_row(user_id: int) -> PeriodBalance | None:
@@ -86,8 +98,8 @@ def _insert_blank(user_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_TABLE} (quota_id, period, spent_cost, spent_tokens, grants_cost, "
-            "grants_tokens, held_cost, held_tokens) "
-            f"SELECT user_id, '', 0, 0, 0, 0, 0, 0 FROM {Quota._meta.db_table} "
+            "grants_tokens, held_cost, held_tokens, replies_running) "
+            f"SELECT user_id, '', 0, 0, 0, 0, 0, 0, 0 FROM {Quota._meta.db_table} "
             "WHERE user_id = %s ON CONFLICT DO NOTHING",
             [user_id],
         )
@@ -100,18 +112,19 @@ def move(
     spent: tuple[Decimal, int] = _ZERO,
     grants: tuple[Decimal, int] = _ZERO,
     held: tuple[Decimal, int] = _ZERO,
+    running: int = 0,
 ) -> None:
     """Move the user's row by an entry made at `at` (inside the entry's transaction).
 
     With no row yet, a blank one is made (if the user has a quota), so that an admission
     computing the row now waits for this transaction rather than missing its entry.
     """
-    if not _update(user_id, at, spent, grants, held):
+    if not _update(user_id, at, spent, grants, held, running):
         _insert_blank(user_id)
-        _update(user_id, at, spent, grants, held)
+        _update(user_id, at, spent, grants, held, running)
 
 
-def _update(user_id: int, at: datetime, spent, grants, held) -> int:
+def _update(user_id: int, at: datetime, spent, grants, held, running: int) -> int:
     when = connection.ops.adapt_datetimefield_value(at)
     in_period = "(starts_at IS NULL OR starts_at <= %s) AND (resets_at IS NULL OR resets_at > %s)"
 
@@ -120,10 +133,11 @@ def _update(user_id: int, at: datetime, spent, grants, held) -> int:
 
     sql = (
         f"UPDATE {_TABLE} SET held_cost = held_cost + %s, held_tokens = held_tokens + %s, "
+        "replies_running = replies_running + %s, "
         f"{moved('spent_cost')}, {moved('spent_tokens')}, "
         f"{moved('grants_cost')}, {moved('grants_tokens')} WHERE quota_id = %s"
     )
-    params = [_money.get_prep_value(held[0]), held[1]]
+    params = [_money.get_prep_value(held[0]), held[1], running]
     for amount in (_money.get_prep_value(spent[0]), spent[1]):
         params += [when, when, amount]
     for amount in (_money.get_prep_value(grants[0]), grants[1]):

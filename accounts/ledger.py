@@ -102,6 +102,7 @@ def locked_balance(user: User, now: datetime | None = None) -> Balance:
         held_tokens=row.held_tokens,
         granted_cost=-row.grants_cost,
         granted_tokens=-row.grants_tokens,
+        replies_running=row.replies_running,
     )
 
 
@@ -240,7 +241,8 @@ def open_call(
         prices=prices.snapshot(),
         estimated=True,
     )
-    balance_rows.move(user.pk, now, held=(hold.cost, hold.tokens))
+    running = balance_rows.counts_as_reply(source)
+    balance_rows.move(user.pk, now, held=(hold.cost, hold.tokens), running=running)
     return Admission(call, allowed)
 
 
@@ -401,7 +403,11 @@ def _settle(call, usage_of, message_id: int | None = None) -> LedgerEntry | None
         # rather than leave a settled call with its hold open.
         LedgerEntry.objects.bulk_create([release, charge])
         balance_rows.move(
-            hold.user_id, now, spent=(charge.cost, charge.tokens), held=(-hold.cost, -hold.tokens)
+            hold.user_id,
+            now,
+            spent=(charge.cost, charge.tokens),
+            held=(-hold.cost, -hold.tokens),
+            running=-balance_rows.counts_as_reply(hold.call.source),
         )
         if message_id is not None and hold.message_id == message_id:
             charge.message_totals = _totals([*prior, charge])

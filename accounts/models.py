@@ -389,7 +389,8 @@ class PeriodBalance(models.Model):
     computed from the entries" (a row made by a writer before any admission). Amounts are the
     entries' own signed sums: `spent_*` of the charges, grants and adjustments made in
     [starts_at, resets_at), `grants_*` of the grants among them (negative), `held_*` of the
-    open holds, whenever they were made (as `ledger.balance` sums them).
+    open holds, whenever they were made (as `ledger.balance` sums them); `replies_running` the
+    user's running calls but titles (`sending_limits.replies_in_flight`).
     """
 
     quota = models.OneToOneField(
@@ -408,6 +409,9 @@ class PeriodBalance(models.Model):
     grants_tokens = models.BigIntegerField(_("granted tokens"), default=0)
     held_cost = MoneyField(_("held (USD)"), default=Decimal(0))
     held_tokens = models.BigIntegerField(_("held tokens"), default=0)
+    # Running calls that count as replies in flight (every source but titles): the reply
+    # cap's count, kept here so a send does not count them.
+    replies_running = models.IntegerField(_("replies running"), default=0)
 
     class Meta:
         verbose_name = _("period balance")

@@ -75,7 +75,8 @@ def refuse_if_too_many_replies(user: User, sending: SendingLimits) -> ledger.Bal
     if not cap:
         return None
     current = ledger.locked_balance(user)
-    if replies_in_flight(user) >= cap:
+    # Counted on the balance row, moved with every call's hold and settlement (decision 96).
+    if current.replies_running >= cap:
         detail = ngettext(
             "You already have %(count)d reply being written. Wait for it to end, or stop it.",
             "You already have %(count)d replies being written. Wait for one to end, or stop it.",

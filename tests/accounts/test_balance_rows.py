@@ -20,13 +20,10 @@ pytestmark = pytest.mark.django_db
 HAIKU = "claude-haiku-4-5-20251001"
 
 
-def admit(user, prompt: int = 300, max_tokens: int = 1000, now=None) -> ledger.Admission:
+def admit(user, prompt: int = 300, max_tokens: int = 1000, source="chat") -> ledger.Admission:
     model = CatalogModel.objects.get(model_id=HAIKU)
     with transaction.atomic():
-        if now is not None:
-            # Admission reads the row for `now`'s period: rebase it there first.
-            ledger.locked_balance(user, now)
-        return ledger.admit(user, model, prompt, max_tokens, source="chat")
+        return ledger.admit(user, model, prompt, max_tokens, source=source)
 
 
 def row_of(user) -> PeriodBalance:
@@ -142,7 +139,13 @@ def test_a_grant_before_any_admission_is_counted_once_the_row_is_computed(make_u
 
 @pytest.mark.ledger_unchecked
 @pytest.mark.parametrize(
-    "field, value", [("spent_cost", Decimal("0.01")), ("held_tokens", 7), ("grants_tokens", -1)]
+    "field, value",
+    [
+        ("spent_cost", Decimal("0.01")),
+        ("held_tokens", 7),
+        ("grants_tokens", -1),
+        ("replies_running", 2),
+    ],
 )
 def test_check_ledger_reports_a_tampered_balance_row(make_user, field, value):
     alice = make_user("alice")
@@ -167,3 +170,16 @@ def test_check_ledger_reports_an_entry_written_past_the_row(make_user):
     LedgerEntry.objects.create(user=alice, kind=LedgerEntry.Kind.ADJUSTMENT, cost=Decimal(1))
 
     assert [p for p in problems() if "balance row" in p]
+
+
+def test_the_row_counts_running_replies_but_not_titles(make_user):
+    alice = make_user("alice")
+    chat = admit(alice)
+    admit(alice, source="gateway")
+    admit(alice, source="title")
+    assert row_of(alice).replies_running == 2
+
+    ledger.settle_call(chat.call.pk, {"input_tokens": 10, "output_tokens": 5}, 0, complete=True)
+
+    assert row_of(alice).replies_running == 1
+    assert problems() == []
