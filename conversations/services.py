@@ -433,9 +433,9 @@ def continue_reply(user: User, message_id: object, client_id: str = "") -> SendR
         model = model_or_refuse(user, reply.model or conversation.model)
         if thinking.wanted_budget(model, conversation):
             return _continue_as_new_turn(user, conversation, model, client_id, sending)
-        refuse_if_too_many_replies(user, sending)
+        current = refuse_if_too_many_replies(user, sending)
         _reopen(reply, client_id)
-        call = _admit_reply(user, model, reply)
+        call = _admit_reply(user, model, reply, current)
         conversation.save(update_fields=["updated_at"])
         tree = tree_of(conversation.pk)  # the continued reply's payload names its versions
     return SendResult(conversation, False, None, reply, call, continued=True, tree=tree)
