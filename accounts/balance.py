@@ -1,6 +1,6 @@
 """A user's standing in the current period, as the ledger's sums give it (a value, no queries)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -26,6 +26,8 @@ class Balance:
     held_tokens: int
     granted_cost: Decimal = Decimal(0)
     granted_tokens: int = 0
+    # Running calls but titles, when read from the balance row (admission's read); else None.
+    replies_running: int | None = field(default=None, compare=False)
 
     @property
     def unlimited(self) -> bool:

@@ -10,11 +10,18 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from . import balance_rows
 from .balance import Balance
 from .models import LedgerEntry, Quota, UpstreamCall, User
-from .pricing import Priced, PriceList
+from .pricing import Priced
 from .request_bound import REQUEST_OVERHEAD_TOKENS
-from .usage import PROMPT_FIELDS, USAGE_FIELDS
+from .settling import (  # noqa: F401  (the ledger's actions, as callers know them)
+    MAX_USAGE_COUNT,
+    settle,
+    settle_call,
+    settlement_usage,
+)
+from .usage import USAGE_FIELDS  # noqa: F401  (callers read the usage fields here)
 
 Kind = LedgerEntry.Kind
 # A reply shorter than this is not worth sending: below it the quota counts as exhausted.
@@ -83,6 +90,28 @@ def quota_for(user: User, *, lock: bool = False) -> Quota:
     return quota
 
 
+def locked_balance(user: User, now: datetime | None = None) -> Balance:
+    """The user's balance from their balance row, row-locked until the transaction ends:
+    admission's one read (decision 94). Equal to `balance()`, which sums the entries."""
+    now = now or timezone.now()
+    row = balance_rows.current_row(user, quota_for, period_bounds, now)
+    quota = row.quota
+    return Balance(
+        period=quota.period,
+        starts_at=row.starts_at,
+        resets_at=row.resets_at,
+        cost_limit=quota.cost_limit,
+        token_limit=quota.token_limit,
+        spent_cost=row.spent_cost,
+        spent_tokens=row.spent_tokens,
+        held_cost=row.held_cost,
+        held_tokens=row.held_tokens,
+        granted_cost=-row.grants_cost,
+        granted_tokens=-row.grants_tokens,
+        replies_running=row.replies_running,
+    )
+
+
 def balance(user: User, quota: Quota | None = None, now: datetime | None = None) -> Balance:
     quota = quota or quota_for(user)
     starts_at, resets_at = period_bounds(quota.period, now)
@@ -138,25 +167,60 @@ def admit(
     message=None,
     input_estimate: int = 0,
     api_key=None,
+    current: Balance | None = None,
 ) -> Admission:
     """Open an upstream call with a hold on its worst case; lower max_tokens to what fits.
 
-    Call inside the transaction that stores what the call is for. The quota row is locked
-    (select_for_update on PostgreSQL; SQLite's IMMEDIATE transaction already holds the write
-    lock), so concurrent calls of one user are admitted one after another and cannot
-    overspend together. `prompt_tokens` is an upper bound of the whole request
-    (`request_token_bound`); `input_estimate` the likely figure, charged when a call that
-    reached the model ends with no usage reported; `api_key` the personal key of a gateway
-    call (source "gateway"), recorded on the call. The hold records the model's prices: the
-    call is charged at them, whatever the catalog says by the time it ends (decision 47).
+    Call inside the transaction that stores what the call is for. The user's balance row is
+    locked (select_for_update on PostgreSQL; SQLite's IMMEDIATE transaction already holds the
+    write lock), so concurrent calls of one user are admitted one after another and cannot
+    overspend together; `current` is that row as this transaction already read it (locked).
+    `prompt_tokens` is an upper bound of the whole request (`request_token_bound`);
+    `input_estimate` the likely figure, charged when a call that reached the model ends with
+    no usage reported; `api_key` the personal key of a gateway call (source "gateway"),
+    recorded on the call. The hold records the model's prices: the call is charged at them,
+    whatever the catalog says by the time it ends (decision 47).
     """
-    prices = model.pricing()
-    quota = quota_for(user, lock=True)
-    current = balance(user, quota)
+    allowed = admission_room(user, model, prompt_tokens, max_tokens, current=current)
+    return open_call(
+        user,
+        model,
+        prompt_tokens,
+        allowed,
+        source=source,
+        message=message,
+        input_estimate=input_estimate,
+        api_key=api_key,
+    )
+
+
+def admission_room(
+    user: User, model: Priced, prompt_tokens: int, max_tokens: int, *, current=None
+) -> int:
+    """The max_tokens a call may use, lowered to what the locked balance leaves, or
+    QuotaExceeded: admission's check, before `open_call` writes anything."""
+    current = current or locked_balance(user)
     room = output_room(current, model, prompt_tokens)
     allowed = max_tokens if room is None else min(max_tokens, room)
     if allowed < min(MIN_REPLY_TOKENS, max_tokens):
         raise QuotaExceeded(current)
+    return allowed
+
+
+def open_call(
+    user: User,
+    model: Priced,
+    prompt_tokens: int,
+    allowed: int,
+    *,
+    source: str,
+    message=None,
+    input_estimate: int = 0,
+    api_key=None,
+) -> Admission:
+    """The call and its hold for `allowed` output tokens (from `admission_room`, in the same
+    transaction), and the balance row moved by the hold."""
+    prices = model.pricing()
     now = timezone.now()
     call = UpstreamCall.objects.create(
         user=user,
@@ -169,7 +233,7 @@ def admit(
         created_at=now,
         input_estimate=min(input_estimate, prompt_tokens),
     )
-    LedgerEntry.objects.create(
+    hold = LedgerEntry.objects.create(
         user=user,
         kind=Kind.HOLD,
         model=model.model_id,
@@ -183,6 +247,8 @@ def admit(
         prices=prices.snapshot(),
         estimated=True,
     )
+    running = balance_rows.counts_as_reply(source)
+    balance_rows.move(user.pk, now, held=(hold.cost, hold.tokens), running=running)
     return Admission(call, allowed)
 
 
@@ -228,102 +294,6 @@ def estimate_prompt_tokens(request: dict) -> int:
     return math.ceil(chars / 3) + PROMPT_OVERHEAD_TOKENS
 
 
-# Any usage figure above this is not a count (the API's context and output limits are far
-# below it); it is charged as missing, so one bad figure cannot overflow a column or a sum.
-MAX_USAGE_COUNT = 10**9
-
-
-def settlement_usage(
-    reported: dict, streamed_chars: int, complete: bool, input_estimate: int = 0
-) -> tuple[dict, bool]:
-    """The usage to charge: the reported figures, estimated where they are missing.
-
-    A call that completed, streamed text or reported usage reached the model: a prompt or an
-    output it did not report is estimated (the prompt from the request, the output from the
-    characters streamed) and the charge is marked estimated; a gateway that sends no usage
-    cannot make its replies free. A call with none of these never reached the model and costs
-    nothing.
-    """
-    usage = {field: _count(reported.get(field)) for field in USAGE_FIELDS}
-    if not complete and not streamed_chars and not any(usage.values()):
-        return usage, False  # nothing reached the model
-    estimated = not complete
-    output_estimate = math.ceil(streamed_chars / 3)
-    if usage["output_tokens"] < output_estimate and (not complete or not usage["output_tokens"]):
-        usage["output_tokens"] = output_estimate
-        estimated = True
-    if not any(usage[f] for f in PROMPT_FIELDS):
-        usage["input_tokens"] = input_estimate
-        estimated = True
-    return usage, estimated
-
-
-def _count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return 0
-    return value if 0 <= value <= MAX_USAGE_COUNT else 0
-
-
-def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
-    """Close a call's hold and charge its usage, once; None if it was settled already.
-
-    `call` is an UpstreamCall or its id. Marking the call settled is the lock: of several
-    settlers racing (the runner, a reaper, another worker), one UPDATE matches the running
-    row and the others wait for it, then match nothing.
-
-    The usage is priced at the prices its hold recorded at admission, not the catalog's of
-    now (decision 47). Every hold has them (migration hold_price_snapshots gave them to open
-    holds from before), unless its model was unknown then: such a call costs nothing.
-    """
-    call_id = getattr(call, "pk", call)
-    now = timezone.now()
-    with transaction.atomic(savepoint=False):  # inside a caller's: one transaction
-        won = UpstreamCall.objects.filter(pk=call_id, status=UpstreamCall.Status.RUNNING).update(
-            status=UpstreamCall.Status.SETTLED, settled_at=now, heartbeat_at=None
-        )
-        if not won:
-            return None
-        hold = LedgerEntry.objects.get(kind=Kind.HOLD, call_id=call_id)
-        cost, prices = Decimal(0), {}
-        if hold.prices:
-            cost, prices = PriceList.from_snapshot(hold.prices).cost(usage)
-        common = {
-            "user_id": hold.user_id,
-            "model": hold.model,
-            # The call itself when the caller has it: the charge then names its start too.
-            **({"call": call} if isinstance(call, UpstreamCall) else {"call_id": call_id}),
-            "message_id": hold.message_id,
-            "hold": hold,
-            "created_at": now,
-        }
-        # No savepoint around these: the UPDATE above already made this the only settler, and
-        # should an insert fail anyway, the whole settlement (the call's mark too) rolls back
-        # rather than leave a settled call with its hold open.
-        LedgerEntry.objects.create(
-            kind=Kind.RELEASE, tokens=-hold.tokens, cost=-hold.cost, **common
-        )
-        return LedgerEntry.objects.create(
-            kind=Kind.CHARGE,
-            tokens=sum(usage.get(f, 0) for f in USAGE_FIELDS),
-            cost=cost,
-            prices=prices,
-            estimated=estimated,
-            **common,
-            **{f: usage.get(f, 0) for f in USAGE_FIELDS},
-        )
-
-
-def settle_call(
-    call_id: int, reported: dict, streamed_chars: int, *, complete: bool
-) -> LedgerEntry | None:
-    """Settle a call from what is known of it: the reported usage, else an estimate."""
-    call = UpstreamCall.objects.filter(pk=call_id, status=UpstreamCall.Status.RUNNING).first()
-    if call is None:
-        return None
-    usage, estimated = settlement_usage(reported, streamed_chars, complete, call.input_estimate)
-    return settle(call, usage, estimated=estimated)
-
-
 def grant(
     user: User,
     *,
@@ -335,20 +305,27 @@ def grant(
     """Give a user more room this period (an entry that takes cost and tokens off)."""
     if (cost or 0) < 0 or (tokens or 0) < 0:
         raise ValueError("a grant gives room; use adjust() to take it")
-    return LedgerEntry.objects.create(
-        user=user,
-        kind=Kind.GRANT,
-        cost=-(cost or Decimal(0)),
-        tokens=-(tokens or 0),
-        reason=reason,
-        created_by=by,
-    )
+    with transaction.atomic(savepoint=False):
+        entry = LedgerEntry.objects.create(
+            user=user,
+            kind=Kind.GRANT,
+            cost=-(cost or Decimal(0)),
+            tokens=-(tokens or 0),
+            reason=reason,
+            created_by=by,
+        )
+        amounts = (entry.cost, entry.tokens)
+        balance_rows.move(user.pk, entry.created_at, spent=amounts, grants=amounts)
+    return entry
 
 
 def adjust(
     user: User, *, cost: Decimal = Decimal(0), tokens: int = 0, reason: str, by: User | None = None
 ) -> LedgerEntry:
     """Correct a user's spend by a signed amount (positive adds spend), with a reason."""
-    return LedgerEntry.objects.create(
-        user=user, kind=Kind.ADJUSTMENT, cost=cost, tokens=tokens, reason=reason, created_by=by
-    )
+    with transaction.atomic(savepoint=False):
+        entry = LedgerEntry.objects.create(
+            user=user, kind=Kind.ADJUSTMENT, cost=cost, tokens=tokens, reason=reason, created_by=by
+        )
+        balance_rows.move(user.pk, entry.created_at, spent=(entry.cost, entry.tokens))
+    return entry

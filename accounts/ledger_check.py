@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from . import balance_rows
 from .models import LedgerEntry, MoneyField, UpstreamCall
 from .pricing import cost_at
 from .usage import USAGE_FIELDS
@@ -96,12 +97,9 @@ def charges_match_their_usage() -> Iterator[str]:
 
 
 def balance_rows_match_entries() -> Iterator[str]:
-    """Running balance rows equal the sum of their entries.
-
-    No balance row is kept yet: balances are sums over the entries (decision 13). The check
-    that a row equals its entries lands with the row itself.
-    """
-    return iter(())
+    """Each user's balance row (what admission reads) equals the sums of its entries: spent
+    and grants of its period, and the open holds (decision 94)."""
+    yield from balance_rows.rows_not_matching_entries()
 
 
 CHECKS: list[Callable[[], Iterator[str]]] = [

@@ -289,7 +289,8 @@ class ApiKey(models.Model):
 
 
 class LedgerEntry(models.Model):
-    """One append-only line of the usage ledger; balances are sums of these, never stored.
+    """One append-only line of the usage ledger; balances are sums of these (admission reads
+    them kept up to date in `PeriodBalance`, proven equal by `check_ledger`).
 
     Signed amounts: a charge or a hold adds cost and tokens, a grant takes them off, an
     adjustment may do either; a release closes a hold (it points at it and repeats its amounts
@@ -377,6 +378,47 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.cost} USD ({self.user})"
+
+
+class PeriodBalance(models.Model):
+    """A user's running balance for their quota's current period: what admission reads.
+
+    Changed in the transaction of every ledger entry (accounts/balance_rows.py) and proven
+    equal to the entries by `check_ledger`. One row per user, rebased on the next admission
+    when the period rolls over or the quota's period changes; `period` empty means "to be
+    computed from the entries" (a row made by a writer before any admission). Amounts are the
+    entries' own signed sums: `spent_*` of the charges, grants and adjustments made in
+    [starts_at, resets_at), `grants_*` of the grants among them (negative), `held_*` of the
+    open holds, whenever they were made (as `ledger.balance` sums them); `replies_running` the
+    user's running calls but titles (`sending_limits.replies_in_flight`).
+    """
+
+    quota = models.OneToOneField(
+        Quota,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="balance_row",
+        verbose_name=_("quota"),
+    )
+    period = models.CharField(_("period"), max_length=8, blank=True)
+    starts_at = models.DateTimeField(_("period start"), null=True, blank=True)
+    resets_at = models.DateTimeField(_("resets"), null=True, blank=True)
+    spent_cost = MoneyField(_("spent (USD)"), default=Decimal(0))
+    spent_tokens = models.BigIntegerField(_("spent tokens"), default=0)
+    grants_cost = MoneyField(_("grants (USD)"), default=Decimal(0))
+    grants_tokens = models.BigIntegerField(_("granted tokens"), default=0)
+    held_cost = MoneyField(_("held (USD)"), default=Decimal(0))
+    held_tokens = models.BigIntegerField(_("held tokens"), default=0)
+    # Running calls that count as replies in flight (every source but titles): the reply
+    # cap's count, kept here so a send does not count them.
+    replies_running = models.IntegerField(_("replies running"), default=0)
+
+    class Meta:
+        verbose_name = _("period balance")
+        verbose_name_plural = _("period balances")
+
+    def __str__(self) -> str:
+        return f"{self.quota_id} {self.period} {self.starts_at}"
 
 
 class RateCounter(models.Model):

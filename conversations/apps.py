@@ -9,4 +9,9 @@ class ConversationsConfig(AppConfig):
     verbose_name = _("Conversations")
 
     def ready(self) -> None:
-        from . import attachments  # noqa: F401  (connects the file-deleting signal)
+        from . import (
+            attachments,  # noqa: F401  (connects the file-deleting signal)
+            model_cache,
+        )
+
+        model_cache.connect()

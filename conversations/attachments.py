@@ -210,6 +210,15 @@ def _refuse_if_over_request_limits(claimed: list[Attachment]) -> None:
         )
 
 
+def no_attachments(message: Message) -> None:
+    """Mark `message` as having no attachments, as a prefetch would, without asking."""
+    empty = Attachment.objects.none()
+    # Filled as prefetch_related fills it: reading it then compiles no query (`none()` alone
+    # still builds one to find it empty, which costs more CPU than the rest of the history).
+    empty._result_cache, empty._prefetch_done = [], True
+    message._prefetched_objects_cache = {"attachments": empty}
+
+
 def link_to_message(claimed: list[Attachment], message: Message) -> None:
     """The claimed attachments now belong to the user message and its conversation."""
     if claimed:

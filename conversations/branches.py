@@ -8,7 +8,10 @@ query per message.
 
 from dataclasses import dataclass, field
 
-from .models import Conversation, Message
+from django.db.models import Exists, OuterRef, prefetch_related_objects
+
+from .attachments import no_attachments
+from .models import Attachment, Conversation, Message
 
 
 @dataclass
@@ -78,8 +81,23 @@ def visible_path(conversation: Conversation, tree: Tree | None = None) -> list[M
 
 
 def history_of(reply: Message) -> list[Message]:
-    """The messages before `reply` in its branch (H14): what its request's history is made of."""
-    return messages_by_ids(tree_of(reply.conversation_id).path_to(reply.parent_id))
+    """The messages before `reply` in its branch (H14): what its request's history is made of.
+
+    One statement for the tree and the rows (every branch's messages are read, to walk the
+    parents in Python), and one more for attachments only if the branch has any.
+    """
+    files = Attachment.objects.filter(message_id=OuterRef("pk"))
+    rows = Message.objects.filter(conversation_id=reply.conversation_id)
+    by_id = {m.pk: m for m in rows.annotate(has_files=Exists(files))}
+    tree = Tree({pk: m.parent_id for pk, m in by_id.items()})
+    path = [by_id[i] for i in tree.path_to(reply.parent_id)]
+    with_files = [m for m in path if m.has_files]
+    if with_files:
+        prefetch_related_objects(with_files, "attachments")
+    for message in path:
+        if not message.has_files:
+            no_attachments(message)
+    return path
 
 
 def on_visible_branch(conversation: Conversation, tree: Tree) -> set[int]:

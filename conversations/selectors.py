@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Quota, User
 
-from . import chat_settings
+from . import chat_settings, model_cache
 from .errors import ChatError
 from .models import CatalogModel, Conversation, Message, Preset
 from .search import SearchHit, search_page
@@ -62,6 +62,9 @@ def available_models(user: User) -> QuerySet[CatalogModel]:
 
 def default_model_for(user: User) -> CatalogModel | None:
     """The catalog default if this user may use it, else CHAT_MODEL, else any allowed model."""
+    cached = model_cache.default_model(user)
+    if cached is not model_cache.UNKNOWN:
+        return cached
     models = available_models(user)
     return (
         models.filter(is_default=True).first()
@@ -74,6 +77,10 @@ def usable_model(user: User, model_id: str | None) -> CatalogModel | None:
     """The catalog entry for model_id if this user may use it now (None: the default)."""
     if not model_id:
         return default_model_for(user)
+    # Per process, invalidated when an admin saves (decision 95): no statement on a send.
+    cached = model_cache.usable_model(user, model_id)
+    if cached is not model_cache.UNKNOWN:
+        return cached
     return available_models(user).filter(model_id=model_id).first()
 
 

@@ -8,6 +8,7 @@ from django.utils.translation import ngettext
 from accounts import ledger, limits
 from accounts.models import Quota, UpstreamCall, User
 
+from . import model_cache
 from .errors import ChatError
 
 SEND_WINDOW_SECONDS = 60
@@ -24,9 +25,13 @@ class SendingLimits:
 
 
 def sending_limits_for(user: User) -> SendingLimits:
-    """The user's limits, in one read (a user without a quota row has the defaults)."""
-    row = Quota.objects.filter(user=user).values_list("sends_per_minute", "max_concurrent_replies")
-    per_minute, concurrent = row.first() or (None, None)
+    """The user's limits, from the per-process cache (decision 95) or in one read (a user
+    without a quota row has the defaults)."""
+    overrides = model_cache.quota_overrides(user.pk)
+    if overrides is model_cache.UNKNOWN:
+        row = Quota.objects.filter(user=user)
+        overrides = row.values_list("sends_per_minute", "max_concurrent_replies").first()
+    per_minute, concurrent = overrides or (None, None)
     return SendingLimits(
         settings.CHAT_SENDS_PER_MINUTE if per_minute is None else per_minute,
         settings.CHAT_MAX_CONCURRENT_REPLIES if concurrent is None else concurrent,
@@ -62,17 +67,20 @@ def refuse_if_sending_too_fast(user: User, sending: SendingLimits) -> None:
         raise _rate_limited(detail % {"seconds": seconds}, wait)
 
 
-def refuse_if_too_many_replies(user: User, sending: SendingLimits) -> None:
-    """Inside the send transaction. The quota row's lock, which admission takes next anyway,
-    is taken first so that racing sends count each other's replies."""
+def refuse_if_too_many_replies(user: User, sending: SendingLimits) -> ledger.Balance | None:
+    """Inside the send transaction. The balance row's lock, which admission takes next anyway,
+    is taken first so that racing sends count each other's replies; returns the balance it
+    read (locked), for admission to use rather than read it again (None: no cap, not read)."""
     cap = sending.max_concurrent_replies
     if not cap:
-        return
-    ledger.quota_for(user, lock=True)
-    if replies_in_flight(user) >= cap:
+        return None
+    current = ledger.locked_balance(user)
+    # Counted on the balance row, moved with every call's hold and settlement (decision 96).
+    if current.replies_running >= cap:
         detail = ngettext(
             "You already have %(count)d reply being written. Wait for it to end, or stop it.",
             "You already have %(count)d replies being written. Wait for one to end, or stop it.",
             cap,
         )
         raise _rate_limited(detail % {"count": cap}, BUSY_RETRY_AFTER_SECONDS)
+    return current

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import prefetch_related_objects
+from django.db.models import Exists, OuterRef, prefetch_related_objects
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -22,6 +23,7 @@ from .attachments import (
     claim_for_send,
     copy_attachments,
     link_to_message,
+    no_attachments,
 )
 from .branches import Tree, messages_by_ids, tree_of
 from .errors import ChatError
@@ -29,7 +31,13 @@ from .frames import live_prices
 from .models import CatalogModel, Conversation, Message
 from .prompt import build_request
 from .secret_scan import refuse_if_secrets
-from .selectors import conversation_for, message_for, model_or_refuse, preset_for
+from .selectors import (
+    conversation_for,
+    conversations_for,
+    message_for,
+    model_or_refuse,
+    preset_for,
+)
 from .sending_limits import (
     SendingLimits,
     refuse_if_sending_too_fast,
@@ -99,9 +107,23 @@ def _validate_text(text: object, allow_empty: bool = False) -> str:
     return text
 
 
+def _busy() -> ChatError:
+    return ChatError("busy", _("A reply is still being written. Stop it or wait for it."))
+
+
 def _refuse_if_busy(conversation: Conversation) -> None:
     if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-        raise ChatError("busy", _("A reply is still being written. Stop it or wait for it."))
+        raise _busy()
+
+
+def _locked_conversation(user: User, conversation_id: object) -> Conversation:
+    """The user's conversation, row-locked, with `busy` (a reply of it is streaming): one
+    statement for what `conversation_for` and `_refuse_if_busy` read."""
+    streaming = Message.objects.filter(
+        conversation_id=OuterRef("pk"), status=Message.Status.STREAMING
+    )
+    conversations = conversations_for(user).select_for_update().annotate(busy=Exists(streaming))
+    return get_object_or_404(conversations, pk=conversation_id)
 
 
 def quota_error(balance: ledger.Balance, model: CatalogModel | None = None) -> ChatError:
@@ -149,8 +171,9 @@ def _create_streaming_reply(
 
     A prefill is the reply's first words: stored as its text, the model continues it (H12).
     """
-    refuse_if_too_many_replies(user, sending)
-    reply = Message.objects.create(
+    current = refuse_if_too_many_replies(user, sending)
+    # Stored by admission once its max_tokens is known: one INSERT, no UPDATE after it.
+    reply = Message(
         conversation=conversation,
         parent_id=question,
         role=Message.Role.ASSISTANT,
@@ -162,14 +185,19 @@ def _create_streaming_reply(
         worker=settings.WORKER_ID,
     )
     reply.conversation = conversation
+    call = _admit_reply(user, model, reply, current)
     conversation.leaf = reply
-    return reply, _admit_reply(user, model, reply)
+    return reply, call
 
 
-def _admit_reply(user: User, model: CatalogModel, reply: Message) -> UpstreamCall:
-    """Build the reply's request, admit its call and fit thinking to what was admitted.
+def _admit_reply(
+    user: User, model: CatalogModel, reply: Message, current: ledger.Balance | None = None
+) -> UpstreamCall:
+    """Build the reply's request, admit its call and fit thinking to what was admitted; a
+    reply not stored yet is stored here, with its max_tokens.
 
     Inside the caller's transaction: a refusal rolls everything back, nothing charged.
+    `current`: the balance this transaction already read under its lock.
     """
     request = build_request(reply, model)
     wanted = chat_settings.wanted_max_tokens(reply.conversation.settings or {}, model)
@@ -177,23 +205,28 @@ def _admit_reply(user: User, model: CatalogModel, reply: Message) -> UpstreamCal
     thinking.fit_request(request, "invalid_settings")
     # Before admission: a request the API would refuse is neither held nor charged.
     _check_rules(request, model)
+    bound = request_token_bound(request)
     try:
-        admission = ledger.admit(
-            user,
-            model,
-            request_token_bound(request),
-            wanted,
-            source=UpstreamCall.Source.CHAT,
-            message=reply,
-            input_estimate=ledger.estimate_prompt_tokens(request),
-        )
+        allowed = ledger.admission_room(user, model, bound, wanted, current=current)
     except ledger.QuotaExceeded as exc:
         raise quota_error(exc.balance, model) from None  # the transaction rolls back
-    request["max_tokens"] = reply.max_tokens = admission.max_tokens
+    request["max_tokens"] = reply.max_tokens = allowed
     # The quota may have lowered max_tokens below the thinking budget (decision 60).
     thinking.fit_request(request, "quota_exceeded")
-    Message.objects.filter(pk=reply.pk).update(
-        max_tokens=reply.max_tokens, attachments_left_out=reply.attachments_left_out
+    if reply.pk is None:
+        reply.save(force_insert=True)
+    else:
+        Message.objects.filter(pk=reply.pk).update(
+            max_tokens=reply.max_tokens, attachments_left_out=reply.attachments_left_out
+        )
+    admission = ledger.open_call(
+        user,
+        model,
+        bound,
+        allowed,
+        source=UpstreamCall.Source.CHAT,
+        message=reply,
+        input_estimate=ledger.estimate_prompt_tokens(request),
     )
     # The runner sends exactly this, without reading the conversation again.
     reply.upstream_request = request
@@ -264,8 +297,9 @@ def send_message(
             apply_settings(user, conversation, model, chosen)
             conversation.save()
         else:
-            conversation = conversation_for(user, conversation_id, lock=True)
-            _refuse_if_busy(conversation)
+            conversation = _locked_conversation(user, conversation_id)
+            if conversation.busy:
+                raise _busy()
             model = model_or_refuse(user, model_id or conversation.model)
             claimed = claim_for_send(user, ids, model)
             if conversation.model != model.model_id:
@@ -313,7 +347,10 @@ def _store_turn(
     link_to_message(claimed, user_message)
     if kept:
         copy_attachments(kept, user, conversation, user_message)
-    prefetch_related_objects([user_message], "attachments")  # its payload lists them
+    if claimed or kept:
+        prefetch_related_objects([user_message], "attachments")  # its payload lists them
+    else:
+        no_attachments(user_message)  # known empty: no query
     reply, call = _create_streaming_reply(
         user, conversation, model, client_id, sending, user_message.pk, prefill
     )
@@ -399,9 +436,9 @@ def continue_reply(user: User, message_id: object, client_id: str = "") -> SendR
         model = model_or_refuse(user, reply.model or conversation.model)
         if thinking.wanted_budget(model, conversation):
             return _continue_as_new_turn(user, conversation, model, client_id, sending)
-        refuse_if_too_many_replies(user, sending)
+        current = refuse_if_too_many_replies(user, sending)
         _reopen(reply, client_id)
-        call = _admit_reply(user, model, reply)
+        call = _admit_reply(user, model, reply, current)
         conversation.save(update_fields=["updated_at"])
         tree = tree_of(conversation.pk)  # the continued reply's payload names its versions
     return SendResult(conversation, False, None, reply, call, continued=True, tree=tree)

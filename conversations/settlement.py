@@ -132,14 +132,15 @@ def charged_totals(
 
 def settle_and_log(
     call_id: int, usage: dict, chars: int, *, complete: bool, message_id, status, error=None
-) -> None:
+) -> LedgerEntry | None:
     """Settle a call and, once its transaction commits, write its log line from the charge
     in hand (no second read, whoever settled it: the runner, a delete's stop, a reaper)."""
-    charge = ledger.settle_call(call_id, usage, chars, complete=complete)
+    charge = ledger.settle_call(call_id, usage, chars, complete=complete, message_id=message_id)
     if charge is not None:
         transaction.on_commit(
             lambda: call_log.log_call_end(charge, message_id=message_id, status=status, error=error)
         )
+    return charge
 
 
 def settle_unattached_call(
@@ -193,10 +194,11 @@ def finish_reply(
     knowledge anyone has of it.
     """
     usage = usage or {}
+    charge = None
     with transaction.atomic():
         message = _locked_streaming(message_id, with_conversation=True)
         if call_id is not None:
-            settle_and_log(
+            charge = settle_and_log(
                 call_id,
                 usage,
                 streamed_chars(content) if output_chars is None else output_chars,
@@ -214,7 +216,8 @@ def finish_reply(
             return FinishedReply("deleted", *charged_totals(None, call_id))
         message.status, message.content, message.seq = status, content, seq
         message.stop_reason, message.error = stop_reason or "", error
-        message.usage, message.cost = charged_totals(message.pk)
+        totals = getattr(charge, "message_totals", None)  # read with the hold: no SUM
+        message.usage, message.cost = totals or charged_totals(message.pk)
         message.stop_sequence = stop_sequence or ""
         message.heartbeat_at = None
         message.save(update_fields=FINAL_FIELDS)

@@ -66,6 +66,10 @@ def _seeded_catalog(request):
         "conversations.migrations.0010_catalog_upstream_id_and_thinking"
     )
     thinking.official_api_defaults(apps, None)
+    # The flush and the seed's bulk updates send no signal: the catalog cache starts afresh.
+    from conversations import model_cache
+
+    model_cache.forget()
 
 
 @pytest.fixture(autouse=True)

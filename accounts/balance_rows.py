@@ -1,0 +1,166 @@
+"""The per-user balance row: moved with every ledger entry, read (locked) by admission.
+
+Admission used to sum the period's entries under the quota row's lock; it now reads one row,
+`PeriodBalance`, under its own lock (decision 94). Every writer of the ledger moves the row
+in the entry's transaction with one UPDATE that always matches the user's row, whatever
+period it is for: the UPDATE takes the row's lock, so a writer and an admission that
+(re)computes the row from the entries are ordered one after the other, and neither misses
+the other's entries. Held amounts move always (an open hold counts whatever period it was
+made in); spent amounts move only when the entry's time falls in the row's period, a CASE in
+the same statement, so a late settlement of last period's hold does not count this period.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Q, Sum
+
+from .models import LedgerEntry, MoneyField, PeriodBalance, Quota, UpstreamCall
+
+Kind = LedgerEntry.Kind
+_money = MoneyField()
+_TABLE = PeriodBalance._meta.db_table
+_ZERO = (Decimal(0), 0)
+
+
+def entry_sums(user_id: int, starts_at: datetime | None, resets_at: datetime | None) -> dict:
+    """The entries' sums a row must equal: spent and grants in [starts_at, resets_at), and
+    every open hold."""
+    spent_q = Q(kind__in=[Kind.CHARGE, Kind.GRANT, Kind.ADJUSTMENT])
+    if starts_at is not None:
+        spent_q &= Q(created_at__gte=starts_at)
+    if resets_at is not None:
+        spent_q &= Q(created_at__lt=resets_at)
+    # Only holds are ever settled, so the join to their settlements adds no row to the sums.
+    held_q = Q(kind=Kind.HOLD, settled_by__isnull=True)
+    grants_q = spent_q & Q(kind=Kind.GRANT)
+    sums = (
+        LedgerEntry.objects.filter(user_id=user_id)
+        .filter(spent_q | held_q)
+        .aggregate(
+            spent_cost=Sum("cost", filter=spent_q),
+            spent_tokens=Sum("tokens", filter=spent_q),
+            grants_cost=Sum("cost", filter=grants_q),
+            grants_tokens=Sum("tokens", filter=grants_q),
+            held_cost=Sum("cost", filter=held_q),
+            held_tokens=Sum("tokens", filter=held_q),
+        )
+    )
+    found = {
+        name: value if value is not None else (Decimal(0) if name.endswith("cost") else 0)
+        for name, value in sums.items()
+    }
+    found["replies_running"] = replies_running(user_id)
+    return found
+
+
+def replies_running(user_id: int) -> int:
+    """The user's running calls that count as replies in flight: every source but titles."""
+    calls = UpstreamCall.objects.filter(user_id=user_id, status=UpstreamCall.Status.RUNNING)
+    return calls.exclude(source=UpstreamCall.Source.TITLE).count()
+
+
+def counts_as_reply(source: str) -> int:
+    return 0 if source == UpstreamCall.Source.TITLE else 1
+
+
+def locked_row(user_id: int) -> PeriodBalance | None:
+    """The user's row with its quota, row-locked (FOR UPDATE on PostgreSQL; SQLite's
+    IMMEDIATE transaction holds the write lock already); None if there is none yet."""
+    rows = PeriodBalance.objects.select_related("quota").select_for_update(of=("self",))
+    return rows.filter(quota_id=user_id).first()
+
+
+def current_row(user, quota_for, period_bounds, now: datetime) -> PeriodBalance:
+    """The user's row for the period containing `now`, locked, computed from the entries when
+    it is new, of an earlier period or of another period length (the quota changed).
+
+    `quota_for` and `period_bounds` are the ledger's (passed in: the ledger imports this).
+    """
+    row = locked_row(user.pk)
+    if row is None:
+        quota = quota_for(user)
+        _insert_blank(quota.pk)
+        row = locked_row(user.pk)
+    starts_at, resets_at = period_bounds(row.quota.period, now)
+    if row.period != row.quota.period or row.starts_at != starts_at:
+        sums = entry_sums(user.pk, starts_at, resets_at)
+        row.period, row.starts_at, row.resets_at = row.quota.period, starts_at, resets_at
+        for name, value in sums.items():
+            setattr(row, name, value)
+        row.save()
+    return row
+
+
+def _insert_blank(user_id: int) -> None:
+    """A row to be computed (empty period), unless one exists; waits for a racing insert."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_TABLE} (quota_id, period, spent_cost, spent_tokens, grants_cost, "
+            "grants_tokens, held_cost, held_tokens, replies_running) "
+            f"SELECT user_id, '', 0, 0, 0, 0, 0, 0, 0 FROM {Quota._meta.db_table} "
+            "WHERE user_id = %s ON CONFLICT DO NOTHING",
+            [user_id],
+        )
+
+
+def move(
+    user_id: int,
+    at: datetime,
+    *,
+    spent: tuple[Decimal, int] = _ZERO,
+    grants: tuple[Decimal, int] = _ZERO,
+    held: tuple[Decimal, int] = _ZERO,
+    running: int = 0,
+) -> None:
+    """Move the user's row by an entry made at `at` (inside the entry's transaction).
+
+    With no row yet, a blank one is made (if the user has a quota), so that an admission
+    computing the row now waits for this transaction rather than missing its entry.
+    """
+    if not _update(user_id, at, spent, grants, held, running):
+        _insert_blank(user_id)
+        _update(user_id, at, spent, grants, held, running)
+
+
+def _update(user_id: int, at: datetime, spent, grants, held, running: int) -> int:
+    when = connection.ops.adapt_datetimefield_value(at)
+    in_period = "(starts_at IS NULL OR starts_at <= %s) AND (resets_at IS NULL OR resets_at > %s)"
+
+    def moved(column: str) -> str:
+        return f"{column} = CASE WHEN {in_period} THEN {column} + %s ELSE {column} END"
+
+    sql = (
+        f"UPDATE {_TABLE} SET held_cost = held_cost + %s, held_tokens = held_tokens + %s, "
+        "replies_running = replies_running + %s, "
+        f"{moved('spent_cost')}, {moved('spent_tokens')}, "
+        f"{moved('grants_cost')}, {moved('grants_tokens')} WHERE quota_id = %s"
+    )
+    params = [_money.get_prep_value(held[0]), held[1], running]
+    for amount in (_money.get_prep_value(spent[0]), spent[1]):
+        params += [when, when, amount]
+    for amount in (_money.get_prep_value(grants[0]), grants[1]):
+        params += [when, when, amount]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, user_id])
+        return cursor.rowcount
+
+
+def rows_not_matching_entries() -> list[str]:
+    """Every computed row whose amounts differ from its entries' sums, one line each."""
+    found = []
+    for row in PeriodBalance.objects.exclude(period="").order_by("quota_id"):
+        sums = entry_sums(row.quota_id, row.starts_at, row.resets_at)
+        wrong = [
+            f"{name} {getattr(row, name)} != {value}"
+            for name, value in sums.items()
+            if getattr(row, name) != value
+        ]
+        if wrong:
+            found.append(
+                f"balance row of user {row.quota_id} ({row.period} from {row.starts_at}): "
+                + ", ".join(wrong)
+                + " from its entries"
+            )
+    return found

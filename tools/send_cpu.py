@@ -1,0 +1,109 @@
+"""CPU and statements of the send path in-process: N sends and their settlements, no network.
+
+Usage (from a checkout): python tools/send_cpu.py [--sends 200] [--postgres]
+
+Each send is what the consumer does for a text `send` frame (the signed-in re-check and
+`services.send_message`), each settlement `finish_reply` of a completed reply; the replies
+go to N conversations in turn, so each send continues a conversation (its history of earlier
+turns included). SQLite in a temporary directory by default; `--postgres` runs a throwaway
+PostgreSQL (tests/pg.py) with the limiter on a throwaway Redis (tests/redis_server.py).
+Prints the median CPU (time.process_time) and statements of a send and of a settlement.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sends", type=int, default=200)
+    parser.add_argument("--conversations", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        data = stack.enter_context(tempfile.TemporaryDirectory(prefix="send-cpu-"))
+        os.environ["DATA_DIR"] = data
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+        if args.postgres:
+            from tests.pg import postgres_cluster
+            from tests.redis_server import redis_server
+
+            os.environ["DATABASE_URL"] = stack.enter_context(postgres_cluster())
+            os.environ["REDIS_URL"] = stack.enter_context(redis_server())
+        else:
+            os.environ["DATABASE_URL"] = f"sqlite:///{data}/db.sqlite3"
+            os.environ["REDIS_URL"] = ""
+        run(args.sends, args.conversations)
+
+
+def run(sends: int, conversations: int) -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    call_command("migrate", verbosity=0)
+    from django.conf import settings
+
+    from accounts import live_sessions
+    from accounts.models import User
+    from conversations import services
+    from conversations.settlement import finish_reply
+
+    settings.CHAT_SENDS_PER_MINUTE = 0 if not settings.REDIS_URL else 10**6
+    settings.ALLOWED_HOSTS = ["*"]
+    user = User.objects.create_user("bench", password="x" * 12)
+    client = Client()
+    client.force_login(user)
+    session_key = client.session.session_key
+    ids: list[int | None] = [None] * conversations
+    send_cpu, settle_cpu, send_statements, settle_statements = [], [], [], []
+    for i in range(sends):
+        slot = i % conversations
+        with CaptureQueriesContext(connection) as queries:
+            start = time.process_time()
+            live_sessions.still_signed_in(user.pk, session_key)
+            result = services.send_message(user, ids[slot], f"question {i}: how far is the Moon?")
+            send_cpu.append(time.process_time() - start)
+        send_statements.append(len(queries))
+        ids[slot] = result.conversation.pk
+        with CaptureQueriesContext(connection) as queries:
+            start = time.process_time()
+            finish_reply(
+                result.reply.pk,
+                call_id=result.call.pk,
+                status="complete",
+                content=[{"type": "text", "text": "About 384,400 km. " * 10}],
+                seq=20,
+                stop_reason="end_turn",
+                usage={"input_tokens": 40 + i, "output_tokens": 60},
+                complete=True,
+            )
+            settle_cpu.append(time.process_time() - start)
+        settle_statements.append(len(queries))
+    steady = slice(conversations, None)  # past each conversation's first send
+    print(f"database: {connection.vendor}, sends: {sends}, conversations: {conversations}")
+    print(
+        f"send: median CPU {statistics.median(send_cpu[steady]) * 1000:.2f} ms, "
+        f"statements {statistics.median(send_statements[steady]):.0f}"
+    )
+    print(
+        f"settlement: median CPU {statistics.median(settle_cpu[steady]) * 1000:.2f} ms, "
+        f"statements {statistics.median(settle_statements[steady]):.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
