@@ -111,19 +111,36 @@ def measure(client: LoadClient, process: stack.Process, n: int, timing: dict) ->
     return row
 
 
+def settle(processes: list[stack.Process], limit: float = 60.0) -> float:
+    """Wait until the servers are idle: replies whose client gave up (a timeout) go on
+    streaming on the server and would be billed to the next measurement. Returns the wait."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = sum(stack.cpu_seconds(p.pid) for p in processes)
+        time.sleep(0.5)
+        if sum(stack.cpu_seconds(p.pid) for p in processes) - before <= 0.03:
+            break
+    waited = time.monotonic() - started
+    if waited > 5:
+        log(f"waited {waited:.0f} s for the servers to finish earlier replies")
+    return waited
+
+
 def one_run(args, servers: dict, warnings: list) -> dict:
     run: dict = {"load": [os.getloadavg()[0]]}
     reply_s = (args.ttft_ms + args.tokens * args.token_delay_ms) / 1000
     modes = {"burst": {"ramp": 0.0, "rounds": 1}, "staggered": {"ramp": reply_s}}
     modes["staggered"]["rounds"] = args.rounds
     probe = next(iter(servers.values()))["client"]
+    everyone = [server["process"] for server in servers.values()]
     for mode in args.mode_names:
         for n in [*args.stream_counts, *args.error_counts]:
             timing = {**modes[mode], "tokens": args.tokens}
+            settle(everyone)
             base = probe.call({"cmd": "baseline", "n": n, **timing})
             node = run.setdefault(mode, {}).setdefault(str(n), {"baseline": base})
             for name, server in servers.items():
-                time.sleep(0.3)
+                settle(everyone)
                 row = measure(server["client"], server["process"], n, timing)
                 node[name] = table_report.figures(row, base)
                 node[name]["raw"] = {k: row.get(k) for k in ("ttfd_p50", "ttfd_p99", "wall")}
@@ -133,6 +150,7 @@ def one_run(args, servers: dict, warnings: list) -> dict:
     base = probe.call({"cmd": "baseline", "n": n, **timing})
     run["long"] = {"baseline": base}
     for name, server in servers.items():
+        settle(everyone)
         row = measure(server["client"], server["process"], n, timing)
         run["long"][name] = table_report.figures(row, base)
         log(f"long N={n} {name}: {_brief(run['long'][name])}")
@@ -210,6 +228,7 @@ def main(argv: list[str]) -> int:
         for name, server in servers.items():
             log(f"{name}: handshakes")
             for _ in range(args.runs):
+                settle([s["process"] for s in servers.values()])
                 command = {"cmd": "handshakes", "first": first, "second": second, "n": at_once}
                 shakes = server["client"].call(command)
                 results["handshakes"].setdefault(name, []).append(shakes)

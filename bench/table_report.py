@@ -78,6 +78,10 @@ def _ratio(a: float | None, b: float | None) -> str:
     return "–" if a is None or not b else f"{a / b:.1f}×"
 
 
+def _errors(figures: dict) -> str:
+    return f" ({figures['errors']} errors)" if figures.get("errors") else ""
+
+
 def _verdict(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**missed**")
 
@@ -133,8 +137,8 @@ def summary_table(results: dict) -> list:
         rows.append(
             (
                 f"CPU per 1000 tokens, {label}",
-                f"{_ms(chat, unit=' ms')}",
-                f"{_ms(floor, unit=' ms')}",
+                _ms(chat, unit=" ms") + _errors(data["chatsite"]),
+                _ms(floor, unit=" ms") + _errors(data["floor"]),
                 f"≤ {CPU_VS_FLOOR:g}× floor: {_verdict(met)}",
             )
         )
