@@ -177,7 +177,7 @@ def _commit() -> str:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    started = time.perf_counter()
+    started, commit = time.perf_counter(), _commit()
     RESULTS.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="chatsite-bench-table-"))
     warnings: list[str] = []
@@ -237,7 +237,7 @@ def main(argv: list[str]) -> int:
             results["peak_mb"][name] = stack.memory_kb(server["process"].pid)["hwm"] / 1024
     results["seconds"] = time.perf_counter() - started
     results["settings"] = {
-        "commit": _commit(),
+        "commit": commit,
         "servers_label": "servers: " + ", ".join(args.server_names),
         "ttft_ms": args.ttft_ms,
         "token_delay_ms": args.token_delay_ms,
