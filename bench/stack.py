@@ -109,13 +109,13 @@ def redis(workdir: Path) -> tuple[Process, str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
-def daphne(env: dict[str, str], workdir: Path, index: int) -> tuple[Process, str]:
+def daphne(env: dict[str, str], workdir: Path, index: int, extra: str = "") -> tuple[Process, str]:
     """Daphne as `make run` starts it, with a raised open-file limit (1,000 idle sockets)."""
     port = free_port()
     daphne_bin = Path(PYTHON).with_name("daphne")
     script = (
         'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; '
-        f'exec "{daphne_bin}" -b 127.0.0.1 -p {port} chatsite.asgi:application'
+        f'exec "{daphne_bin}" -b 127.0.0.1 -p {port} {extra} chatsite.asgi:application'
     )
     log = workdir / f"daphne-{index}.log"
     process = Process(f"daphne {index}", ["bash", "-c", script], log, env=env)
