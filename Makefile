@@ -29,7 +29,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "chatsite is at http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
-	$(BIN)/daphne --bind $(HOST) --port $(PORT) chatsite.asgi:application
+	$(BIN)/daphne --bind $(HOST) --port $(PORT) --websocket_connect_timeout 30 chatsite.asgi:application
 
 test: $(STAMP)
 	$(BIN)/ruff check .
