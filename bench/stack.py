@@ -109,7 +109,13 @@ def redis(workdir: Path) -> tuple[Process, str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
-def daphne(env: dict[str, str], workdir: Path, index: int, extra: str = "") -> tuple[Process, str]:
+# As `make run` passes it (decision 99).
+CONNECT_TIMEOUT = "--websocket_connect_timeout 30"
+
+
+def daphne(
+    env: dict[str, str], workdir: Path, index: int, extra: str = CONNECT_TIMEOUT
+) -> tuple[Process, str]:
     """Daphne as `make run` starts it, with a raised open-file limit (1,000 idle sockets)."""
     port = free_port()
     daphne_bin = Path(PYTHON).with_name("daphne")
