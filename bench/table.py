@@ -252,11 +252,12 @@ def main(argv: list[str]) -> int:
         "idle": args.idle,
         "handshakes": args.handshake_counts,
     }
+    out = Path(args.out)
+    # The figures first: a report that fails to render loses no run.
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
     text = table_report.render(results)
     print(text)
-    out = Path(args.out)
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
     log(f"wrote {out} and {out.with_suffix('.json')}")
     return 0
 

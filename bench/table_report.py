@@ -53,7 +53,8 @@ def medians(runs: list[dict], path: tuple[str, ...]) -> dict:
             picked.append(node)
     if not picked:
         return {}
-    out = {key: median(p.get(key) for p in picked) for key in picked[0] if key != "errors"}
+    numeric = [k for k, v in picked[0].items() if k != "errors" and not isinstance(v, dict)]
+    out = {key: median(p.get(key) for p in picked) for key in numeric}
     out["errors"] = sum(p.get("errors", 0) for p in picked)
     out["runs"] = len(picked)
     return out

@@ -42,7 +42,7 @@ def test_median_ignores_runs_without_the_figure() -> None:
 
 def test_medians_take_the_middle_run_of_three_and_sum_the_errors() -> None:
     runs = [
-        {"burst": {"10": {"chatsite": {"added_p50": v, "errors": e}}}}
+        {"burst": {"10": {"chatsite": {"added_p50": v, "errors": e, "raw": {"wall": v}}}}}
         for v, e in ((30.0, 0), (10.0, 2), (500.0, 1))
     ]
     out = table_report.medians(runs, ("burst", "10", "chatsite"))
