@@ -42,4 +42,4 @@ EXPOSE 8000
 # /healthz: the database and the channel layer (docs/deployment.md, "Health checks").
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "chatsite.asgi:application"]
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_connect_timeout", "30", "chatsite.asgi:application"]

@@ -14,7 +14,7 @@ LOG_FORMAT ?= text
 export LOG_FORMAT
 IGNORE := --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'data/*'
 
-.PHONY: install run test bench lint format messages clean constraints
+.PHONY: install run test bench bench-quick bench-variants lint format messages clean constraints
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "chatsite is at http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
-	$(BIN)/daphne --bind $(HOST) --port $(PORT) chatsite.asgi:application
+	$(BIN)/daphne --bind $(HOST) --port $(PORT) --websocket_connect_timeout 30 chatsite.asgi:application
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -37,7 +37,17 @@ test: $(STAMP)
 	$(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
 	$(BIN)/pytest
 
+# Issue 14's table: chatsite and the floor server (bench/floor.py), median of three runs.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[bench]'
+	$(BIN)/python -m bench --table
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[bench]'
+	$(BIN)/python -m bench --table --quick
+
+# The detailed report: SQLite, PostgreSQL + Redis, two processes, idle sockets, pages.
+bench-variants: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[bench]'
 	$(BIN)/python -m bench
 

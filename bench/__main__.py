@@ -392,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import attachments
 
         return attachments.main([a for a in argv if a != "--attachments"])
+    if "--table" in argv:  # issue 14's table, chatsite and the floor: bench/table.py
+        from . import table
+
+        return table.main([a for a in argv if a != "--table"])
     if "--gateway" in argv:  # a mode of its own: bench/gateway.py
         from . import gateway
 

@@ -7,6 +7,7 @@ then the results after {"cmd": "go"}).
 """
 
 import asyncio
+import contextlib
 import itertools
 import json
 import resource
@@ -48,9 +49,9 @@ class Client:
         server = self.servers[i % len(self.servers)]
         return server.replace("http://", "ws://") + "/ws/chat/", server
 
-    async def _open(self, i: int, cookie: str, sem: asyncio.Semaphore):
+    async def _open(self, i: int, cookie: str, sem: asyncio.Semaphore | None):
         url, origin = self._target(i)
-        async with sem:
+        async with sem or contextlib.nullcontext():
             return await connect(
                 url,
                 origin=origin,
@@ -60,10 +61,14 @@ class Client:
                 max_size=2**22,
             )
 
-    async def open_many(self, n: int) -> tuple[list, list[str]]:
-        sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    async def open_many(
+        self, n: int, *, at_once: bool = False, first: int = 0
+    ) -> tuple[list, list[str]]:
+        """Open n sockets, at most CONNECT_CONCURRENCY handshakes at a time unless `at_once`."""
+        sem = None if at_once else asyncio.Semaphore(CONNECT_CONCURRENCY)
         # Socket i belongs to user i (streams) or cycles through the users (idle sockets).
-        tasks = [self._open(i, self.cookies[i % len(self.cookies)], sem) for i in range(n)]
+        cookies = self.cookies
+        tasks = [self._open(i, cookies[i % len(cookies)], sem) for i in range(first, first + n)]
         results = await asyncio.gather(*tasks, return_exceptions=True)
         sockets = [r for r in results if not isinstance(r, BaseException)]
         errors = [f"connect: {r!r}"[:200] for r in results if isinstance(r, BaseException)]
@@ -235,6 +240,36 @@ class Client:
                 writer.close()
         return out
 
+    # -- handshakes under load -------------------------------------------------------------
+
+    async def handshakes(self, first: int, second: int, at_once: int) -> dict:
+        """Handshake failures: `second` new sockets opened at once right after a burst of
+        `first` sockets (opened at once) that each send one reply; then `at_once` sockets
+        opened at once on the quiet server."""
+        sockets, first_errors = await self.open_many(first, at_once=True)
+        self.ramp, self.rounds = 0.0, 1
+        sends = [asyncio.ensure_future(self._one(ws)) for ws in sockets]
+        await asyncio.sleep(0)  # the sends are written before the next handshakes start
+        more, second_errors = await self.open_many(second, at_once=True, first=first)
+        replies = await asyncio.gather(*sends)
+        await asyncio.gather(*(ws.close() for ws in sockets + more), return_exceptions=True)
+        crowd, crowd_errors = await self.open_many(at_once, at_once=True)
+        await asyncio.gather(*(ws.close() for ws in crowd), return_exceptions=True)
+        reply_errors = [r["error"] for r in replies if r["error"]]
+        return {
+            "first_failed": len(first_errors),
+            "second_failed": len(second_errors),
+            "at_once_failed": len(crowd_errors),
+            "reply_errors": len(reply_errors),
+            "error_samples": (first_errors + second_errors + crowd_errors + reply_errors)[:5],
+        }
+
+    def configure(self, command: dict) -> None:
+        """Per-command overrides of the setup's reply length and timing pattern."""
+        for key in ("tokens", "ramp", "rounds", "timeout"):
+            if key in command:
+                setattr(self, key, command[key])
+
     # -- idle sockets -------------------------------------------------------------------
 
     async def idle_open(self, n: int) -> dict:
@@ -266,8 +301,12 @@ async def _main() -> None:
             client = Client(command)
             _emit({"ok": True, "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]})
         elif cmd == "baseline":
+            client.configure(command)
             _emit(await client.baseline(command["n"]))
+        elif cmd == "handshakes":
+            _emit(await client.handshakes(command["first"], command["second"], command["n"]))
         elif cmd == "streams":
+            client.configure(command)
             go = loop.create_future()
             task = asyncio.create_task(client.streams(command["n"], go))
             # Until "go" the only thing to read is that line; the task says "ready" first.

@@ -16,10 +16,25 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 START_SECONDS = 60
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port: from BENCH_PORTS ("18920-18999") when set, else any."""
+    low, _, high = os.environ.get("BENCH_PORTS", "").partition("-")
+    candidates = range(int(low), int(high or low) + 1) if low else [0]
+    for port in candidates:
+        if port in _handed_out:
+            continue  # given to a process that may not listen yet
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = sock.getsockname()[1]
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -94,16 +109,34 @@ def redis(workdir: Path) -> tuple[Process, str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
-def daphne(env: dict[str, str], workdir: Path, index: int) -> tuple[Process, str]:
+# As `make run` passes it (decision 99).
+CONNECT_TIMEOUT = "--websocket_connect_timeout 30"
+
+
+def daphne(
+    env: dict[str, str], workdir: Path, index: int, extra: str = CONNECT_TIMEOUT
+) -> tuple[Process, str]:
     """Daphne as `make run` starts it, with a raised open-file limit (1,000 idle sockets)."""
     port = free_port()
     daphne_bin = Path(PYTHON).with_name("daphne")
     script = (
         'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; '
-        f'exec "{daphne_bin}" -b 127.0.0.1 -p {port} chatsite.asgi:application'
+        f'exec "{daphne_bin}" -b 127.0.0.1 -p {port} {extra} chatsite.asgi:application'
     )
     log = workdir / f"daphne-{index}.log"
     process = Process(f"daphne {index}", ["bash", "-c", script], log, env=env)
+    process.wait_port(port)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def floor(workdir: Path, upstream_url: str) -> tuple[Process, str]:
+    """bench/floor.py, with the same raised open-file limit as Daphne."""
+    port = free_port()
+    script = (
+        'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; '
+        f'exec "{PYTHON}" -m bench.floor --port {port} --upstream {upstream_url}'
+    )
+    process = Process("floor", ["bash", "-c", script], workdir / "floor.log")
     process.wait_port(port)
     return process, f"http://127.0.0.1:{port}"
 

@@ -2,15 +2,17 @@
 
 The gateway passes the upstream's bytes to the client unchanged, so it cannot use a parser that
 owns the socket (httpx-sse reads the response itself). This one is fed the same chunks, in
-whatever pieces they arrive, and keeps only the usage (the latest value of each field, never a
-sum), the characters streamed (the estimate's base when usage never comes), whether
-`message_stop` arrived and the first `error` event (decision 66).
+whatever pieces they arrive (conversations/anthropic/sse.py splits them into events), and keeps
+only the usage (the latest value of each field, never a sum), the characters streamed (the
+estimate's base when usage never comes), whether `message_stop` arrived and the first `error`
+event (decision 66).
 """
 
 import json
 
 from accounts.usage import USAGE_FIELDS
 
+from ..anthropic.sse import SSEReader
 from ..settlement import streamed_chars
 
 _DELTA_FIELDS = ("text", "thinking", "partial_json")
@@ -20,7 +22,7 @@ class StreamMeter:
     """Feed it the stream's bytes; read `usage`, `output_chars`, `complete` and `error`."""
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._reader = SSEReader()
         self.usage: dict[str, int] = {}
         self.output_chars = 0
         self.complete = False
@@ -28,28 +30,18 @@ class StreamMeter:
         self.events = 0
 
     def feed(self, chunk: bytes) -> None:
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *events, self._buffer = buffer.split(b"\n\n")
-        for event in events:
-            self._event(event)
+        for event in self._reader.feed(chunk):
+            self._event(event.data)
 
     def close(self) -> None:
-        """The stream ended: an event without its blank line still counts (as in the spec)."""
-        if self._buffer.strip():
-            self._event(self._buffer)
-        self._buffer = b""
+        """The stream ended: an event without its blank line still counts (what it streamed was
+        forwarded and may be charged), unlike the spec, which discards it."""
+        for event in self._reader.close(keep_incomplete=True):
+            self._event(event.data)
 
-    def _event(self, raw: bytes) -> None:
-        data = []
-        for line in raw.split(b"\n"):
-            if line.startswith(b"data:"):
-                data.append(line[5:].removeprefix(b" "))
-        if not data:
-            return
+    def _event(self, data: str) -> None:
         try:
-            payload = json.loads(b"\n".join(data))
+            payload = json.loads(data)
         except ValueError:
             return  # not ours to judge: the client gets the bytes as they were
         if not isinstance(payload, dict):

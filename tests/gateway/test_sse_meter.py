@@ -120,3 +120,12 @@ def test_a_whole_message_reads_its_usage_and_characters():
     assert message_usage(body) == ({"input_tokens": 5, "output_tokens": 3}, 8, True)
     assert message_usage(b'{"code":200,"data":%b}' % body)[0]["output_tokens"] == 3
     assert message_usage(b"not json") == ({}, 0, False)
+
+
+def test_a_crlf_stream_cut_between_cr_and_lf_inside_an_event_still_meters_its_end() -> None:
+    # Two data lines of one event: a CR at the end of one read and its LF at the start of the
+    # next must not read as a blank line, which would split the JSON into two halves.
+    stream = b'event: message_stop\r\ndata: {"type":\r\ndata: "message_stop"}\r\n\r\n'
+    cut = stream.index(b'\r\ndata: "message_stop') + 1
+    meter = read([stream[:cut], stream[cut:]])
+    assert meter.complete
