@@ -25,8 +25,17 @@ _ZERO = (Decimal(0), 0)
 
 
 def entry_sums(user_id: int, starts_at: datetime | None, resets_at: datetime | None) -> dict:
-    """The entries' sums a row must equal: spent and grants in [starts_at, resets_at), and
-    every open hold."""
+    """The entries' sums a row must equal: spent and grants in [starts_at, resets_at), every
+    open hold, and the replies running."""
+    found = period_sums(user_id, starts_at, resets_at)
+    found["replies_running"] = replies_running(user_id)
+    return found
+
+
+def period_sums(user_id: int, starts_at: datetime | None, resets_at: datetime | None) -> dict:
+    """Spent and granted cost and tokens in [starts_at, resets_at) (either end open when None),
+    and what every open hold holds: the one query both the row and `ledger.balance` sum with.
+    Grants stay as stored: negative, since they take spend off."""
     spent_q = Q(kind__in=[Kind.CHARGE, Kind.GRANT, Kind.ADJUSTMENT])
     if starts_at is not None:
         spent_q &= Q(created_at__gte=starts_at)
@@ -47,12 +56,10 @@ def entry_sums(user_id: int, starts_at: datetime | None, resets_at: datetime | N
             held_tokens=Sum("tokens", filter=held_q),
         )
     )
-    found = {
+    return {
         name: value if value is not None else (Decimal(0) if name.endswith("cost") else 0)
         for name, value in sums.items()
     }
-    found["replies_running"] = replies_running(user_id)
-    return found
 
 
 def replies_running(user_id: int) -> int:

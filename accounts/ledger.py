@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
 from django.utils import timezone
 
 from . import balance_rows
@@ -115,37 +114,20 @@ def locked_balance(user: User, now: datetime | None = None) -> Balance:
 def balance(user: User, quota: Quota | None = None, now: datetime | None = None) -> Balance:
     quota = quota or quota_for(user)
     starts_at, resets_at = period_bounds(quota.period, now)
-    spent_q = Q(kind__in=[Kind.CHARGE, Kind.GRANT, Kind.ADJUSTMENT])
-    if starts_at is not None:
-        spent_q &= Q(created_at__gte=starts_at)
-    # Only holds are ever settled, so the join to their settlements adds no row to the sums.
-    held_q = Q(kind=Kind.HOLD, settled_by__isnull=True)
-    granted_q = spent_q & Q(kind=Kind.GRANT)
-    sums = (
-        LedgerEntry.objects.filter(user=user)
-        .filter(spent_q | held_q)
-        .aggregate(
-            spent_cost=Sum("cost", filter=spent_q),
-            spent_tokens=Sum("tokens", filter=spent_q),
-            held_cost=Sum("cost", filter=held_q),
-            held_tokens=Sum("tokens", filter=held_q),
-            granted_cost=Sum("cost", filter=granted_q),
-            granted_tokens=Sum("tokens", filter=granted_q),
-        )
-    )
+    sums = balance_rows.period_sums(user.pk, starts_at, None)
     return Balance(
         period=quota.period,
         starts_at=starts_at,
         resets_at=resets_at,
         cost_limit=quota.cost_limit,
         token_limit=quota.token_limit,
-        spent_cost=sums["spent_cost"] or Decimal(0),
-        spent_tokens=sums["spent_tokens"] or 0,
-        held_cost=sums["held_cost"] or Decimal(0),
-        held_tokens=sums["held_tokens"] or 0,
+        spent_cost=sums["spent_cost"],
+        spent_tokens=sums["spent_tokens"],
+        held_cost=sums["held_cost"],
+        held_tokens=sums["held_tokens"],
         # Grants are stored negative (they take spend off); shown as positive room.
-        granted_cost=-(sums["granted_cost"] or Decimal(0)),
-        granted_tokens=-(sums["granted_tokens"] or 0),
+        granted_cost=-sums["grants_cost"],
+        granted_tokens=-sums["grants_tokens"],
     )
 
 
