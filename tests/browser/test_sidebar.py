@@ -45,3 +45,19 @@ def test_conversation_appears_in_sidebar_and_can_be_renamed_and_deleted(
     browser_problems.allow("status of 404")
     response = page.goto(f"/c/{conversation_id}/")
     assert response is not None and response.status == 404
+
+
+def test_a_sidebar_refresh_copies_no_style_attribute_past_the_csp(page, sign_up, browser_problems):
+    # Found by CI: Playwright's screenshots leave style="" on inputs, and htmx's settle step
+    # copied it onto the swapped-in sidebar's inputs with setAttribute, which the CSP blocks
+    # (a console error per input). Any script or extension that styles an element does the same.
+    chat = ChatPage(sign_up(page))
+    reply = chat.send("Plan the team offsite")
+    ChatPage.wait_for_status(reply, "complete")
+    page.evaluate(
+        "document.querySelectorAll('#conversation-list [id]').forEach(e => e.style.outline = '0')"
+    )
+    with page.expect_response(re.compile(r"/sidebar/")):
+        page.evaluate("htmx.trigger(document.body, 'chat:sidebar')")
+    page.wait_for_timeout(300)  # htmx settles 20 ms after the swap
+    assert not [p for p in browser_problems.seen if "Content Security Policy" in p]
