@@ -357,7 +357,13 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # At DEBUG it logs every missing template variable with the whole context: the
+        # request's query string and the CSRF token would reach the logs with LOG_LEVEL=DEBUG.
+        "django.template": {"level": "INFO"},
+    },
 }
 
 # Names this process on streaming messages it owns (several workers behind a balancer).

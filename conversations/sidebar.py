@@ -65,4 +65,6 @@ def sidebar_for(user: User) -> Sidebar:
 
 def sidebar_context(user: User, current_id: int | None = None) -> dict:
     """What templates/conversations/partials/sidebar.html renders from, wherever it is drawn."""
-    return {"sidebar": sidebar_for(user), "current_id": current_id}
+    # sidebar_error is named even when empty: a missing variable makes Django's template
+    # logger dump the whole context (the request's query string, the CSRF token) at DEBUG.
+    return {"sidebar": sidebar_for(user), "current_id": current_id, "sidebar_error": None}
