@@ -14,58 +14,80 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q, Sum
 
 from .models import LedgerEntry, MoneyField, PeriodBalance, Quota, UpstreamCall
+from .prepared import Prepared
 
 Kind = LedgerEntry.Kind
 _money = MoneyField()
 _TABLE = PeriodBalance._meta.db_table
+_ENTRIES = LedgerEntry._meta.db_table
+_CALLS = UpstreamCall._meta.db_table
 _ZERO = (Decimal(0), 0)
 
 
 def entry_sums(user_id: int, starts_at: datetime | None, resets_at: datetime | None) -> dict:
     """The entries' sums a row must equal: spent and grants in [starts_at, resets_at), every
     open hold, and the replies running."""
-    found = period_sums(user_id, starts_at, resets_at)
-    found["replies_running"] = replies_running(user_id)
-    return found
+    return period_sums(user_id, starts_at, resets_at, with_running=True)
 
 
-def period_sums(user_id: int, starts_at: datetime | None, resets_at: datetime | None) -> dict:
+_SUMS = ("spent_cost", "spent_tokens", "grants_cost", "grants_tokens", "held_cost", "held_tokens")
+
+
+def period_sums(
+    user_id: int,
+    starts_at: datetime | None,
+    resets_at: datetime | None,
+    *,
+    with_running: bool = False,
+) -> dict:
     """Spent and granted cost and tokens in [starts_at, resets_at) (either end open when None),
-    and what every open hold holds: the one query both the row and `ledger.balance` sum with.
-    Grants stay as stored: negative, since they take spend off."""
-    spent_q = Q(kind__in=[Kind.CHARGE, Kind.GRANT, Kind.ADJUSTMENT])
-    if starts_at is not None:
-        spent_q &= Q(created_at__gte=starts_at)
-    if resets_at is not None:
-        spent_q &= Q(created_at__lt=resets_at)
-    # Only holds are ever settled, so the join to their settlements adds no row to the sums.
-    held_q = Q(kind=Kind.HOLD, settled_by__isnull=True)
-    grants_q = spent_q & Q(kind=Kind.GRANT)
-    sums = (
-        LedgerEntry.objects.filter(user_id=user_id)
-        .filter(spent_q | held_q)
-        .aggregate(
-            spent_cost=Sum("cost", filter=spent_q),
-            spent_tokens=Sum("tokens", filter=spent_q),
-            grants_cost=Sum("cost", filter=grants_q),
-            grants_tokens=Sum("tokens", filter=grants_q),
-            held_cost=Sum("cost", filter=held_q),
-            held_tokens=Sum("tokens", filter=held_q),
+    and what every open hold holds: the one query both the row and `ledger.balance` sum with
+    (with `with_running`, the replies running too, in the same statement). Grants stay as
+    stored: negative, since they take spend off.
+
+    Written as SQL: the ORM's aggregate with six filters took longer to build than to run
+    (a user's first send of a period computes it: docs/performance.md)."""
+    spent, params = "e.kind IN (%s, %s, %s)", [Kind.CHARGE, Kind.GRANT, Kind.ADJUSTMENT]
+    for bound, operator in ((starts_at, ">="), (resets_at, "<")):
+        if bound is not None:
+            spent += f" AND e.created_at {operator} %s"
+            params.append(connection.ops.adapt_datetimefield_value(bound))
+    # Only holds are ever settled (by a release and a charge naming them).
+    held = f"e.kind = %s AND NOT EXISTS (SELECT 1 FROM {_ENTRIES} s WHERE s.hold_id = e.id)"
+    grants = f"{spent} AND e.kind = %s"
+    columns, select_params = [], []
+    for column, condition, condition_params in (
+        ("cost", spent, params),
+        ("tokens", spent, params),
+        ("cost", grants, [*params, Kind.GRANT]),
+        ("tokens", grants, [*params, Kind.GRANT]),
+        ("cost", held, [Kind.HOLD]),
+        ("tokens", held, [Kind.HOLD]),
+    ):
+        columns.append(f"COALESCE(SUM(e.{column}) FILTER (WHERE {condition}), 0)")
+        select_params += condition_params
+    if with_running:
+        columns.append(
+            f"(SELECT COUNT(*) FROM {_CALLS} c WHERE c.user_id = %s AND c.status = %s "
+            "AND c.source <> %s)"
         )
+        select_params += [user_id, UpstreamCall.Status.RUNNING, UpstreamCall.Source.TITLE]
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {_ENTRIES} e "
+        f"WHERE e.user_id = %s AND (({spent}) OR ({held}))"
     )
-    return {
-        name: value if value is not None else (Decimal(0) if name.endswith("cost") else 0)
-        for name, value in sums.items()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*select_params, user_id, *params, Kind.HOLD])
+        row = cursor.fetchone()
+    found = {
+        name: Decimal(value) / MoneyField.SCALE if name.endswith("cost") else int(value)
+        for name, value in zip(_SUMS, row, strict=False)
     }
-
-
-def replies_running(user_id: int) -> int:
-    """The user's running calls that count as replies in flight: every source but titles."""
-    calls = UpstreamCall.objects.filter(user_id=user_id, status=UpstreamCall.Status.RUNNING)
-    return calls.exclude(source=UpstreamCall.Source.TITLE).count()
+    if with_running:
+        found["replies_running"] = int(row[-1])
+    return found
 
 
 def counts_as_reply(source: str) -> int:
@@ -75,20 +97,31 @@ def counts_as_reply(source: str) -> int:
 def locked_row(user_id: int) -> PeriodBalance | None:
     """The user's row with its quota, row-locked (FOR UPDATE on PostgreSQL; SQLite's
     IMMEDIATE transaction holds the write lock already); None if there is none yet."""
-    rows = PeriodBalance.objects.select_related("quota").select_for_update(of=("self",))
-    return rows.filter(quota_id=user_id).first()
+    found = _LOCKED_ROW(user_id)
+    return found[0] if found else None
 
 
-def current_row(user, quota_for, period_bounds, now: datetime) -> PeriodBalance:
+_LOCKED_ROW = Prepared(
+    lambda user_id: (
+        PeriodBalance.objects.select_related("quota")
+        .select_for_update(of=("self",))
+        .filter(quota_id=user_id)
+        .order_by()[:1]
+    )
+)
+
+
+def current_row(user, make_quota, period_bounds, now: datetime) -> PeriodBalance:
     """The user's row for the period containing `now`, locked, computed from the entries when
     it is new, of an earlier period or of another period length (the quota changed).
 
-    `quota_for` and `period_bounds` are the ledger's (passed in: the ledger imports this).
+    `make_quota` (makes the user's quota from the defaults unless there is one) and
+    `period_bounds` are the ledger's (passed in: the ledger imports this).
     """
     row = locked_row(user.pk)
     if row is None:
-        quota = quota_for(user)
-        _insert_blank(quota.pk)
+        make_quota(user)
+        _insert_blank(user.pk)
         row = locked_row(user.pk)
     starts_at, resets_at = period_bounds(row.quota.period, now)
     if row.period != row.quota.period or row.starts_at != starts_at:
@@ -132,6 +165,24 @@ def move(
 
 
 def _update(user_id: int, at: datetime, spent, grants, held, running: int) -> int:
+    moved = {"spent": spent, "grants": grants, "held": held, "running": running}
+    sql, params = move_statement(user_id, at, **moved)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def move_statement(
+    user_id: int,
+    at: datetime,
+    *,
+    spent: tuple[Decimal, int] = _ZERO,
+    grants: tuple[Decimal, int] = _ZERO,
+    held: tuple[Decimal, int] = _ZERO,
+    running: int = 0,
+) -> tuple[str, list]:
+    """The UPDATE that moves the user's row (as `move`), for a caller that sends it with other
+    writes (accounts/write_batch.py); it matches no row when the user has none yet."""
     when = connection.ops.adapt_datetimefield_value(at)
     in_period = "(starts_at IS NULL OR starts_at <= %s) AND (resets_at IS NULL OR resets_at > %s)"
 
@@ -149,9 +200,7 @@ def _update(user_id: int, at: datetime, spent, grants, held, running: int) -> in
         params += [when, when, amount]
     for amount in (_money.get_prep_value(grants[0]), grants[1]):
         params += [when, when, amount]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, user_id])
-        return cursor.rowcount
+    return sql, [*params, user_id]
 
 
 def rows_not_matching_entries() -> list[str]:

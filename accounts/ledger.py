@@ -21,6 +21,7 @@ from .settling import (  # noqa: F401  (the ledger's actions, as callers know th
     settlement_usage,
 )
 from .usage import USAGE_FIELDS  # noqa: F401  (callers read the usage fields here)
+from .write_batch import Ref, WriteBatch
 
 Kind = LedgerEntry.Kind
 # A reply shorter than this is not worth sending: below it the quota counts as exhausted.
@@ -89,11 +90,19 @@ def quota_for(user: User, *, lock: bool = False) -> Quota:
     return quota
 
 
+def make_quota(user: User) -> None:
+    """The user's quota from the defaults, unless they have one: one INSERT that a racing
+    insert leaves alone (no savepoint, no read: `quota_for` reads)."""
+    Quota.objects.bulk_create(
+        [Quota(user=user, **default_quota_values(user))], ignore_conflicts=True
+    )
+
+
 def locked_balance(user: User, now: datetime | None = None) -> Balance:
     """The user's balance from their balance row, row-locked until the transaction ends:
     admission's one read (decision 94). Equal to `balance()`, which sums the entries."""
     now = now or timezone.now()
-    row = balance_rows.current_row(user, quota_for, period_bounds, now)
+    row = balance_rows.current_row(user, make_quota, period_bounds, now)
     quota = row.quota
     return Balance(
         period=quota.period,
@@ -199,12 +208,16 @@ def open_call(
     message=None,
     input_estimate: int = 0,
     api_key=None,
+    batch: WriteBatch | None = None,
 ) -> Admission:
     """The call and its hold for `allowed` output tokens (from `admission_room`, in the same
-    transaction), and the balance row moved by the hold."""
+    transaction), and the balance row moved by the hold.
+
+    `batch`: writes of the caller's to send with these (an unsaved `message` is inserted in
+    it, named "message", and the call and hold name its id)."""
     prices = model.pricing()
     now = timezone.now()
-    call = UpstreamCall.objects.create(
+    call = UpstreamCall(
         user=user,
         source=source,
         message=message,
@@ -215,7 +228,7 @@ def open_call(
         created_at=now,
         input_estimate=min(input_estimate, prompt_tokens),
     )
-    hold = LedgerEntry.objects.create(
+    hold = LedgerEntry(
         user=user,
         kind=Kind.HOLD,
         model=model.model_id,
@@ -230,7 +243,16 @@ def open_call(
         estimated=True,
     )
     running = balance_rows.counts_as_reply(source)
-    balance_rows.move(user.pk, now, held=(hold.cost, hold.tokens), running=running)
+    moved = {"held": (hold.cost, hold.tokens), "running": running}
+    # The call, its hold and the row's move: one statement on PostgreSQL (decision 100).
+    batch = batch or WriteBatch()
+    unsaved = message is not None and message.pk is None
+    of_message = {"message_id": Ref("message")} if unsaved else {}
+    batch.insert("call", call, **of_message)
+    batch.insert("hold", hold, call_id=Ref("call"), **of_message)
+    batch.update(*balance_rows.move_statement(user.pk, now, **moved), name="moved")
+    if not batch.run()["moved"]:
+        balance_rows.move(user.pk, now, **moved)  # no row yet: made blank, then moved
     return Admission(call, allowed)
 
 

@@ -3,16 +3,19 @@
 import math
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from . import balance_rows
 from .models import LedgerEntry, MoneyField, UpstreamCall
+from .prepared import Prepared
 from .pricing import PriceList
 from .usage import PROMPT_FIELDS, USAGE_FIELDS
+from .write_batch import WriteBatch
 
 Kind = LedgerEntry.Kind
+Status = UpstreamCall.Status
 
 
 # Any usage figure above this is not a count (the API's context and output limits are far
@@ -66,38 +69,44 @@ def settle(call, usage: dict, *, estimated: bool) -> LedgerEntry | None:
 
 
 def settle_call(
-    call_id: int, reported: dict, streamed_chars: int, *, complete: bool, message_id=None
+    call_id: int,
+    reported: dict,
+    streamed_chars: int,
+    *,
+    complete: bool,
+    message_id=None,
+    batch: WriteBatch | None = None,
 ) -> LedgerEntry | None:
     """Settle a call from what is known of it: the reported usage, else an estimate. With
     `message_id` (its reply), the charge carries `message_totals`: the reply's charges summed,
-    this one included."""
+    this one included. With `batch`, the charge's writes are added to it, for the caller to
+    add its own and run it in this transaction (the charge has its id once it has run)."""
 
     def charged(hold: LedgerEntry) -> tuple[dict, bool]:
         estimate = hold.call.input_estimate
         return settlement_usage(reported, streamed_chars, complete, estimate)
 
-    return _settle(call_id, charged, message_id)
+    return _settle(call_id, charged, message_id, batch)
 
 
-def _settle(call, usage_of, message_id: int | None = None) -> LedgerEntry | None:
+def _settle(
+    call, usage_of, message_id: int | None = None, batch: WriteBatch | None = None
+) -> LedgerEntry | None:
     """Mark the call settled, read its hold (with its call, and the other charges of
     `message_id`, the reply it is for, when the caller names it), then write the release and
-    the charge in one INSERT and move the balance row: four statements in the caller's
-    transaction (decision 96)."""
+    the charge and move the balance row: three statements in the caller's transaction, the
+    last one shared with the caller's own writes when it passes a `batch` (decisions 96, 100)."""
     call_id = getattr(call, "pk", call)
     now = timezone.now()
     with transaction.atomic(savepoint=False):  # inside a caller's: one transaction
-        won = UpstreamCall.objects.filter(pk=call_id, status=UpstreamCall.Status.RUNNING).update(
-            status=UpstreamCall.Status.SETTLED, settled_at=now, heartbeat_at=None
-        )
-        if not won:
+        if not _mark_settled(call_id, now):
             return None
         # With the hold, the message's earlier charges (a tool round's, a continued reply's):
         # what the reply shows is their sum with this one, and no SUM is asked for after.
-        wanted = Q(kind=Kind.HOLD, call_id=call_id)
-        if message_id is not None:
-            wanted |= Q(kind=Kind.CHARGE, message_id=message_id)
-        rows = list(LedgerEntry.objects.select_related("call").filter(wanted))
+        if message_id is None:
+            rows = _HOLD(call_id)
+        else:
+            rows = _HOLD_AND_CHARGES(call_id, message_id)
         hold = next((e for e in rows if e.kind == Kind.HOLD), None)
         if hold is None:
             raise LedgerEntry.DoesNotExist(f"call {call_id} has no hold")
@@ -128,17 +137,51 @@ def _settle(call, usage_of, message_id: int | None = None) -> LedgerEntry | None
         # No savepoint around these: the UPDATE above already made this the only settler, and
         # should an insert fail anyway, the whole settlement (the call's mark too) rolls back
         # rather than leave a settled call with its hold open.
-        LedgerEntry.objects.bulk_create([release, charge])
-        balance_rows.move(
-            hold.user_id,
-            now,
-            spent=(charge.cost, charge.tokens),
-            held=(-hold.cost, -hold.tokens),
-            running=-balance_rows.counts_as_reply(hold.call.source),
-        )
+        moved = {
+            "spent": (charge.cost, charge.tokens),
+            "held": (-hold.cost, -hold.tokens),
+            "running": -balance_rows.counts_as_reply(hold.call.source),
+        }
+        writes = batch or WriteBatch()
+        writes.insert("release", release)
+        writes.insert("charge", charge)
+        writes.update(*balance_rows.move_statement(hold.user_id, now, **moved), name="settled")
+
+        def without_row(found: dict) -> None:
+            if not found["settled"]:
+                balance_rows.move(hold.user_id, now, **moved)  # no row yet: made, then moved
+
+        writes.then(without_row)
+        if batch is None:
+            writes.run()
         if message_id is not None and hold.message_id == message_id:
             charge.message_totals = _totals([*prior, charge])
         return charge
+
+
+def _mark_settled(call_id: int, now) -> bool:
+    """The call's running → settled, if it is still running: the settlers' lock (above)."""
+    sql = (
+        f"UPDATE {UpstreamCall._meta.db_table} SET status = %s, settled_at = %s, "
+        "heartbeat_at = NULL WHERE id = %s AND status = %s"
+    )
+    settled_at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Status.SETTLED, settled_at, call_id, Status.RUNNING])
+        return cursor.rowcount > 0
+
+
+def _entries(wanted: Q):
+    return LedgerEntry.objects.select_related("call").filter(wanted).order_by()
+
+
+# Every settlement reads them: compiled once (accounts/prepared.py).
+_HOLD = Prepared(lambda call_id: _entries(Q(kind=Kind.HOLD, call_id=call_id)))
+_HOLD_AND_CHARGES = Prepared(
+    lambda call_id, message_id: _entries(
+        Q(kind=Kind.HOLD, call_id=call_id) | Q(kind=Kind.CHARGE, message_id=message_id)
+    )
+)
 
 
 def _totals(charges: list[LedgerEntry]) -> tuple[dict, Decimal]:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Exists, OuterRef, prefetch_related_objects
 
+from accounts.prepared import Prepared
+
 from .attachments import no_attachments
 from .models import Attachment, Conversation, Message
 
@@ -86,9 +88,7 @@ def history_of(reply: Message) -> list[Message]:
     One statement for the tree and the rows (every branch's messages are read, to walk the
     parents in Python), and one more for attachments only if the branch has any.
     """
-    files = Attachment.objects.filter(message_id=OuterRef("pk"))
-    rows = Message.objects.filter(conversation_id=reply.conversation_id)
-    by_id = {m.pk: m for m in rows.annotate(has_files=Exists(files))}
+    by_id = {m.pk: m for m in _WITH_HAS_FILES(reply.conversation_id)}
     tree = Tree({pk: m.parent_id for pk, m in by_id.items()})
     path = [by_id[i] for i in tree.path_to(reply.parent_id)]
     with_files = [m for m in path if m.has_files]
@@ -98,6 +98,15 @@ def history_of(reply: Message) -> list[Message]:
         if not message.has_files:
             no_attachments(message)
     return path
+
+
+def _with_has_files(conversation_id: int):
+    files = Attachment.objects.filter(message_id=OuterRef("pk"))
+    rows = Message.objects.filter(conversation_id=conversation_id)
+    return rows.annotate(has_files=Exists(files))
+
+
+_WITH_HAS_FILES = Prepared(_with_has_files)  # every send reads it: compiled once
 
 
 def on_visible_branch(conversation: Conversation, tree: Tree) -> set[int]:

@@ -241,6 +241,12 @@ class Message(models.Model):
                 kwargs["update_fields"] = [*update_fields, "search_text"]
         super().save(*args, **kwargs)
 
+    def insert_in(self, batch, name: str) -> None:
+        """Add this new message's INSERT to a WriteBatch (accounts/write_batch.py), with its
+        search text, as save() would store it."""
+        self.search_text = search_text_of(self.content)
+        batch.insert(name, self)
+
     @property
     def text(self) -> str:
         return "".join(b.get("text", "") for b in self.content if b.get("type") == "text")

@@ -254,7 +254,9 @@ def prefill_message(reply: Message) -> dict | None:
     return {"role": "assistant", "content": [{"type": "text", "text": text}]} if text else None
 
 
-def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
+def build_request(
+    reply: Message, model: CatalogModel | None = None, history_messages: list | None = None
+) -> dict:
     """The streaming request for `reply`: the history of its branch up to it, sent to
     the catalog row's upstream id, with the conversation's system prompt and settings (`model`:
     its catalog row, looked up if None), and thinking when the row or the conversation asks.
@@ -262,13 +264,17 @@ def build_request(reply: Message, model: CatalogModel | None = None) -> dict:
     Attachments are placeholders here (phase 1: stored metadata only, no file read); the ids
     H10 left out are put on `reply.attachments_left_out` (not saved here). The thinking budget
     is as wanted: the send path fits it to the admitted max_tokens (`thinking.fit_request`).
+    `history_messages`: the branch before the reply when the caller has it in hand (a new
+    chat's first message), instead of reading it.
     """
     conversation = reply.conversation
     model_id = reply.model or conversation.model
     if model is None:
         model = CatalogModel.objects.filter(model_id=model_id).first()
     chosen = conversation.settings or {}
-    messages = history(history_of(reply), _reads(model))  # H14: the reply's branch only
+    if history_messages is None:
+        history_messages = history_of(reply)
+    messages = history(history_messages, _reads(model))  # H14: the reply's branch only
     reply.attachments_left_out = fit_to_limits(messages)  # H10
     if _has_tool_steps(reply):  # a tool loop's next round: its turns so far (H13, H15)
         for role, blocks in reply_turns(reply.content, thinking=True):

@@ -2,11 +2,13 @@
 that conversations/versions.py's regenerate and edit go through too."""
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, prefetch_related_objects
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -15,7 +17,9 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from accounts import ledger
 from accounts.models import UpstreamCall, User
+from accounts.prepared import Prepared
 from accounts.request_bound import request_token_bound
+from accounts.write_batch import WriteBatch
 
 from . import api_rules, chat_settings, thinking
 from .attachments import (
@@ -33,7 +37,6 @@ from .prompt import build_request
 from .secret_scan import refuse_if_secrets
 from .selectors import (
     conversation_for,
-    conversations_for,
     message_for,
     model_or_refuse,
     preset_for,
@@ -118,12 +121,30 @@ def _refuse_if_busy(conversation: Conversation) -> None:
 
 def _locked_conversation(user: User, conversation_id: object) -> Conversation:
     """The user's conversation, row-locked, with `busy` (a reply of it is streaming): one
-    statement for what `conversation_for` and `_refuse_if_busy` read."""
+    statement for what `conversation_for` and `_refuse_if_busy` read, compiled once."""
+    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+        return get_object_or_404(_lockable(user.pk), pk=conversation_id)  # Http404 or 400
+    found = _LOCKED_CONVERSATION(user.pk, conversation_id)
+    if not found:
+        raise Http404("No Conversation matches the given query.")
+    return found[0]
+
+
+def _lockable(user_id: int):
     streaming = Message.objects.filter(
         conversation_id=OuterRef("pk"), status=Message.Status.STREAMING
     )
-    conversations = conversations_for(user).select_for_update().annotate(busy=Exists(streaming))
-    return get_object_or_404(conversations, pk=conversation_id)
+    return (
+        Conversation.objects.filter(user_id=user_id)
+        .select_for_update()
+        .annotate(busy=Exists(streaming))
+        .order_by()
+    )
+
+
+_LOCKED_CONVERSATION = Prepared(
+    lambda user_id, conversation_id: _lockable(user_id).filter(pk=conversation_id)[:1]
+)
 
 
 def quota_error(balance: ledger.Balance, model: CatalogModel | None = None) -> ChatError:
@@ -165,6 +186,7 @@ def _create_streaming_reply(
     sending: SendingLimits,
     question: int,
     prefill: str = "",
+    history: list[Message] | None = None,
 ) -> tuple[Message, UpstreamCall]:
     """Create the streaming reply to the user message `question` and admit its first call
     (inside the send transaction); it ends the visible branch (the caller saves `leaf`).
@@ -185,13 +207,17 @@ def _create_streaming_reply(
         worker=settings.WORKER_ID,
     )
     reply.conversation = conversation
-    call = _admit_reply(user, model, reply, current)
+    call = _admit_reply(user, model, reply, current, history)
     conversation.leaf = reply
     return reply, call
 
 
 def _admit_reply(
-    user: User, model: CatalogModel, reply: Message, current: ledger.Balance | None = None
+    user: User,
+    model: CatalogModel,
+    reply: Message,
+    current: ledger.Balance | None = None,
+    history: list[Message] | None = None,
 ) -> UpstreamCall:
     """Build the reply's request, admit its call and fit thinking to what was admitted; a
     reply not stored yet is stored here, with its max_tokens.
@@ -199,7 +225,7 @@ def _admit_reply(
     Inside the caller's transaction: a refusal rolls everything back, nothing charged.
     `current`: the balance this transaction already read under its lock.
     """
-    request = build_request(reply, model)
+    request = build_request(reply, model, history)
     wanted = chat_settings.wanted_max_tokens(reply.conversation.settings or {}, model)
     request["max_tokens"] = wanted
     thinking.fit_request(request, "invalid_settings")
@@ -213,8 +239,9 @@ def _admit_reply(
     request["max_tokens"] = reply.max_tokens = allowed
     # The quota may have lowered max_tokens below the thinking budget (decision 60).
     thinking.fit_request(request, "quota_exceeded")
+    batch = WriteBatch()
     if reply.pk is None:
-        reply.save(force_insert=True)
+        reply.insert_in(batch, "message")  # with its call and hold: one statement (decision 100)
     else:
         Message.objects.filter(pk=reply.pk).update(
             max_tokens=reply.max_tokens, attachments_left_out=reply.attachments_left_out
@@ -227,12 +254,21 @@ def _admit_reply(
         source=UpstreamCall.Source.CHAT,
         message=reply,
         input_estimate=ledger.estimate_prompt_tokens(request),
+        batch=batch,
     )
     # The runner sends exactly this, without reading the conversation again.
     reply.upstream_request = request
     # The hold's snapshot is these prices: the page prices the stream with them (decision 91).
     reply.admitted_prices = live_prices(model.pricing(), admission.call.input_estimate)
     return admission.call
+
+
+def _write_now(add: Callable[[WriteBatch], None]) -> None:
+    """One write on the send path without the ORM's save(), whose building costs more CPU
+    than the statement (decision 100)."""
+    batch = WriteBatch()
+    add(batch)
+    batch.run()
 
 
 def _check_rules(request: dict, model: CatalogModel) -> None:
@@ -317,7 +353,7 @@ def send_message(
             prefill=prefill,
         )
         fields = ["updated_at", "model", "settings", "system_prompt", "preset", "leaf"]
-        conversation.save(update_fields=fields)
+        _write_now(lambda batch: batch.update_fields(conversation, fields))
     return SendResult(conversation, created, user_message, reply, call)
 
 
@@ -337,13 +373,14 @@ def _store_turn(
     """The user message after `parent` (its claimed uploads, and copies of the `kept`
     attachments of the message it edits), then its streaming reply: the one path of send and
     edit."""
-    user_message = Message.objects.create(
+    user_message = Message(
         conversation=conversation,
         parent_id=parent,
         role=Message.Role.USER,
         content=[{"type": "text", "text": text}] if text.strip() else [],
         client_id=client_id,
     )
+    _write_now(lambda batch: user_message.insert_in(batch, "message"))
     link_to_message(claimed, user_message)
     if kept:
         copy_attachments(kept, user, conversation, user_message)
@@ -351,8 +388,10 @@ def _store_turn(
         prefetch_related_objects([user_message], "attachments")  # its payload lists them
     else:
         no_attachments(user_message)  # known empty: no query
+    # A first message has no history before it: its branch is itself, not read again.
+    known = [user_message] if parent is None else None
     reply, call = _create_streaming_reply(
-        user, conversation, model, client_id, sending, user_message.pk, prefill
+        user, conversation, model, client_id, sending, user_message.pk, prefill, known
     )
     return user_message, reply, call
 

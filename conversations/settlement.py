@@ -13,7 +13,9 @@ from django.utils import timezone
 
 from accounts import ledger
 from accounts.models import LedgerEntry, UpstreamCall
+from accounts.prepared import Prepared
 from accounts.usage import USAGE_FIELDS
+from accounts.write_batch import WriteBatch
 
 from . import call_log
 from .models import Conversation, Message
@@ -131,11 +133,22 @@ def charged_totals(
 
 
 def settle_and_log(
-    call_id: int, usage: dict, chars: int, *, complete: bool, message_id, status, error=None
+    call_id: int,
+    usage: dict,
+    chars: int,
+    *,
+    complete: bool,
+    message_id,
+    status,
+    error=None,
+    batch: WriteBatch | None = None,
 ) -> LedgerEntry | None:
     """Settle a call and, once its transaction commits, write its log line from the charge
-    in hand (no second read, whoever settled it: the runner, a delete's stop, a reaper)."""
-    charge = ledger.settle_call(call_id, usage, chars, complete=complete, message_id=message_id)
+    in hand (no second read, whoever settled it: the runner, a delete's stop, a reaper).
+    `batch`: as `ledger.settle_call`'s, run by the caller."""
+    charge = ledger.settle_call(
+        call_id, usage, chars, complete=complete, message_id=message_id, batch=batch
+    )
     if charge is not None:
         transaction.on_commit(
             lambda: call_log.log_call_end(charge, message_id=message_id, status=status, error=error)
@@ -195,6 +208,8 @@ def finish_reply(
     """
     usage = usage or {}
     charge = None
+    # The charge's writes and the reply's final UPDATE: one statement on PostgreSQL.
+    batch = WriteBatch()
     with transaction.atomic():
         message = _locked_streaming(message_id, with_conversation=True)
         if call_id is not None:
@@ -206,10 +221,12 @@ def finish_reply(
                 message_id=message_id,
                 status=status,
                 error=error,
+                batch=batch,
             )
         elif message is not None:
             _settle_calls_of(message, usage, content, complete, status, error)
         if message is None:
+            batch.run()  # the charge of a call whose reply is gone or ended
             if Message.objects.filter(pk=message_id).exists():
                 return FinishedReply("ended")
             # Readers still on the deleted chat's page see what this call was charged.
@@ -217,10 +234,15 @@ def finish_reply(
         message.status, message.content, message.seq = status, content, seq
         message.stop_reason, message.error = stop_reason or "", error
         totals = getattr(charge, "message_totals", None)  # read with the hold: no SUM
-        message.usage, message.cost = totals or charged_totals(message.pk)
+        if totals is None:
+            batch.run()  # the sum below must see this call's charge, if any
+            totals = charged_totals(message.pk)
+        message.usage, message.cost = totals
         message.stop_sequence = stop_sequence or ""
         message.heartbeat_at = None
-        message.save(update_fields=FINAL_FIELDS)
+        message.search_text = search_text_of(content)  # as Message.save() would
+        batch.update_fields(message, [*FINAL_FIELDS, "search_text"])
+        batch.run()
         wants_title = status == Message.Status.COMPLETE and _claim_title(message.conversation)
         return FinishedReply("stored", message.usage, message.cost, wants_title)
 
@@ -241,10 +263,20 @@ def _claim_title(conversation: Conversation) -> bool:
 
 def _locked_streaming(message_id: int, with_conversation: bool = False) -> Message | None:
     """The reply, row-locked, if it is still streaming (ending it twice is refused here)."""
+    found = (_LOCKED_WITH_CONVERSATION if with_conversation else _LOCKED)(message_id)
+    return found[0] if found else None
+
+
+def _lockable(message_id: int, with_conversation: bool = False):
     messages = Message.objects.select_for_update(of=("self",))
     if with_conversation:
         messages = messages.select_related("conversation")
-    return messages.filter(pk=message_id, status=Message.Status.STREAMING).first()
+    return messages.filter(pk=message_id, status=Message.Status.STREAMING).order_by()[:1]
+
+
+# Every reply's end reads it: compiled once (accounts/prepared.py).
+_LOCKED = Prepared(_lockable)
+_LOCKED_WITH_CONVERSATION = Prepared(lambda message_id: _lockable(message_id, True))
 
 
 def reap_interrupted(*, all_streaming: bool = False) -> list[Message]:

@@ -11,6 +11,7 @@ Prints the median CPU (time.process_time) and statements of a send and of a sett
 """
 
 import argparse
+import cProfile
 import os
 import statistics
 import sys
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=200)
     parser.add_argument("--conversations", type=int, default=20)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="also write a cProfile of the loop")
     args = parser.parse_args()
     with ExitStack() as stack:
         data = stack.enter_context(tempfile.TemporaryDirectory(prefix="send-cpu-"))
@@ -42,10 +44,10 @@ def main() -> None:
         else:
             os.environ["DATABASE_URL"] = f"sqlite:///{data}/db.sqlite3"
             os.environ["REDIS_URL"] = ""
-        run(args.sends, args.conversations)
+        run(args.sends, args.conversations, args.profile)
 
 
-def run(sends: int, conversations: int) -> None:
+def run(sends: int, conversations: int, profile: str | None = None) -> None:
     import django
 
     django.setup()
@@ -70,6 +72,9 @@ def run(sends: int, conversations: int) -> None:
     session_key = client.session.session_key
     ids: list[int | None] = [None] * conversations
     send_cpu, settle_cpu, send_statements, settle_statements = [], [], [], []
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
     for i in range(sends):
         slot = i % conversations
         with CaptureQueriesContext(connection) as queries:
@@ -93,6 +98,9 @@ def run(sends: int, conversations: int) -> None:
             )
             settle_cpu.append(time.process_time() - start)
         settle_statements.append(len(queries))
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
     steady = slice(conversations, None)  # past each conversation's first send
     print(f"database: {connection.vendor}, sends: {sends}, conversations: {conversations}")
     print(
@@ -102,6 +110,14 @@ def run(sends: int, conversations: int) -> None:
     print(
         f"settlement: median CPU {statistics.median(settle_cpu[steady]) * 1000:.2f} ms, "
         f"statements {statistics.median(settle_statements[steady]):.0f}"
+    )
+    # The first send of each conversation (a new chat), the user's first one excluded.
+    firsts = slice(1, conversations)
+    print(
+        f"send to a new chat: median CPU {statistics.median(send_cpu[firsts]) * 1000:.2f} ms, "
+        f"statements {statistics.median(send_statements[firsts]):.0f}; its settlement "
+        f"{statistics.median(settle_cpu[firsts]) * 1000:.2f} ms, "
+        f"{statistics.median(settle_statements[firsts]):.0f} statements"
     )
 
 
