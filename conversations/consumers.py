@@ -165,7 +165,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             detail = _("Unknown frame type: %(type)s") % {"type": frame["type"][:50]}
             await self.send_frame(error_frame("invalid_frame", detail, client_id))
             return
-        if not await self._signed_in():  # signed out, deactivated, new password: act on nothing
+        # Signed out, deactivated, new password: act on nothing. A send checks in its own trip
+        # to the database thread (`_send_if_signed_in`): one wait in its queue, not two.
+        if frame["type"] != "send" and not await self._signed_in():
             await self._sign_out()
             return
         try:
@@ -210,7 +212,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             system_prompt=frame.get("system_prompt"),
             preset_id=_optional_id(frame.get("preset")),
         )
-        result = await database_sync_to_async(services.send_message)(
+        result = await database_sync_to_async(_send_if_signed_in)(
+            self.session_key,
             self.user,
             conversation_id,
             frame.get("text"),
@@ -221,6 +224,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             chosen=chosen,
             prefill=frame.get("prefill"),
         )
+        if result is None:
+            await self._sign_out()
+            return
         conversation = result.conversation
         if result.created:
             await self.send_frame(conversation_created_frame(conversation, client_id))
@@ -355,6 +361,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         runner.leave(conversation_id, self)
         if runner.cross_process:
             await self.channel_layer.group_discard(group_name(conversation_id), self.channel_name)
+
+
+def _send_if_signed_in(session_key: str, user, *args, **kwargs) -> services.SendResult | None:
+    """`services.send_message` if the socket's session still stands, else None (nothing sent)."""
+    if not live_sessions.still_signed_in(user.pk, session_key):
+        return None
+    return services.send_message(user, *args, **kwargs)
 
 
 def _list(value: object) -> list:

@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts import ledger
 from accounts.models import UpstreamCall
+from accounts.prepared import Prepared
 from accounts.request_bound import request_token_bound
 
 from .models import CatalogModel, Conversation, Message
@@ -62,11 +63,18 @@ def title_prompt(question: Message | None, reply: Message) -> str:
     )
 
 
+# Every new chat's first reply reads them: compiled once (accounts/prepared.py).
+_CONVERSATION = Prepared(
+    lambda pk: Conversation.objects.select_related("user").filter(pk=pk).order_by()[:1]
+)
+_REPLY = Prepared(lambda pk: Message.objects.select_related("parent").filter(pk=pk).order_by()[:1])
+
+
 def begin_title(conversation_id: int, reply_id: int) -> TitleCall | None:
     """Build and admit the title call for the conversation whose first reply is `reply_id`;
     None when there is nothing to do or the quota cannot cover it (nothing held)."""
-    conversation = Conversation.objects.select_related("user").filter(pk=conversation_id).first()
-    reply = Message.objects.select_related("parent").filter(pk=reply_id).first()
+    conversation = next(iter(_CONVERSATION(conversation_id)), None)
+    reply = next(iter(_REPLY(reply_id)), None)
     model = title_model()
     if conversation is None or reply is None or model is None:
         return None
@@ -135,9 +143,13 @@ def finish_title(
         new_title = clean_title(text) if complete else ""
         if not new_title:
             return None
-        kept = Conversation.objects.filter(
-            pk=title.conversation_id, title_source=Conversation.TitleSource.KEPT
+        # Not save(): a title is no activity, the sidebar's order stays.
+        sql = (
+            f"UPDATE {Conversation._meta.db_table} SET title = %s, title_source = %s "
+            "WHERE id = %s AND title_source = %s"
         )
-        # update(), not save(): a title is no activity, the sidebar's order stays.
-        stored = kept.update(title=new_title, title_source=Conversation.TitleSource.GENERATED)
+        Source = Conversation.TitleSource
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [new_title, Source.GENERATED, title.conversation_id, Source.KEPT])
+            stored = cursor.rowcount
     return new_title if stored else None
