@@ -18,6 +18,7 @@ from accounts.models import UpstreamCall
 from accounts.prepared import Prepared
 from accounts.request_bound import request_token_bound
 
+from . import model_cache
 from .models import CatalogModel, Conversation, Message
 from .prompt import upstream_user_id
 from .settlement import settle_and_log
@@ -47,6 +48,9 @@ class TitleCall:
 
 def title_model() -> CatalogModel | None:
     """The catalog's title model if it is enabled; the demo model in demo mode."""
+    cached = model_cache.title_model()
+    if cached is not model_cache.UNKNOWN:
+        return cached
     models = CatalogModel.objects.filter(enabled=True)
     if settings.DEMO_MODE:
         return models.filter(model_id=settings.DEMO_MODEL).first()

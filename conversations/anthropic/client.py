@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing, asynccontextmanager
@@ -40,9 +41,13 @@ class ClientConfig:
     initial_backoff: float = 0.5
     max_backoff: float = 8.0
     max_retry_after: float = 60.0
-    # Every streaming reply holds a connection for its whole length: the pool must fit a
+    # Every streaming reply holds a connection for its whole length: the pools must fit a
     # team's concurrent replies, not httpx's default of 100.
     max_connections: int = 1000
+    # httpcore scans every connection of its pool when a request starts and when a response
+    # closes: with hundreds of streams that scan was ~10 % of the server's CPU. Requests go to
+    # several pools in turn, each scanning its share (decision 101).
+    pools: int = 8
 
 
 class AnthropicClient:
@@ -57,14 +62,26 @@ class AnthropicClient:
     ) -> None:
         self._config = config
         self._sleep = sleep
-        self._http = httpx.AsyncClient(
-            base_url=config.base_url.rstrip("/"),
-            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=config.max_connections, max_keepalive_connections=100
-            ),
-            transport=transport,
+        count = 1 if transport is not None else max(1, config.pools)  # a test's transport: one
+        limits = httpx.Limits(
+            max_connections=-(-config.max_connections // count),
+            max_keepalive_connections=-(-100 // count),
         )
+        self._pools = [
+            httpx.AsyncClient(
+                base_url=config.base_url.rstrip("/"),
+                timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
+                limits=limits,
+                transport=transport,
+            )
+            for _ in range(count)
+        ]
+        self._turn = itertools.cycle(self._pools)
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        """The next pool: each request, with its response, stays on the one it was given."""
+        return next(self._turn)
 
     def __repr__(self) -> str:
         return f"AnthropicClient(base_url={self._config.base_url!r})"
@@ -76,7 +93,8 @@ class AnthropicClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
     async def stream(self, request: dict) -> AsyncIterator[Event]:
         """Stream a message as typed events; retries only until the first event is yielded."""
@@ -137,11 +155,12 @@ class AnthropicClient:
         """One request with the server's key, never retried, its response left unread: the
         gateway forwards the bytes as they arrive. Transport failures before a response are
         AnthropicErrors (the key scrubbed); reading the body may raise httpx errors."""
-        request = self._http.build_request(
+        http = self._http
+        request = http.build_request(
             method, path, content=content or None, headers={**self._headers(), **headers}
         )
         try:
-            response = await self._http.send(request, stream=True)
+            response = await http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise error_from_transport(exc, secret=self._secret) from exc
         try:

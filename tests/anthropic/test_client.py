@@ -1,5 +1,6 @@
 """The HTTP client against mocked transports: headers, retries, envelopes and error paths."""
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -436,3 +437,24 @@ def test_client_and_config_reprs_hide_the_api_key():
 
     assert API_KEY not in repr(config)
     assert API_KEY not in repr(client)
+
+
+async def test_requests_go_to_the_pools_in_turn_and_all_streams_complete(fake_upstream):
+    """Decision 101: several httpx pools, so no pool scans every stream's connection."""
+    config = ClientConfig(
+        base_url=fake_upstream.base_url, api_key="sk-ant-test-SECRET-KEY", pools=4
+    )
+    request = {"model": "claude-sonnet-4-5-20250929", "max_tokens": 50}
+    request["messages"] = [{"role": "user", "content": "!tokens=5"}]
+
+    async def one(client) -> int:
+        return sum(1 for _ in [e async for e in client.stream(request)])
+
+    async with AnthropicClient(config) as client:
+        assert len(client._pools) == 4
+        counts = await asyncio.gather(*(one(client) for _ in range(12)))
+        in_use = [p for p in client._pools if p._transport._pool.connections]
+    assert all(counts) and len(counts) == 12
+    assert len(in_use) == 4  # twelve streams at once, three to each pool
+    limits = [p._transport._pool._max_connections for p in client._pools]
+    assert sum(limits) >= config.max_connections
