@@ -36,6 +36,7 @@ class _Compiled:
     init_list: list[str]
     populators: list
     annotations: dict
+    converters: dict  # the columns' converters, found once (Django finds them per query)
 
 
 class Prepared:
@@ -86,6 +87,9 @@ class Prepared:
             init_list=[column[0].target.attname for column in compiler.select[start:end]],
             populators=get_related_populators(klass_info, compiler.select, using),
             annotations=dict(compiler.annotation_col_map or {}),
+            converters=compiler.get_converters(
+                [column[0] for column in compiler.select[: compiler.col_count]]
+            ),
         )
 
     @staticmethod

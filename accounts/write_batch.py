@@ -14,8 +14,9 @@ around them would.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 
@@ -30,7 +31,7 @@ class Ref:
 class _Insert:
     name: str
     obj: Model
-    columns: list[str]
+    columns: tuple[str, ...]
     values: list[object]  # parameters, or Ref
 
 
@@ -51,6 +52,7 @@ class WriteBatch:
     def insert(self, name: str, obj: Model, **refs: Ref) -> None:
         """INSERT `obj` as `Model.save(force_insert=True)` would (no signals are sent); the
         columns named in `refs` (by attname: "call_id") take earlier inserts' ids."""
+        db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` costs a lookup per use
         columns, values = [], []
         for model_field in obj._meta.local_concrete_fields:
             if model_field.primary_key and getattr(obj, model_field.attname) is None:
@@ -60,8 +62,8 @@ class WriteBatch:
                 values.append(refs[model_field.attname])
                 continue
             value = model_field.pre_save(obj, add=True)
-            values.append(model_field.get_db_prep_save(value, connection=connection))
-        self.steps.append(_Insert(name, obj, columns, values))
+            values.append(model_field.get_db_prep_save(value, connection=db))
+        self.steps.append(_Insert(name, obj, tuple(columns), values))
 
     def update(self, sql: str, params: list, *, name: str | None = None) -> None:
         """A raw UPDATE; with `name`, `run()` returns how many rows it matched under it. The
@@ -72,12 +74,13 @@ class WriteBatch:
         """UPDATE `obj`'s row with these fields' values, as `save(update_fields=...)` would
         (no signals are sent; auto_now fields are not touched unless named)."""
         meta = obj._meta
+        db = connections[DEFAULT_DB_ALIAS]
         columns, params = [], []
         for name in fields:
             model_field = meta.get_field(name)
             value = model_field.pre_save(obj, add=False)
-            columns.append(f"{connection.ops.quote_name(model_field.column)} = %s")
-            params.append(model_field.get_db_prep_save(value, connection=connection))
+            columns.append(f"{db.ops.quote_name(model_field.column)} = %s")
+            params.append(model_field.get_db_prep_save(value, connection=db))
         sql = f"UPDATE {_table(obj)} SET {', '.join(columns)} WHERE {meta.pk.column} = %s"
         self.update(sql, [*params, obj.pk])
 
@@ -119,10 +122,8 @@ class WriteBatch:
                     else:
                         marks.append("%s")
                         params.append(value)
-                sql = (
-                    f"INSERT INTO {_table(step.obj)} ({', '.join(_quoted(step.columns))}) "
-                    f"VALUES ({', '.join(marks)}) RETURNING id"
-                )
+                head = _insert_head(step.obj, step.columns)
+                sql = f"{head} VALUES ({', '.join(marks)}) RETURNING id"
                 results.append((step.name, f"(SELECT id FROM s{i})"))
             else:
                 refs = {name: f"(SELECT id FROM {a})" for name, a in alias.items()}
@@ -145,9 +146,7 @@ class WriteBatch:
                     values = [found[v.name] if isinstance(v, Ref) else v for v in step.values]
                     marks = ", ".join(["%s"] * len(values))
                     cursor.execute(
-                        f"INSERT INTO {_table(step.obj)} ({', '.join(_quoted(step.columns))}) "
-                        f"VALUES ({marks})",
-                        values,
+                        f"{_insert_head(step.obj, step.columns)} VALUES ({marks})", values
                     )
                     found[step.name] = cursor.lastrowid
                 else:
@@ -171,5 +170,12 @@ def _table(obj: Model) -> str:
     return connection.ops.quote_name(obj._meta.db_table)
 
 
-def _quoted(columns: list[str]) -> list[str]:
-    return [connection.ops.quote_name(c) for c in columns]
+def _insert_head(obj: Model, columns: tuple[str, ...]) -> str:
+    return _head(connection.vendor, obj._meta.db_table, columns)
+
+
+@lru_cache(maxsize=256)
+def _head(vendor: str, table: str, columns: tuple[str, ...]) -> str:
+    """INSERT INTO "table" ("a", "b"): quoted once per shape, not per insert."""
+    quote = connection.ops.quote_name
+    return f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)})"
