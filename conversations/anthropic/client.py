@@ -67,12 +67,15 @@ class AnthropicClient:
             max_connections=-(-config.max_connections // count),
             max_keepalive_connections=-(-100 // count),
         )
+        # One TLS context for every pool: each loads the CA bundle (about 1 MB of memory).
+        tls = httpx.create_ssl_context() if transport is None else True
         self._pools = [
             httpx.AsyncClient(
                 base_url=config.base_url.rstrip("/"),
                 timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
                 limits=limits,
                 transport=transport,
+                verify=tls,
             )
             for _ in range(count)
         ]
