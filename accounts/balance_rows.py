@@ -145,31 +145,19 @@ def _insert_blank(user_id: int) -> None:
         )
 
 
-def move(
-    user_id: int,
-    at: datetime,
-    *,
-    spent: tuple[Decimal, int] = _ZERO,
-    grants: tuple[Decimal, int] = _ZERO,
-    held: tuple[Decimal, int] = _ZERO,
-    running: int = 0,
-) -> None:
-    """Move the user's row by an entry made at `at` (inside the entry's transaction).
+def move(user_id: int, at: datetime, **amounts) -> None:
+    """Move the user's row by an entry made at `at` (inside the entry's transaction);
+    `amounts` as `move_statement` takes them.
 
     With no row yet, a blank one is made (if the user has a quota), so that an admission
     computing the row now waits for this transaction rather than missing its entry.
     """
-    if not _update(user_id, at, spent, grants, held, running):
-        _insert_blank(user_id)
-        _update(user_id, at, spent, grants, held, running)
-
-
-def _update(user_id: int, at: datetime, spent, grants, held, running: int) -> int:
-    moved = {"spent": spent, "grants": grants, "held": held, "running": running}
-    sql, params = move_statement(user_id, at, **moved)
+    sql, params = move_statement(user_id, at, **amounts)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        if not cursor.rowcount:
+            _insert_blank(user_id)
+            cursor.execute(sql, params)
 
 
 def move_statement(
