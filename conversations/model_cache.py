@@ -65,18 +65,6 @@ def default_model(user):
     )
 
 
-def title_model():
-    """The enabled title model (the demo model in demo mode), None, or UNKNOWN: as
-    `titles.title_model` reads it, for every new chat's first reply."""
-    snapshot = _snapshot()
-    if snapshot is None:
-        return UNKNOWN
-    enabled = [m for m in _models(snapshot).values() if m.enabled]
-    if settings.DEMO_MODE:
-        return next((m for m in enabled if m.model_id == settings.DEMO_MODEL), None)
-    return next((m for m in enabled if m.is_title_model), None)
-
-
 def quota_overrides(user_id: int):
     """(sends_per_minute, max_concurrent_replies) of the user's quota, None where it follows
     the settings (no quota row: both None); or UNKNOWN."""

@@ -18,7 +18,6 @@ from accounts.models import UpstreamCall
 from accounts.prepared import Prepared
 from accounts.request_bound import request_token_bound
 
-from . import model_cache
 from .models import CatalogModel, Conversation, Message
 from .prompt import upstream_user_id
 from .settlement import settle_and_log
@@ -47,14 +46,19 @@ class TitleCall:
 
 
 def title_model() -> CatalogModel | None:
-    """The catalog's title model if it is enabled; the demo model in demo mode."""
-    cached = model_cache.title_model()
-    if cached is not model_cache.UNKNOWN:
-        return cached
+    """The catalog's title model if it is enabled; the demo model in demo mode.
+
+    Read from the database each time (compiled once), not from the catalog cache: a title
+    model set by another process without Redis (a shell, a script) must be seen at once."""
     models = CatalogModel.objects.filter(enabled=True)
     if settings.DEMO_MODE:
         return models.filter(model_id=settings.DEMO_MODEL).first()
-    return models.filter(is_title_model=True).first()
+    return next(iter(_TITLE_MODEL()), None)
+
+
+_TITLE_MODEL = Prepared(
+    lambda: CatalogModel.objects.filter(enabled=True, is_title_model=True).order_by()[:1]
+)
 
 
 def title_prompt(question: Message | None, reply: Message) -> str:

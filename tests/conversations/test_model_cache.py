@@ -99,19 +99,3 @@ def test_without_an_answer_from_redis_the_database_decides(with_key, make_user, 
 
     assert usable_model(alice, HAIKU) is None
     assert usable_model(alice, SONNET) is not None
-
-
-def test_the_title_model_is_read_once_and_an_admins_change_is_seen(with_key, admin_client):
-    from conversations.titles import title_model
-
-    assert title_model().model_id == HAIKU  # the seeded title model
-    with CaptureQueriesContext(connection) as queries:
-        assert title_model().model_id == HAIKU
-    assert catalog_reads(queries) == []
-
-    haiku = CatalogModel.objects.get(model_id=HAIKU)
-    url = f"{CATALOG_URL}{haiku.pk}/change/"
-    data = form_data(admin_client.get(url).content.decode(), "catalogmodel_form", _save="Save")
-    data.pop("is_title_model", None)  # the box unticked
-    assert admin_client.post(url, data).status_code == 302
-    assert title_model() is None

@@ -171,3 +171,13 @@ async def test_a_rename_in_the_page_reaches_the_conversations_other_tabs(upstrea
         "title": "Kyoto in April",
     }
     await socket.close()
+
+
+def test_a_title_model_set_without_signals_is_seen_by_the_next_title(settings):
+    """Another process (a shell, a script) may set it with a plain UPDATE: no cache may hide it."""
+    title_model = titles.title_model
+    settings.DEMO_MODE = False
+    CatalogModel.objects.update(is_title_model=False)
+    assert title_model() is None
+    CatalogModel.objects.filter(model_id="claude-haiku-4-5-20251001").update(is_title_model=True)
+    assert title_model().model_id == "claude-haiku-4-5-20251001"
