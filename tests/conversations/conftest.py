@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.db.backends.signals import connection_created
+from django.test import Client
 
 API_KEY = "sk-ant-test-SECRET-KEY"
 
@@ -63,3 +64,21 @@ async def write_counter():
     yield counter
     connection_created.disconnect(counter.install)
     counter.uninstall()
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def as_alice(alice):
+    """A client signed in as alice (some modules sign in with pytest-django's `client`)."""
+    client = Client()
+    client.force_login(alice)
+    return client

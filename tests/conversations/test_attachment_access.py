@@ -15,16 +15,6 @@ from .test_views import add_message, make_conversation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
 def client_of(user) -> Client:
     client = Client()
     client.force_login(user)

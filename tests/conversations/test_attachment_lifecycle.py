@@ -17,11 +17,6 @@ from .test_views import add_message, make_conversation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
 def sent(user, name: str, data: bytes):
     conversation = make_conversation(user)
     attachment = attachments.store_file(user, name, data)

@@ -26,16 +26,6 @@ IGNORED = {"imported", "signature", "id"}
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
 def body(response) -> bytes:
     async def read() -> bytes:
         return b"".join([chunk async for chunk in response.streaming_content])

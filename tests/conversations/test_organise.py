@@ -18,23 +18,6 @@ pytestmark = pytest.mark.django_db
 HX = {"HX-Request": "true"}
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
-@pytest.fixture
-def as_alice(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
 def sidebar_ids(page: str, list_name: str | None = None) -> list[int]:
     """The chat ids in the sidebar, in order; only those of one list when named."""
     if list_name is not None:

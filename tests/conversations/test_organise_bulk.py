@@ -23,23 +23,6 @@ from .test_views import add_message, make_conversation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
-@pytest.fixture
-def as_alice(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
 # Bulk.
 
 

@@ -10,11 +10,6 @@ SONNET = "claude-sonnet-4-5-20250929"
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
 def as_alice(client, alice, chat_model):
     client.force_login(alice)
     return client

@@ -79,16 +79,6 @@ class PageAudit(HTMLParser):
 
 
 @pytest.fixture
-def alice(make_user):
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
-@pytest.fixture
 def as_alice(client, alice):
     client.force_login(alice)
     return client
