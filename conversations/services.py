@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -122,9 +121,7 @@ def _refuse_if_busy(conversation: Conversation) -> None:
 def _locked_conversation(user: User, conversation_id: object) -> Conversation:
     """The user's conversation, row-locked, with `busy` (a reply of it is streaming): one
     statement for what `conversation_for` and `_refuse_if_busy` read, compiled once."""
-    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
-        return get_object_or_404(_lockable(user.pk), pk=conversation_id)  # Http404 or 400
-    found = _LOCKED_CONVERSATION(user.pk, conversation_id)
+    found = _LOCKED_CONVERSATION(user.pk, conversation_id)  # not a number: ValueError
     if not found:
         raise Http404("No Conversation matches the given query.")
     return found[0]
