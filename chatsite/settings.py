@@ -340,6 +340,10 @@ GATEWAY_EXTRA_BETAS = env.list("GATEWAY_EXTRA_BETAS", default=[])
 STREAM_CHECKPOINT_SECONDS = env.float("STREAM_CHECKPOINT_SECONDS", default=1.0)
 STREAM_COALESCE_SECONDS = env.float("STREAM_COALESCE_SECONDS", default=0.04)
 STREAM_HEARTBEAT_TIMEOUT = env.float("STREAM_HEARTBEAT_TIMEOUT", default=30.0)
+# How long the event loop waits, parked, for the database work of a frame that starts a reply
+# (send, retry, regenerate, edit, continue) before going on without it: 0 never parks
+# (chatsite/db_hop.py, decision 102).
+DB_HOP_HOLD_SECONDS = env.float("DB_HOP_HOLD_SECONDS", default=0.02)
 
 # json: one object per line, for a log collector; text: for people (decision 44).
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")

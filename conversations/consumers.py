@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from accounts import live_sessions
 from accounts.limits import TokenBucket, retry_seconds
+from chatsite.db_hop import hop
 
 from . import services, settings_services, versions
 from .branches import Tree, messages_by_ids, tree_of
@@ -212,7 +213,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             system_prompt=frame.get("system_prompt"),
             preset_id=_optional_id(frame.get("preset")),
         )
-        result = await database_sync_to_async(_send_if_signed_in)(
+        result = await hop(
+            _send_if_signed_in,
             self.session_key,
             self.user,
             conversation_id,
@@ -234,22 +236,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_retry(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
-        result = await database_sync_to_async(services.retry_reply)(
-            self.user, message_id, client_id or ""
-        )
+        result = await hop(services.retry_reply, self.user, message_id, client_id or "")
         await self._announce_and_run_reply(result, client_id)
 
     async def on_regenerate(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
-        result = await database_sync_to_async(versions.regenerate_reply)(
-            self.user, message_id, client_id or "", _model_id(frame)
+        result = await hop(
+            versions.regenerate_reply, self.user, message_id, client_id or "", _model_id(frame)
         )
         await self._announce_and_run_reply(result, client_id)
 
     async def on_edit(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
         attachments = [_required_id(i) for i in _list(frame.get("attachments"))]
-        result = await database_sync_to_async(versions.edit_message)(
+        result = await hop(
+            versions.edit_message,
             self.user,
             message_id,
             frame.get("text"),
@@ -271,9 +272,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_continue(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
-        result = await database_sync_to_async(services.continue_reply)(
-            self.user, message_id, client_id or ""
-        )
+        result = await hop(services.continue_reply, self.user, message_id, client_id or "")
         await self._announce_and_run_reply(result, client_id)
 
     async def _announce_and_run_reply(

@@ -162,6 +162,19 @@ async def test_error_details_follow_the_socket_language(upstream, alice, runner)
     await socket.close()
 
 
+async def test_a_send_refused_on_the_database_thread_answers_in_the_socket_language(
+    upstream, alice, runner
+):
+    # The send's checks run on the database thread (chatsite/db_hop.py): the socket's language
+    # must travel there, or a Japanese reader is refused in English.
+    socket = await ChatSocket.open(alice, lang="ja")
+    await socket.send(send(text=" \n "))
+    error = await socket.receive()
+    assert error["code"] == "invalid_frame"
+    assert error["detail"] != "The message is empty." and error["detail"].isascii() is False
+    await socket.close()
+
+
 async def test_subscriptions_are_removed_even_when_a_handler_blows_up(
     upstream, alice, runner, monkeypatch
 ):
