@@ -50,9 +50,8 @@ def title_model() -> CatalogModel | None:
 
     Read from the database each time (compiled once), not from the catalog cache: a title
     model set by another process without Redis (a shell, a script) must be seen at once."""
-    models = CatalogModel.objects.filter(enabled=True)
     if settings.DEMO_MODE:
-        return models.filter(model_id=settings.DEMO_MODEL).first()
+        return CatalogModel.objects.filter(enabled=True, model_id=settings.DEMO_MODEL).first()
     return next(iter(_TITLE_MODEL()), None)
 
 
