@@ -342,8 +342,10 @@ STREAM_COALESCE_SECONDS = env.float("STREAM_COALESCE_SECONDS", default=0.04)
 STREAM_HEARTBEAT_TIMEOUT = env.float("STREAM_HEARTBEAT_TIMEOUT", default=30.0)
 # How long the event loop waits, parked, for the database work of a frame that starts a reply
 # (send, retry, regenerate, edit, continue) before going on without it: 0 never parks
-# (chatsite/db_hop.py, decision 102).
-DB_HOP_HOLD_SECONDS = env.float("DB_HOP_HOLD_SECONDS", default=0.02)
+# (chatsite/db_hop.py, decision 102). SQLite's work is the process's own CPU; a server's is
+# partly network waits the loop could use, so parking is opt-in there.
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+DB_HOP_HOLD_SECONDS = env.float("DB_HOP_HOLD_SECONDS", default=0.02 if _SQLITE else 0.0)
 
 # json: one object per line, for a log collector; text: for people (decision 44).
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
