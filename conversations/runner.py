@@ -144,6 +144,8 @@ class GenerationRunner:
         self.read_pause = self.coalesce / 2
         self.checkpoint_every = settings.STREAM_CHECKPOINT_SECONDS
         self._maintenance: asyncio.Task | None = None
+        # By conversation: (whether a socket of another process follows it, when that was read).
+        self._remote_readers: dict[int, tuple[bool, float]] = {}
 
     # -- subscriptions -------------------------------------------------------------------
 
@@ -178,7 +180,7 @@ class GenerationRunner:
             except Exception:  # a socket closing mid-send must not break the reply
                 log.debug("dropping a subscriber that failed to receive", exc_info=True)
                 self.leave(conversation_id, subscriber)
-        if self.cross_process:
+        if self.cross_process and await self._read_elsewhere(conversation_id, frame):
             try:
                 await self.layer.group_send(
                     group_name(conversation_id),
@@ -186,6 +188,32 @@ class GenerationRunner:
                 )
             except Exception:  # readers on other workers miss a frame; completed repairs it
                 log.warning("frame for conversation %s not sent to other workers", conversation_id)
+
+    async def _read_elsewhere(self, conversation_id: int, frame: dict) -> bool:
+        """Whether a frame must go through the channel layer: always, but for deltas of a
+        conversation no socket of another process follows (decision 103).
+
+        Every socket joins its conversations' layer groups, this process's own too, so each
+        delta went to Redis and came back to be dropped: ~670 layer commands per reply and
+        most of a reply's CPU with Redis. Whether another process has a member is read from the
+        group (its channel names carry their process's prefix) at most once a second per
+        conversation; a socket of another process that joins while a reply streams asks this
+        process for a snapshot, which marks the conversation at once (`_send_snapshot`), and
+        every frame but deltas always goes (message.completed carries the whole reply).
+        """
+        if frame.get("type") != "message.delta":
+            return True
+        now = time.monotonic()
+        known = self._remote_readers.get(conversation_id)
+        if known is not None and now - known[1] < REMOTE_READERS_SECONDS:
+            return known[0]
+        elsewhere = await _members_elsewhere(self.layer, group_name(conversation_id))
+        self._remote_readers[conversation_id] = (elsewhere, now)
+        if len(self._remote_readers) > 4 * len(self.generations) + 100:
+            self._remote_readers = {
+                c: v for c, v in self._remote_readers.items() if now - v[1] < REMOTE_READERS_SECONDS
+            }
+        return elsewhere
 
     # -- generations ---------------------------------------------------------------------
 
@@ -629,6 +657,8 @@ class GenerationRunner:
         gen = self.generations.get(request.get("message"))
         if gen is None:
             return  # finished meanwhile: its completed frame carries the whole content
+        # A socket of another process follows it now: its deltas go through the layer.
+        self._remote_readers[gen.conversation_id] = (True, time.monotonic())
         async with gen.lock:
             await self._flush_locked(gen)
             frame = snapshot_frame(gen.message_id, gen.snapshot(), gen.seq)
@@ -657,6 +687,25 @@ class GenerationRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*self._finishing, return_exceptions=True)
+
+
+REMOTE_READERS_SECONDS = 1.0
+
+
+async def _members_elsewhere(layer, group: str) -> bool:
+    """Whether the layer group has a member of another process: channels_redis names a
+    process's channels "specific.<its client prefix>!…" (channels_redis is pinned). With
+    another layer, or when Redis fails, the answer is yes: the frame is sent as it always was."""
+    prefix = getattr(layer, "client_prefix", None)
+    try:
+        connection = layer.connection(layer.consistent_hash(group))
+        members = await connection.zrange(layer._group_key(group), 0, -1)
+    except Exception:
+        return True
+    if prefix is None:
+        return True
+    own = f"specific.{prefix}!".encode()
+    return any(not member.startswith(own) for member in members)
 
 
 FINISH_ATTEMPTS = 5

@@ -90,6 +90,42 @@ def test_tab_on_another_worker_follows_and_stops_the_reply(browser, two_workers)
         second.close()
 
 
+def test_a_tab_open_on_another_worker_before_the_reply_sees_it_stream(browser, two_workers):
+    # Decision 103: deltas go through Redis only when another worker follows the conversation.
+    # Here the follower is there before the reply starts, so no snapshot request announces it:
+    # the writer's worker must find it in the conversation's group.
+    errors: list[str] = []
+    first, second = (_context(browser, url, errors) for url in two_workers)
+    try:
+        username = unique_username("early")
+        writer = ChatPage(_sign_up(first.new_page(), username))
+        writer.wait_until_connected()
+        ChatPage.wait_for_status(writer.send("first !tokens=3"), "complete")
+        conversation_id = writer.conversation_id()
+
+        page = second.new_page()
+        page.goto("/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button.primary")
+        page.goto(f"/c/{conversation_id}/")
+        follower = ChatPage(page)
+        follower.wait_until_connected()
+        expect(follower.replies).to_have_count(1)
+
+        writer.send("second !tokens=200 !delay=25")
+        expect(follower.replies).to_have_count(2)
+        followed = follower.replies.last
+        follower.wait_for_word(followed, "w40")  # growing, long before it ends
+        assert ChatPage.text_of(followed).split()[-1] != "w200"
+        ChatPage.wait_for_status(followed, "complete")
+        assert normalised(ChatPage.text_of(followed)) == normalised(words(200))
+        assert not errors, errors
+    finally:
+        first.close()
+        second.close()
+
+
 def test_sign_out_on_one_worker_closes_the_sessions_socket_on_the_other(browser, two_workers):
     errors: list[str] = []
     first_url, second_url = two_workers
