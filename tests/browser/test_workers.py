@@ -6,7 +6,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.redis_server import redis_server
 
@@ -51,6 +51,18 @@ def _context(browser: Browser, url: str, errors: list[str]) -> BrowserContext:
     return context
 
 
+def _follow(page: Page, username: str, conversation_id: int) -> ChatPage:
+    """Sign in on this page's worker and open the conversation."""
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button.primary")
+    page.goto(f"/c/{conversation_id}/")
+    follower = ChatPage(page)
+    follower.wait_until_connected()
+    return follower
+
+
 def test_tab_on_another_worker_follows_and_stops_the_reply(browser, two_workers):
     errors: list[str] = []
     first, second = (_context(browser, url, errors) for url in two_workers)
@@ -63,13 +75,7 @@ def test_tab_on_another_worker_follows_and_stops_the_reply(browser, two_workers)
         conversation_id = writer.conversation_id()
 
         page = second.new_page()
-        page.goto("/accounts/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", PASSWORD)
-        page.click("button.primary")
-        page.goto(f"/c/{conversation_id}/")
-        follower = ChatPage(page)
-        follower.wait_until_connected()
+        follower = _follow(page, username, conversation_id)
         followed = follower.replies.last
         # Deltas cross from worker 1 through Redis: the reply keeps growing on worker 2.
         follower.wait_for_word(followed, "w60")
@@ -104,13 +110,7 @@ def test_a_tab_open_on_another_worker_before_the_reply_sees_it_stream(browser, t
         conversation_id = writer.conversation_id()
 
         page = second.new_page()
-        page.goto("/accounts/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", PASSWORD)
-        page.click("button.primary")
-        page.goto(f"/c/{conversation_id}/")
-        follower = ChatPage(page)
-        follower.wait_until_connected()
+        follower = _follow(page, username, conversation_id)
         expect(follower.replies).to_have_count(1)
 
         writer.send("second !tokens=200 !delay=25")
