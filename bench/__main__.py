@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "largest N)",
     )
     parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL, 1000 times a second (a "
+        "thread waiting for the GIL otherwise counts as busy: decision 102)",
+    )
+    parser.add_argument(
         "--redis-query",
         default="",
         help="appended to REDIS_URL, e.g. '?max_connections=1000' (what-if: the shipped "
@@ -224,10 +230,12 @@ def time_pages(base_url: str, pages: dict, repeats: int) -> dict:
     return out
 
 
-def profile(pid: int, seconds: float, path: Path) -> subprocess.Popen:
+def profile(pid: int, seconds: float, path: Path, gil: bool = False) -> subprocess.Popen:
     spy = shutil.which("py-spy") or str(Path(stack.PYTHON).with_name("py-spy"))
     command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds))]
     command += ["--format", "raw", "--nonblocking", "--output", str(path)]
+    if gil:
+        command += ["--gil", "--rate", "1000"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -237,7 +245,7 @@ def run_streams(
     upstream: stack.Process,
     counters: Counters,
     n: int,
-    spy: tuple[float, Path] | None,
+    spy: tuple[float, Path, bool] | None,
 ) -> dict:
     base = client.call({"cmd": "baseline", "n": n})
     time.sleep(0.3)
@@ -363,7 +371,7 @@ def run_variant(name: str, args: argparse.Namespace, shared: dict) -> dict:
             spy = None
             if shared.get("profile_left") and n == profile_n:
                 path = RESULTS / f"profile-{name}-{n}.txt"
-                spy, shared["profile_left"] = (args.profile, path), False
+                spy, shared["profile_left"] = (args.profile, path, args.profile_gil), False
                 result["profile"] = str(path)
             log(f"{name}: {n} concurrent streams")
             row = run_streams(client, procs, shared["upstream"], counters, n, spy)
