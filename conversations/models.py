@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -135,6 +135,21 @@ class Conversation(models.Model):
     @property
     def display_title(self) -> str:
         return self.title or str(_("New chat"))
+
+    @classmethod
+    def move_title_source(cls, pk: int, was: str, now: str, title: str | None = None) -> bool:
+        """Set the title source (and the title) if it is still `was`; whether it was.
+
+        One raw UPDATE, not save(): a title is no activity (the sidebar's order stays), and
+        every new chat's first reply runs it twice, where the ORM took longer to build the
+        statement than the database to run it."""
+        sql = (
+            f"UPDATE {cls._meta.db_table} SET title_source = %s, title = COALESCE(%s, title) "
+            "WHERE id = %s AND title_source = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [now, title, pk, was])
+            return cursor.rowcount > 0
 
 
 class MessageQuerySet(models.QuerySet):

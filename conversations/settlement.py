@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -254,16 +254,9 @@ def _claim_title(conversation: Conversation) -> bool:
         or conversation.title_source != Conversation.TitleSource.PENDING
     ):
         return False
-    # The first words stay unless the title call succeeds. One raw UPDATE: every new chat's
-    # first reply runs it, and the ORM took longer to build it than SQLite to run it.
+    # The first words stay unless the title call succeeds.
     Source = Conversation.TitleSource
-    sql = (
-        f"UPDATE {Conversation._meta.db_table} SET title_source = %s "
-        "WHERE id = %s AND title_source = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Source.KEPT, conversation.pk, Source.PENDING])
-        return cursor.rowcount > 0
+    return Conversation.move_title_source(conversation.pk, Source.PENDING, Source.KEPT)
 
 
 def _locked_streaming(message_id: int, with_conversation: bool = False) -> Message | None:

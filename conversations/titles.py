@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from accounts import ledger
 from accounts.models import UpstreamCall
@@ -150,13 +150,8 @@ def finish_title(
         new_title = clean_title(text) if complete else ""
         if not new_title:
             return None
-        # Not save(): a title is no activity, the sidebar's order stays.
-        sql = (
-            f"UPDATE {Conversation._meta.db_table} SET title = %s, title_source = %s "
-            "WHERE id = %s AND title_source = %s"
-        )
         Source = Conversation.TitleSource
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [new_title, Source.GENERATED, title.conversation_id, Source.KEPT])
-            stored = cursor.rowcount
+        stored = Conversation.move_title_source(
+            title.conversation_id, Source.KEPT, Source.GENERATED, title=new_title
+        )
     return new_title if stored else None
