@@ -166,9 +166,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             detail = _("Unknown frame type: %(type)s") % {"type": frame["type"][:50]}
             await self.send_frame(error_frame("invalid_frame", detail, client_id))
             return
-        # Signed out, deactivated, new password: act on nothing. A send checks in its own trip
-        # to the database thread (`_send_if_signed_in`): one wait in its queue, not two.
-        if frame["type"] != "send" and not await self._signed_in():
+        # Signed out, deactivated, new password: act on nothing. A frame that starts a reply
+        # checks in its own trip to the database thread (`_start_reply`): one wait, not two.
+        if frame["type"] not in STARTS_A_REPLY and not await self._signed_in():
             await self._sign_out()
             return
         try:
@@ -213,9 +213,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             system_prompt=frame.get("system_prompt"),
             preset_id=_optional_id(frame.get("preset")),
         )
-        result = await hop(
-            _send_if_signed_in,
-            self.session_key,
+        result = await self._start_reply(
+            services.send_message,
             self.user,
             conversation_id,
             frame.get("text"),
@@ -227,7 +226,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             prefill=frame.get("prefill"),
         )
         if result is None:
-            await self._sign_out()
             return
         conversation = result.conversation
         if result.created:
@@ -236,12 +234,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_retry(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
-        result = await hop(services.retry_reply, self.user, message_id, client_id or "")
+        result = await self._start_reply(
+            services.retry_reply, self.user, message_id, client_id or ""
+        )
         await self._announce_and_run_reply(result, client_id)
 
     async def on_regenerate(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
-        result = await hop(
+        result = await self._start_reply(
             versions.regenerate_reply, self.user, message_id, client_id or "", _model_id(frame)
         )
         await self._announce_and_run_reply(result, client_id)
@@ -249,7 +249,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_edit(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
         attachments = [_required_id(i) for i in _list(frame.get("attachments"))]
-        result = await hop(
+        result = await self._start_reply(
             versions.edit_message,
             self.user,
             message_id,
@@ -272,12 +272,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_continue(self, frame: dict, client_id: str | None) -> None:
         message_id = _required_id(frame.get("message"))
-        result = await hop(services.continue_reply, self.user, message_id, client_id or "")
+        result = await self._start_reply(
+            services.continue_reply, self.user, message_id, client_id or ""
+        )
         await self._announce_and_run_reply(result, client_id)
 
+    async def _start_reply(self, function, *args, **kwargs) -> services.SendResult | None:
+        """`function(*args, **kwargs)` on the database thread, the loop parked meanwhile
+        (chatsite/db_hop.py), if the socket's session still stands; else the socket is signed
+        out and None returned (nothing stored)."""
+        result = await hop(_if_signed_in, self.session_key, self.user.pk, function, *args, **kwargs)
+        if result is None:
+            await self._sign_out()
+        return result
+
     async def _announce_and_run_reply(
-        self, result: services.SendResult, client_id: str | None
+        self, result: services.SendResult | None, client_id: str | None
     ) -> None:
+        if result is None:
+            return  # signed out instead
         conversation_id = result.conversation.pk
         try:
             await self._join(conversation_id)
@@ -362,11 +375,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group_name(conversation_id), self.channel_name)
 
 
-def _send_if_signed_in(session_key: str, user, *args, **kwargs) -> services.SendResult | None:
-    """`services.send_message` if the socket's session still stands, else None (nothing sent)."""
-    if not live_sessions.still_signed_in(user.pk, session_key):
+# These check the session in the same trip to the database thread as their own work.
+STARTS_A_REPLY = frozenset({"send", "retry", "regenerate", "edit", "continue"})
+
+
+def _if_signed_in(session_key: str, user_id: int, function, *args, **kwargs):
+    """`function(*args, **kwargs)` if the socket's session still stands, else None."""
+    if not live_sessions.still_signed_in(user_id, session_key):
         return None
-    return services.send_message(user, *args, **kwargs)
+    return function(*args, **kwargs)
 
 
 def _list(value: object) -> list:

@@ -10,7 +10,7 @@ def test_it_prints_each_call_with_its_cpu_and_wall_time_per_call(tmp_path, capsy
     path.write_text(
         json.dumps(
             {
-                "parked conversations.consumers._send_if_signed_in": [100, 0.25, 0.30],
+                "parked conversations.consumers._if_signed_in": [100, 0.25, 0.30],
                 "conversations.settlement.finish_reply": [100, 0.15, 0.60],
             }
         )
@@ -18,4 +18,4 @@ def test_it_prints_each_call_with_its_cpu_and_wall_time_per_call(tmp_path, capsy
     main([str(path)])
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].split()[:5] == ["100", "150.0", "600.0", "1.500", "6.000"]
-    assert lines[2].endswith("finish_reply") and lines[3].endswith("_send_if_signed_in")
+    assert lines[2].endswith("finish_reply") and lines[3].endswith("_if_signed_in")
