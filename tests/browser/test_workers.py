@@ -4,6 +4,7 @@ stopped from a tab on the other."""
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -51,6 +52,24 @@ def _context(browser: Browser, url: str, errors: list[str]) -> BrowserContext:
     return context
 
 
+@contextmanager
+def _writer_and_another_worker(
+    browser: Browser, two_workers: list[str], name: str
+) -> Iterator[tuple[ChatPage, str, BrowserContext, list[str]]]:
+    """A new user writing on the first worker (with its name), a browser context on the
+    second, and the console errors of both; the contexts are closed afterwards."""
+    errors: list[str] = []
+    first, second = (_context(browser, url, errors) for url in two_workers)
+    try:
+        username = unique_username(name)
+        writer = ChatPage(_sign_up(first.new_page(), username))
+        writer.wait_until_connected()
+        yield writer, username, second, errors
+    finally:
+        first.close()
+        second.close()
+
+
 def _follow(page: Page, username: str, conversation_id: int) -> ChatPage:
     """Sign in on this page's worker and open the conversation."""
     page.goto("/accounts/login/")
@@ -64,12 +83,8 @@ def _follow(page: Page, username: str, conversation_id: int) -> ChatPage:
 
 
 def test_tab_on_another_worker_follows_and_stops_the_reply(browser, two_workers):
-    errors: list[str] = []
-    first, second = (_context(browser, url, errors) for url in two_workers)
-    try:
-        username = unique_username("workers")
-        writer = ChatPage(_sign_up(first.new_page(), username))
-        writer.wait_until_connected()
+    with _writer_and_another_worker(browser, two_workers, "workers") as context:
+        writer, username, second, errors = context
         reply = writer.send("follow me !tokens=400 !delay=25")
         writer.wait_for_word(reply, "w20")
         conversation_id = writer.conversation_id()
@@ -91,21 +106,14 @@ def test_tab_on_another_worker_follows_and_stops_the_reply(browser, two_workers)
         page.reload()
         assert normalised(ChatPage.text_of(ChatPage(page).replies.last)) == kept
         assert not errors, errors
-    finally:
-        first.close()
-        second.close()
 
 
 def test_a_tab_open_on_another_worker_before_the_reply_sees_it_stream(browser, two_workers):
     # Decision 103: deltas go through Redis only when another worker follows the conversation.
     # Here the follower is there before the reply starts, so no snapshot request announces it:
     # the writer's worker must find it in the conversation's group.
-    errors: list[str] = []
-    first, second = (_context(browser, url, errors) for url in two_workers)
-    try:
-        username = unique_username("early")
-        writer = ChatPage(_sign_up(first.new_page(), username))
-        writer.wait_until_connected()
+    with _writer_and_another_worker(browser, two_workers, "early") as context:
+        writer, username, second, errors = context
         ChatPage.wait_for_status(writer.send("first !tokens=3"), "complete")
         conversation_id = writer.conversation_id()
 
@@ -121,9 +129,6 @@ def test_a_tab_open_on_another_worker_before_the_reply_sees_it_stream(browser, t
         ChatPage.wait_for_status(followed, "complete")
         assert normalised(ChatPage.text_of(followed)) == normalised(words(200))
         assert not errors, errors
-    finally:
-        first.close()
-        second.close()
 
 
 def test_sign_out_on_one_worker_closes_the_sessions_socket_on_the_other(browser, two_workers):
