@@ -208,11 +208,7 @@ class GenerationRunner:
         if known is not None and now - known[1] < REMOTE_READERS_SECONDS:
             return known[0]
         elsewhere = await _members_elsewhere(self.layer, group_name(conversation_id))
-        self._remote_readers[conversation_id] = (elsewhere, now)
-        if len(self._remote_readers) > 4 * len(self.generations) + 100:
-            self._remote_readers = {
-                c: v for c, v in self._remote_readers.items() if now - v[1] < REMOTE_READERS_SECONDS
-            }
+        self._remote_readers[conversation_id] = (elsewhere, now)  # forgotten when it ends
         return elsewhere
 
     # -- generations ---------------------------------------------------------------------
@@ -537,6 +533,8 @@ class GenerationRunner:
                 await self.publish(gen.conversation_id, frame)
         finally:
             self.generations.pop(gen.message_id, None)
+            # Deltas come only from a live reply, and one reply of a conversation runs at once.
+            self._remote_readers.pop(gen.conversation_id, None)
 
     # -- titles --------------------------------------------------------------------------
 
@@ -697,12 +695,12 @@ async def _members_elsewhere(layer, group: str) -> bool:
     process's channels "specific.<its client prefix>!…" (channels_redis is pinned). With
     another layer, or when Redis fails, the answer is yes: the frame is sent as it always was."""
     prefix = getattr(layer, "client_prefix", None)
+    if prefix is None:
+        return True
     try:
         connection = layer.connection(layer.consistent_hash(group))
         members = await connection.zrange(layer._group_key(group), 0, -1)
     except Exception:
-        return True
-    if prefix is None:
         return True
     own = f"specific.{prefix}!".encode()
     return any(not member.startswith(own) for member in members)
