@@ -59,9 +59,9 @@ def run(sends: int, conversations: int, profile: str | None = None) -> None:
     call_command("migrate", verbosity=0)
     from django.conf import settings
 
-    from accounts import live_sessions
     from accounts.models import User
     from conversations import services
+    from conversations.consumers import _if_signed_in
     from conversations.settlement import finish_reply
 
     settings.CHAT_SENDS_PER_MINUTE = 0 if not settings.REDIS_URL else 10**6
@@ -82,8 +82,14 @@ def run(sends: int, conversations: int, profile: str | None = None) -> None:
         counted = i % 10 == 9
         with CaptureQueriesContext(connection) if counted else nullcontext() as queries:
             start = time.process_time()
-            live_sessions.still_signed_in(user.pk, session_key)
-            result = services.send_message(user, ids[slot], f"question {i}: how far is the Moon?")
+            result = _if_signed_in(
+                session_key,
+                user.pk,
+                services.send_message,
+                user,
+                ids[slot],
+                f"question {i}: how far is the Moon?",
+            )
             send_cpu.append(None if counted else time.process_time() - start)
         send_statements.append(len(queries) if counted else None)
         ids[slot] = result.conversation.pk
